@@ -1,0 +1,69 @@
+# churnclv: every target is a thin wrapper around the `churnclv` CLI. `make` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CLI    := $(BIN)/churnclv
+CONFIG ?= configs/demo.yaml
+CUSTOMERS ?= 5000
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo data features train score report serve mlflow-ui test test-fast lint format bench docs clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(STAMP) ## Create .venv and install churnclv with its pinned dependencies
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup data features ## Whole main job on the demo data: data, features (train/score as they land)
+	@echo "demo outputs: demo_data/ (input tables + truth), outputs/demo/ (features, rejects, summaries)"
+	@echo "not run yet: train (issue 4), score and report (issue 5), serve (issue 6)"
+
+data: setup ## Generate the demo data into demo_data/ (CUSTOMERS=5000)
+	$(CLI) demo-data --customers $(CUSTOMERS) --seed 42 --out demo_data
+
+features: setup ## Build the feature frame at the cutoff (CONFIG=configs/demo.yaml)
+	$(CLI) features --config $(CONFIG)
+
+train: setup ## Train, evaluate and register the models
+	$(CLI) train --config $(CONFIG)
+
+score: setup ## Score customers and write segment lists
+	$(CLI) score --config $(CONFIG)
+
+report: setup ## Retention and campaign reports
+	$(CLI) report --config $(CONFIG)
+
+serve: setup ## Start the API and segment page on 127.0.0.1:3000
+	$(CLI) serve --config $(CONFIG)
+
+mlflow-ui: setup ## Open the MLflow UI on 127.0.0.1:5000 over mlflow.db
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+test: setup ## Run the whole test suite (unit, Spark local mode)
+	$(BIN)/pytest -q
+
+test-fast: setup ## Tests without the slow and Spark ones
+	$(BIN)/pytest -q -m "not slow and not spark"
+
+lint: setup ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## Format and auto-fix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup ## Run the benchmarks in bench/ (prints ratios to same-run references)
+	$(BIN)/python bench/bench_features.py
+
+docs: setup ## Regenerate docs/features.md from the feature catalogue
+	$(CLI) features --list > docs/features.md
+
+clean: ## Remove generated data and outputs (keeps .venv)
+	rm -rf demo_data outputs bench/data .pytest_cache

@@ -1,0 +1,1 @@
+"""churnclv: shared CLI and settings."""

@@ -1,0 +1,199 @@
+"""The `churnclv` command line: thin wrappers that parse options, load settings once, call."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from churnclv.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="Churn probability and customer lifetime value: features, training, scoring, API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML settings file (see configs/).")
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Folder with transactions/events/customers files (.csv, .parquet or a .duckdb).",
+    ),
+]
+CutoffOpt = Annotated[
+    str | None,
+    typer.Option(help="Cutoff date (YYYY-MM-DD); default: last transaction date."),
+]
+ChurnHorizonOpt = Annotated[
+    int | None, typer.Option("--churn-horizon", help="Churn horizon in days (default 90).")
+]
+ClvHorizonOpt = Annotated[
+    int | None, typer.Option("--clv-horizon", help="CLV horizon in days (default 365).")
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Output folder or file.")]
+
+
+class CliError(Exception):
+    """An error the user can fix; printed without a traceback, exit code 1."""
+
+
+def _settings(
+    config: Path | None,
+    data: Path | None,
+    cutoff: str | None,
+    churn_horizon: int | None,
+    clv_horizon: int | None,
+    out: Path | None = None,
+    **extra: object,
+) -> Settings:
+    overrides: dict[str, object] = {
+        "data.dir": str(data) if data else None,
+        "cutoff": cutoff,
+        "churn_horizon_days": churn_horizon,
+        "clv_horizon_days": clv_horizon,
+        "output_dir": str(out) if out else None,
+        **extra,
+    }
+    return load_settings(config, overrides)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@app.command("demo-data")
+def demo_data(
+    customers: Annotated[int, typer.Option(help="Number of customers.", min=10)] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo_data"),
+    end_date: Annotated[
+        str, typer.Option(help="Last day of the simulated history (YYYY-MM-DD).")
+    ] = "2026-09-30",
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+) -> None:
+    """Generate a realistic synthetic retailer (3 years) plus a ground-truth table."""
+    from churnclv.demo_data import generate_demo_data, write_demo_data
+
+    if fmt not in ("csv", "parquet"):
+        raise _fail(f"--format must be csv or parquet, not '{fmt}'")
+    try:
+        end = dt.date.fromisoformat(end_date)
+    except ValueError:
+        raise _fail(f"--end-date: '{end_date}' is not a date (YYYY-MM-DD)") from None
+    with console.status(f"Simulating {customers:,} customers"):
+        data = generate_demo_data(n_customers=customers, seed=seed, end_date=end)
+        paths = write_demo_data(data, out, fmt=fmt)  # type: ignore[arg-type]
+    for name, path in paths.items():
+        rows = len(getattr(data, name))
+        console.print(f"wrote {path} ({rows:,} rows)")
+
+
+@app.command()
+def features(
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    cutoff: CutoffOpt = None,
+    churn_horizon: ChurnHorizonOpt = None,
+    clv_horizon: ClvHorizonOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Feature file (.parquet); default OUTPUT_DIR/features.parquet."),
+    ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="Print the feature catalogue and exit.")
+    ] = False,
+) -> None:
+    """Build the point-in-time feature frame (one row per customer) at the cutoff."""
+    from features.catalogue import catalogue_markdown
+
+    if list_:
+        typer.echo(catalogue_markdown())
+        return
+    settings = _settings(config, data, cutoff, churn_horizon, clv_horizon)
+    from churnclv.pipeline import run_features
+
+    path = run_features(settings, out, console=console)
+    console.print(f"[green]features written to[/] {path}")
+
+
+def _not_yet(name: str, issue: str) -> None:
+    console.print(f"[yellow]`churnclv {name}` is not yet available[/]: it lands with {issue}.")
+    raise typer.Exit(3)
+
+
+@app.command()
+def train(
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    cutoff: CutoffOpt = None,
+    churn_horizon: ChurnHorizonOpt = None,
+    clv_horizon: ClvHorizonOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Train the churn and CLV models, evaluate against baselines, register in MLflow."""
+    _settings(config, data, cutoff, churn_horizon, clv_horizon, out)
+    _not_yet("train", "the training issue (#4)")
+
+
+@app.command()
+def score(
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    cutoff: CutoffOpt = None,
+    churn_horizon: ChurnHorizonOpt = None,
+    clv_horizon: ClvHorizonOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Score every customer with the champion models and write segment lists."""
+    _settings(config, data, cutoff, churn_horizon, clv_horizon, out)
+    _not_yet("score", "the scoring issue (#5)")
+
+
+@app.command()
+def report(
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    cutoff: CutoffOpt = None,
+    churn_horizon: ChurnHorizonOpt = None,
+    clv_horizon: ClvHorizonOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Retention, cohort and campaign reports (HTML and CSV)."""
+    _settings(config, data, cutoff, churn_horizon, clv_horizon, out)
+    _not_yet("report", "the scoring issue (#5)")
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 3000,
+) -> None:
+    """Start the prediction API and segment page."""
+    load_settings(config)
+    del port
+    _not_yet("serve", "the service issue (#6)")
+
+
+def main() -> None:
+    """Entry point that turns user errors into one clear line and a non-zero exit code."""
+    from features.sources import ContractError
+
+    try:
+        app()
+    except (SettingsError, ContractError, CliError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Settings: one pydantic object, loaded once by the CLI from YAML and passed down.
+
+Defaults work without any file. An invalid value raises :class:`SettingsError` naming the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+TABLE_NAMES = ("transactions", "events", "customers")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TableSource(_Strict):
+    """Where one input table lives and how its columns map onto the contract."""
+
+    path: Path | None = Field(
+        default=None, description="CSV, Parquet (file or directory) or DuckDB database file."
+    )
+    format: Literal["auto", "csv", "parquet", "duckdb"] = "auto"
+    table: str | None = Field(default=None, description="Table name inside a DuckDB file.")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Contract column name -> column name in the user's file, e.g. "
+        "{customer_id: cust, amount: dollar_value}.",
+    )
+    timestamp_format: str | None = Field(
+        default=None,
+        description="strftime format of the date column, e.g. '%Y%m%d'; default: ISO dates.",
+    )
+    csv_delimiter: str = ","
+
+
+class DataSettings(_Strict):
+    """Input tables: either a folder of standard-named files, or one source per table."""
+
+    dir: Path | None = Field(
+        default=None,
+        description="Folder holding transactions/events/customers as .csv, .parquet or "
+        "a data.duckdb file with tables of those names.",
+    )
+    transactions: TableSource = Field(default_factory=TableSource)
+    events: TableSource = Field(default_factory=TableSource)
+    customers: TableSource = Field(default_factory=TableSource)
+
+
+class RiskTier(_Strict):
+    name: str
+    min_probability: float = Field(ge=0.0, le=1.0)
+
+
+class ValueTier(_Strict):
+    name: str
+    min_percentile: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="CLV percentile (fitted in training) from which this tier starts.",
+    )
+
+
+class SegmentCell(_Strict):
+    risk: str
+    value: str
+    name: str
+    action: str
+
+
+def _default_cells() -> list[SegmentCell]:
+    names = {
+        ("high", "high"): ("Win back VIPs", "win-back: personal outreach from account manager"),
+        ("high", "medium"): ("Rescue regulars", "win-back: targeted incentive offer"),
+        ("high", "low"): ("Let go quietly", "low-cost automated re-engagement email"),
+        ("medium", "high"): ("Nurture VIPs", "proactive check-in and loyalty perk"),
+        ("medium", "medium"): ("Keep warm", "personalised recommendations campaign"),
+        ("medium", "low"): ("Watch list", "standard newsletter, monitor"),
+        ("low", "high"): ("Champions", "reward and ask for referrals; no discount"),
+        ("low", "medium"): ("Loyal core", "cross-sell and upsell"),
+        ("low", "low"): ("Steady small", "business as usual"),
+    }
+    return [SegmentCell(risk=r, value=v, name=n, action=a) for (r, v), (n, a) in names.items()]
+
+
+class SegmentSettings(_Strict):
+    """Risk x value grid. Risk by churn probability, value by CLV percentile."""
+
+    risk_tiers: list[RiskTier] = Field(
+        default_factory=lambda: [
+            RiskTier(name="high", min_probability=0.6),
+            RiskTier(name="medium", min_probability=0.3),
+            RiskTier(name="low", min_probability=0.0),
+        ]
+    )
+    value_tiers: list[ValueTier] = Field(
+        default_factory=lambda: [
+            ValueTier(name="high", min_percentile=0.8),
+            ValueTier(name="medium", min_percentile=0.4),
+            ValueTier(name="low", min_percentile=0.0),
+        ]
+    )
+    cells: list[SegmentCell] = Field(default_factory=_default_cells)
+
+    @model_validator(mode="after")
+    def _grid_complete(self) -> SegmentSettings:
+        risks = {t.name for t in self.risk_tiers}
+        values = {t.name for t in self.value_tiers}
+        for tiers, key, field in (
+            (self.risk_tiers, "risk_tiers", "min_probability"),
+            (self.value_tiers, "value_tiers", "min_percentile"),
+        ):
+            if not tiers or min(getattr(t, field) for t in tiers) != 0.0:
+                raise ValueError(f"segments.{key}: the lowest tier must start at 0.0")
+        have = {(c.risk, c.value) for c in self.cells}
+        missing = [(r, v) for r in risks for v in values if (r, v) not in have]
+        if missing:
+            raise ValueError(f"segments.cells: no cell for (risk, value) {sorted(missing)}")
+        unknown = [
+            (c.risk, c.value) for c in self.cells if c.risk not in risks or c.value not in values
+        ]
+        if unknown:
+            raise ValueError(f"segments.cells: unknown tiers in {unknown}")
+        return self
+
+
+class ModelSettings(_Strict):
+    seed: int = 42
+    n_snapshots: int = Field(default=6, ge=2, description="Training cutoffs stepping back.")
+    snapshot_step_days: int = Field(default=30, gt=0)
+    lightgbm: dict[str, Any] = Field(
+        default_factory=lambda: {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31}
+    )
+    min_customers: int = Field(default=200, gt=0)
+    min_class_count: int = Field(default=30, gt=0)
+    gate_tolerance_auc: float = Field(default=0.005, ge=0.0)
+    gate_tolerance_spearman: float = Field(default=0.01, ge=0.0)
+
+
+class SparkSettings(_Strict):
+    master: str = "local[*]"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(_Strict):
+    """Everything a run needs. Build with :func:`load_settings`."""
+
+    data: DataSettings = Field(default_factory=DataSettings)
+    cutoff: dt.date | None = Field(
+        default=None,
+        description="Features use data up to and including this date; "
+        "default: last date in the transactions.",
+    )
+    churn_horizon_days: int = Field(default=90, gt=0, le=3650)
+    clv_horizon_days: int = Field(default=365, gt=0, le=3650)
+    gross_margin: float = Field(default=1.0, gt=0.0, le=1.0)
+    monthly_discount_rate: float = Field(default=0.01, ge=0.0, lt=1.0)
+    segments: SegmentSettings = Field(default_factory=SegmentSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    output_dir: Path = Path("outputs")
+    mlflow_tracking_uri: str = "sqlite:///mlflow.db"
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+
+    @field_validator("cutoff", mode="before")
+    @classmethod
+    def _parse_cutoff(cls, v: Any) -> Any:
+        """Accept YYYY-MM-DD and compact YYYYMMDD (YAML reads the latter as an integer)."""
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        if isinstance(v, str) and len(v) == 8 and v.isdigit():
+            return dt.date(int(v[:4]), int(v[4:6]), int(v[6:]))
+        return v
+
+
+class SettingsError(ValueError):
+    """A settings file or value is invalid; the message names the file and key."""
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{source}: {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = target
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+
+
+def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Load settings from a YAML file (optional) and apply dotted-key overrides.
+
+    Relative paths are relative to the current directory, as usual for a CLI.
+
+    ``overrides`` maps dotted keys (``"data.dir"``, ``"churn_horizon_days"``) to values; ``None``
+    values are ignored, so CLI options that were not given change nothing.
+    """
+    raw: dict[str, Any] = {}
+    source = "settings"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{path}: expected a mapping of keys at the top level")
+        raw = loaded
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(raw, key, value)
+    if overrides and any(v is not None for v in overrides.values()):
+        source = f"{source} (with command-line options)"
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(_format_errors(exc, source)) from None
+    return settings

@@ -1,0 +1,1 @@
+"""Feature engine: input contract, point-in-time RFM and engagement features (Ibis)."""

@@ -1,0 +1,82 @@
+"""The input data contract: three tables, their columns and types after loading.
+
+Every loader returns frames in exactly this canonical form (all optional columns present,
+null where the source did not have them), so feature code never checks for columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+# column -> (required in the source file?, canonical pandas dtype, meaning)
+TRANSACTION_COLUMNS: dict[str, tuple[bool, str, str]] = {
+    "customer_id": (True, "str", "customer identifier, kept as text ('00042' stays '00042')"),
+    "timestamp": (True, "datetime64[us]", "date or date-time of the order"),
+    "amount": (True, "float64", "order value; negative = return/refund, netted against spend"),
+    "order_id": (False, "str", "order identifier"),
+    "quantity": (False, "float64", "number of items"),
+    "channel": (False, "str", "sales channel, e.g. web, app, store"),
+    "category": (False, "str", "product category"),
+}
+EVENT_COLUMNS: dict[str, tuple[bool, str, str]] = {
+    "customer_id": (True, "str", "customer identifier"),
+    "timestamp": (True, "datetime64[us]", "when the event happened"),
+    "event_type": (
+        True,
+        "str",
+        "lower-case type: visit, email_open, email_click, support_ticket, app_session, ...",
+    ),
+    "channel": (False, "str", "contact channel of the event, e.g. email, app, web, phone"),
+    "value": (False, "float64", "numeric value, e.g. a CSAT score on a support ticket"),
+}
+CUSTOMER_COLUMNS: dict[str, tuple[bool, str, str]] = {
+    "customer_id": (True, "str", "customer identifier, one row per customer"),
+    "signup_date": (True, "datetime64[us]", "date the customer signed up"),
+    "acquisition_channel": (False, "str", "how the customer was acquired"),
+    "loyalty_member": (False, "boolean", "member of the loyalty programme"),
+}
+CONTRACT: dict[str, dict[str, tuple[bool, str, str]]] = {
+    "transactions": TRANSACTION_COLUMNS,
+    "events": EVENT_COLUMNS,
+    "customers": CUSTOMER_COLUMNS,
+}
+TIME_COLUMN = {"transactions": "timestamp", "events": "timestamp", "customers": "signup_date"}
+
+
+def _schema(table: str) -> pa.DataFrameSchema:
+    cols = {}
+    for name, (required, dtype, _meaning) in CONTRACT[table].items():
+        nullable = not (required or name == "customer_id")
+        checks = []
+        if name == "amount":
+            checks.append(pa.Check(lambda s: pd.Series(abs(s) < float("inf")), name="finite"))
+        cols[name] = pa.Column(dtype, nullable=nullable, checks=checks, coerce=False)
+    return pa.DataFrameSchema(cols, strict=False, ordered=False, name=table)
+
+
+SCHEMAS: dict[str, pa.DataFrameSchema] = {t: _schema(t) for t in CONTRACT}
+
+
+@dataclass(frozen=True)
+class InputTables:
+    """The three contract tables as canonical pandas frames; events/customers may be None."""
+
+    transactions: pd.DataFrame
+    events: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+
+    def validate(self) -> InputTables:
+        """Check every present table against its pandera schema; raises SchemaError."""
+        for name in ("transactions", "events", "customers"):
+            frame = getattr(self, name)
+            if frame is not None:
+                SCHEMAS[name].validate(frame)
+        return self
+
+    @property
+    def max_timestamp(self) -> pd.Timestamp:
+        """Last transaction timestamp: the default cutoff."""
+        return pd.Timestamp(self.transactions["timestamp"].max())

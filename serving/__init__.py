@@ -1,0 +1,1 @@
+"""Serving: scoring, segments, batch lists, API."""

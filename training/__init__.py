@@ -1,0 +1,1 @@
+"""Training: churn and CLV models, baselines, backtest, MLflow."""
