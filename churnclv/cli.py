@@ -141,8 +141,10 @@ def train(
     out: OutOpt = None,
 ) -> None:
     """Train the churn and CLV models, evaluate against baselines, register in MLflow."""
-    _settings(config, data, cutoff, churn_horizon, clv_horizon, out)
-    _not_yet("train", "the training issue (#4)")
+    from churnclv.pipeline import run_training
+
+    settings = _settings(config, data, cutoff, churn_horizon, clv_horizon, out)
+    run_training(settings, console)
 
 
 @app.command()
@@ -187,10 +189,11 @@ def serve(
 def main() -> None:
     """Entry point that turns user errors into one clear line and a non-zero exit code."""
     from features.sources import ContractError
+    from training.backtest import InsufficientDataError
 
     try:
         app()
-    except (SettingsError, ContractError, CliError) as exc:
+    except (SettingsError, ContractError, InsufficientDataError, CliError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise SystemExit(1) from None
 

@@ -78,3 +78,83 @@ def run_features(settings: Settings, out: Path | None, console: Console) -> Path
     write_frame(frame, path)
     console.print(f"cutoff {cutoff}: {len(frame):,} customers x {frame.shape[1] - 1} features")
     return path
+
+
+def _find_truth(settings: Settings) -> pd.DataFrame | None:
+    """The demo generator's ground truth, when the data folder holds one (demo data only)."""
+    if settings.data.dir is None:
+        return None
+    for name in ("truth.parquet", "truth.csv"):
+        path = Path(settings.data.dir) / name
+        if path.exists():
+            if path.suffix == ".csv":
+                return pd.read_csv(path, dtype={"customer_id": "str"})
+            return pd.read_parquet(path)
+    return None
+
+
+def run_training(settings: Settings, console: Console) -> dict[str, object]:
+    """Load inputs, train and evaluate, write the bundle and report, log and register in MLflow."""
+    from features import build_features
+    from training.report import render_report
+    from training.tracking import log_and_register
+    from training.train import train_models
+    from training.truth import evaluate_against_truth
+
+    result_in = load_inputs(settings, console)
+    out_dir = Path(settings.output_dir)
+    with progress_bar(console) as progress:
+        task = progress.add_task("training", total=None)
+
+        def step(msg: str) -> None:
+            progress.update(task, description=msg, advance=1)
+
+        result = train_models(result_in.tables, settings, step=step)
+        extra = {}
+        truth = _find_truth(settings)
+        if truth is not None:
+            step("comparing with the demo generator's ground truth")
+            end = result.plan.data_end
+            feats = build_features(result_in.tables, end)
+            extra["Against the demo generator's ground truth (scored at the data end)"] = (
+                evaluate_against_truth(result.bundle, feats, truth, settings.churn_horizon_days)
+            )
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    bundle_dir = result.bundle.save(out_dir / "model_bundle")
+    report_path = render_report(result, out_dir / "report", extra_tables=extra)
+    with console.status("Logging to MLflow and registering models"):
+        reg = log_and_register(result, settings, bundle_dir, report_path.parent)
+    churn = result.churn_metrics.set_index("model")
+    revenue = result.revenue_metrics.set_index("model")
+    table = Table(title="Backtest (test cutoff " + str(result.plan.test_cutoff) + ")")
+    for col in ("model", "ROC-AUC", "PR-AUC", "Brier", "lift@10%"):
+        table.add_column(col)
+    for name, row in churn.iterrows():
+        table.add_row(
+            str(name),
+            f"{row.roc_auc:.3f}",
+            f"{row.pr_auc:.3f}",
+            f"{row.brier:.3f}",
+            f"{row.lift_top10:.2f}",
+        )
+    console.print(table)
+    table = Table(title="Revenue over the horizon")
+    for col in ("model", "Spearman", "norm. Gini", "top-20% capture", "total pred/actual %"):
+        table.add_column(col)
+    for name, row in revenue.iterrows():
+        table.add_row(
+            str(name),
+            f"{row.spearman:.3f}",
+            f"{row.normalized_gini:.3f}",
+            f"{row.revenue_capture_top20:.1%}",
+            f"{row.total_pred_vs_actual_pct:.0f}%",
+        )
+    console.print(table)
+    status = "champion" if reg.promoted else "challenger"
+    console.print(
+        f"registered churn_model v{reg.versions['churn_model']} and clv_model "
+        f"v{reg.versions['clv_model']} as [bold]{status}[/] ({reg.reason}); MLflow run {reg.run_id}"
+    )
+    console.print(f"report: {report_path}")
+    return {"report": report_path, "bundle": bundle_dir, "registration": reg, "result": result}

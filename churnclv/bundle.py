@@ -1,0 +1,139 @@
+"""The model bundle: what training writes and scoring reads, as plain files (no pickles).
+
+A bundle is a folder with ``bundle.json`` (feature spec, calibration, horizons, fitted cut-points,
+metrics) and LightGBM model text files. Training builds it; serving applies it. Keeping the
+format here lets both sides share it without serving importing training.
+
+CLV over the CLV horizon extrapolates the churn-horizon revenue with the customer's own
+retention: CLV = margin * E[revenue_h] * sum_j (1 - p_churn)^j / (1 + d)^(months to end of
+period j), over the periods of length h (the churn horizon) that fit in the CLV horizon (the last
+one pro rata).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.matrix import FeatureSpec
+
+DAYS_PER_MONTH = 365.25 / 12
+BUNDLE_FILE = "bundle.json"
+BOOSTERS = ("churn", "revenue")
+
+
+@dataclass
+class ModelBundle:
+    """Fitted churn and revenue models plus everything needed to apply them consistently."""
+
+    spec: FeatureSpec
+    boosters: dict[str, lgb.Booster]
+    calibration_x: list[float]
+    calibration_y: list[float]
+    churn_horizon_days: int
+    label_horizon_days: int
+    clv_horizon_days: int
+    gross_margin: float
+    monthly_discount_rate: float
+    value_cutpoints: dict[str, float] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The model input for a feature frame."""
+        return self.spec.matrix(features)
+
+    @property
+    def rescale(self) -> float:
+        """Churn horizon / label horizon; 1.0 unless short history forced a shorter label."""
+        return self.churn_horizon_days / self.label_horizon_days
+
+    def churn_probability(self, matrix: pd.DataFrame) -> np.ndarray:
+        """Calibrated P(no purchase in the churn horizon).
+
+        With a shorter label horizon (short history) the probability of silence over the
+        label horizon is raised to the power churn/label horizon (constant purchase rate).
+        """
+        raw = self.boosters["churn"].predict(matrix)
+        p = np.interp(raw, self.calibration_x, self.calibration_y)
+        return p**self.rescale if self.rescale != 1.0 else p
+
+    def expected_revenue(self, matrix: pd.DataFrame) -> np.ndarray:
+        """Expected net revenue over the churn horizon (never negative)."""
+        return np.clip(self.boosters["revenue"].predict(matrix), 0.0, None) * self.rescale
+
+    def clv(self, expected_revenue: np.ndarray, churn_probability: np.ndarray) -> np.ndarray:
+        """Discounted margin over the CLV horizon (see module docstring)."""
+        h = self.churn_horizon_days
+        periods = self.clv_horizon_days / h
+        stay = 1.0 - np.asarray(churn_probability, dtype=float)
+        total = np.zeros_like(stay)
+        j = 0
+        while j < periods:
+            weight = min(1.0, periods - j)
+            months_to_end = (j + weight) * h / DAYS_PER_MONTH
+            total += weight * stay**j / (1 + self.monthly_discount_rate) ** months_to_end
+            j += 1
+        return self.gross_margin * np.asarray(expected_revenue, dtype=float) * total
+
+    def predict_frame(self, features: pd.DataFrame, output: str) -> pd.DataFrame:
+        """``churn`` -> churn_probability; ``clv`` -> expected_revenue and clv (MLflow models)."""
+        matrix = self.matrix(features)
+        churn = self.churn_probability(matrix)
+        if output == "churn":
+            return pd.DataFrame({"churn_probability": churn})
+        revenue = self.expected_revenue(matrix)
+        return pd.DataFrame({"expected_revenue": revenue, "clv": self.clv(revenue, churn)})
+
+    def save(self, folder: Path) -> Path:
+        """Write the bundle into ``folder`` (created); returns the folder."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, booster in self.boosters.items():
+            (folder / f"{name}.txt").write_text(booster.model_to_string())
+        doc = {
+            "format": 1,
+            "spec": self.spec.to_dict(),
+            "boosters": sorted(self.boosters),
+            "calibration": {"x": list(self.calibration_x), "y": list(self.calibration_y)},
+            "churn_horizon_days": self.churn_horizon_days,
+            "label_horizon_days": self.label_horizon_days,
+            "clv_horizon_days": self.clv_horizon_days,
+            "gross_margin": self.gross_margin,
+            "monthly_discount_rate": self.monthly_discount_rate,
+            "value_cutpoints": self.value_cutpoints,
+            "meta": self.meta,
+        }
+        (folder / BUNDLE_FILE).write_text(json.dumps(doc, indent=2, default=str))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelBundle:
+        """Read a bundle written by :meth:`save`."""
+        folder = Path(folder)
+        path = folder / BUNDLE_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{folder}: not a model bundle (no {BUNDLE_FILE})")
+        doc = json.loads(path.read_text())
+        boosters = {
+            name: lgb.Booster(model_str=(folder / f"{name}.txt").read_text())
+            for name in doc["boosters"]
+        }
+        return cls(
+            spec=FeatureSpec.from_dict(doc["spec"]),
+            boosters=boosters,
+            calibration_x=doc["calibration"]["x"],
+            calibration_y=doc["calibration"]["y"],
+            churn_horizon_days=doc["churn_horizon_days"],
+            label_horizon_days=doc["label_horizon_days"],
+            clv_horizon_days=doc["clv_horizon_days"],
+            gross_margin=doc["gross_margin"],
+            monthly_discount_rate=doc["monthly_discount_rate"],
+            value_cutpoints=doc.get("value_cutpoints", {}),
+            meta=doc.get("meta", {}),
+        )

@@ -1,0 +1,58 @@
+"""From a feature frame to the model's input matrix, identically in training and scoring.
+
+The spec (columns, order, category levels) is fitted once on training data and stored with the
+model; scoring applies the stored spec, never one recomputed from the batch being scored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+NON_FEATURES = ("customer_id", "cutoff", "churned", "future_revenue")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Model input columns in order; text columns become categories with fixed levels."""
+
+    columns: list[str]
+    categories: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, exclude: tuple[str, ...] = NON_FEATURES) -> FeatureSpec:
+        """Learn columns and category levels (sorted, so row order does not matter)."""
+        columns = [c for c in frame.columns if c not in exclude]
+        categories = {}
+        for col in columns:
+            s = frame[col]
+            if pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+                categories[col] = sorted(str(v) for v in s.dropna().unique())
+        return cls(columns=columns, categories=categories)
+
+    def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Model input: stored columns in stored order; unknown category levels become missing.
+
+        A column missing from ``frame`` is an error naming it (features and model disagree).
+        """
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise KeyError(f"feature frame lacks model input column(s): {missing}")
+        out = {}
+        for col in self.columns:
+            s = frame[col]
+            if col in self.categories:
+                out[col] = pd.Categorical(s.astype("str").where(s.notna()), categories=self.categories[col])
+            else:
+                out[col] = pd.to_numeric(s.astype("float64") if s.dtype == "boolean" else s).astype("float64")
+        return pd.DataFrame(out, index=frame.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "categories": dict(self.categories)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        return cls(columns=list(data["columns"]), categories=dict(data.get("categories", {})))
+

@@ -1,0 +1,116 @@
+"""Time-based backtest plan: which cutoffs train, calibrate and test; short-history handling.
+
+Layout (h = label horizon, s = snapshot step), every label window ends before the next fold:
+
+    fit cutoffs:  ..., c_fit - 2s, c_fit - s, c_fit     (labels end by c_cal)
+    calibration:  c_cal  = c_test - h                   (labels end at c_test)
+    test:         c_test = data end - h                 (labels end at data end)
+
+So no training or calibration label looks past the test cutoff: no leakage into the test.
+The production models are then refit with the same recipe moved forward by one horizon
+(calibrated on the test cutoff, fitted on the cutoffs before it), so they use the newest data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+MIN_HISTORY_DAYS = 60  # a fit cutoff needs this much data before it
+MIN_LABEL_HORIZON_DAYS = 14
+
+
+class InsufficientDataError(ValueError):
+    """Too little history, customers or outcomes to train a meaningful model."""
+
+
+@dataclass(frozen=True)
+class BacktestPlan:
+    """Cutoffs of every fold and the label horizon actually used."""
+
+    data_start: dt.date
+    data_end: dt.date
+    horizon_days: int
+    label_horizon_days: int
+    test_cutoff: dt.date
+    calibration_cutoff: dt.date
+    fit_cutoffs: tuple[dt.date, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def production_fit_cutoffs(self) -> tuple[dt.date, ...]:
+        """Fit cutoffs of the production refit: the backtest's, one label horizon later."""
+        step = dt.timedelta(days=self.label_horizon_days)
+        return tuple(c + step for c in self.fit_cutoffs)
+
+    @property
+    def rescale(self) -> float:
+        """Horizon / label horizon: 1.0 unless the history forced a shorter label window."""
+        return self.horizon_days / self.label_horizon_days
+
+
+def _layout(end: dt.date, h: int, n: int, step: int) -> tuple[dt.date, dt.date, list[dt.date]]:
+    test = end - dt.timedelta(days=h)
+    cal = test - dt.timedelta(days=h)
+    last_fit = cal - dt.timedelta(days=h)
+    fits = [last_fit - dt.timedelta(days=step * k) for k in range(n)]
+    return test, cal, sorted(fits)
+
+
+def plan_backtest(
+    data_start: dt.date,
+    data_end: dt.date,
+    horizon_days: int,
+    n_snapshots: int,
+    step_days: int,
+) -> BacktestPlan:
+    """Choose cutoffs; shorten the label horizon (and say so) when the history is too short.
+
+    Raises InsufficientDataError when even the shortest label horizon and a single fit cutoff
+    do not fit in the data.
+    """
+    notes: list[str] = []
+    span = (data_end - data_start).days
+    h = horizon_days
+    while True:
+        for n in range(n_snapshots, 0, -1):
+            test, cal, fits = _layout(data_end, h, n, step_days)
+            if (fits[0] - data_start).days >= MIN_HISTORY_DAYS:
+                break
+        else:
+            n = 0
+        if n:
+            break
+        if h // 2 < MIN_LABEL_HORIZON_DAYS:
+            need = 3 * MIN_LABEL_HORIZON_DAYS + MIN_HISTORY_DAYS
+            raise InsufficientDataError(
+                f"history of {span} days ({data_start} to {data_end}) is too short to train "
+                f"honestly: a time-based backtest needs at least {need} days (three label "
+                f"windows of {MIN_LABEL_HORIZON_DAYS} days after {MIN_HISTORY_DAYS} days of "
+                "history). Collect more history, or use the BG/NBD baseline alone."
+            )
+        h //= 2
+    if h != horizon_days:
+        notes.append(
+            f"Short history: {span} days of data cannot hold three {horizon_days}-day label "
+            f"windows after {MIN_HISTORY_DAYS} days of history, so models learn a {h}-day horizon. "
+            f"Scores are rescaled to {horizon_days} days assuming a constant purchase rate "
+            f"(no purchase in {horizon_days}d = no purchase in each {h}d stretch): "
+            f"P(churn {horizon_days}d) = P(churn {h}d)^{horizon_days / h:.3g}, revenue x "
+            f"{horizon_days / h:.3g}. Where part of the silence comes from customers who have "
+            "already left, this understates churn: treat the rescaled scores as approximate."
+        )
+    if n < n_snapshots:
+        notes.append(
+            f"Only {n} of the {n_snapshots} requested training cutoffs fit in the history."
+        )
+    return BacktestPlan(
+        data_start=data_start,
+        data_end=data_end,
+        horizon_days=horizon_days,
+        label_horizon_days=h,
+        test_cutoff=test,
+        calibration_cutoff=cal,
+        fit_cutoffs=tuple(fits),
+        notes=tuple(notes),
+    )

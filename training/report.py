@@ -1,0 +1,214 @@
+"""The training report: one self-contained HTML page with plots, tables and plain-language grades."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
+
+from churnclv.files import atomic_path
+from training.metrics import calibration_table, decile_table
+from training.train import TrainingResult
+
+CHURN_BASELINE_LABELS = {
+    "churn_rate_formula": "churn rate formula (same rate for all)",
+    "rfm_cells": "RFM cells (recency x frequency quintiles)",
+    "bgnbd": "BG/NBD",
+}
+REVENUE_BASELINE_LABELS = {
+    "monthly_spend_x_retention": "monthly spend x months x retention",
+    "last_year_run_rate": "last year's spend, pro rata",
+    "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma",
+}
+
+
+def _figure(width: float = 5, height: float = 4) -> tuple[Figure, object]:
+    """A figure without pyplot (no global backend state)."""
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _churn_preds(test: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {
+        c.removeprefix("pred_churn_"): test[c].to_numpy()
+        for c in test.columns
+        if c.startswith("pred_churn_")
+    }
+
+
+def _plots(result: TrainingResult) -> dict[str, str]:
+    test = result.test_frame
+    y = test["churned"].to_numpy()
+    preds = _churn_preds(test)
+    plots = {}
+
+    fig, ax = _figure(5, 4)
+    for name, p in preds.items():
+        cal = calibration_table(y, p)
+        if name != "churn_rate_formula":
+            ax.plot(cal["predicted"], cal["observed"], marker="o", label=name)
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
+    ax.set(xlabel="predicted churn probability", ylabel="observed churn rate", title="Calibration")
+    ax.legend(fontsize=7)
+    plots["calibration"] = _png(fig)
+
+    fig, ax = _figure(5, 4)
+    for name, p in preds.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    ax.legend(fontsize=7)
+    plots["roc"] = _png(fig)
+
+    fig, ax = _figure(5, 4)
+    share = np.arange(1, len(y) + 1) / len(y)
+    for name, p in preds.items():
+        order = np.argsort(-p, kind="stable")
+        ax.plot(share, np.cumsum(y[order]) / max(y.sum(), 1), label=name)
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="random")
+    ax.set(
+        xlabel="share of customers contacted (highest risk first)",
+        ylabel="share of churners found",
+        title="Gains",
+    )
+    ax.legend(fontsize=7)
+    plots["gains"] = _png(fig)
+
+    rev = test["future_revenue"].to_numpy()
+    dec = decile_table(rev, test["pred_revenue_model"].to_numpy())
+    fig, ax = _figure(6, 4)
+    ax.bar(dec["decile"] - 0.2, dec["predicted_mean"], width=0.4, label="predicted")
+    ax.bar(dec["decile"] + 0.2, dec["actual_mean"], width=0.4, label="actual")
+    ax.set(
+        xlabel="decile of predicted revenue (1 = highest)",
+        ylabel="mean revenue per customer",
+        title="Revenue by decile",
+    )
+    ax.legend()
+    plots["deciles"] = _png(fig)
+
+    totals = {
+        c.removeprefix("pred_revenue_"): test[c].sum()
+        for c in test.columns
+        if c.startswith("pred_revenue_")
+    }
+    fig, ax = _figure(6, 3.5)
+    names = ["actual", *totals]
+    ax.barh(names, [rev.sum(), *totals.values()], color=["black"] + ["C0"] * len(totals))
+    ax.set(xlabel="total revenue over the horizon", title="Predicted vs actual total")
+    plots["totals"] = _png(fig)
+
+    imp = result.feature_importance.head(15).iloc[::-1]
+    fig, ax = _figure(6, 5)
+    ax.barh(imp["feature"], imp["churn_gain"] / max(imp["churn_gain"].sum(), 1e-12))
+    ax.set(xlabel="share of gain (churn model)", title="Top features")
+    plots["importance"] = _png(fig)
+    return plots
+
+
+def grades(result: TrainingResult) -> list[str]:
+    """Plain-language sentences for a marketing reader, with the figures behind them."""
+    churn = result.churn_metrics.set_index("model")
+    revenue = result.revenue_metrics.set_index("model")
+    out = []
+    best_rule = churn.drop(index=["model", "churn_rate_formula"], errors="ignore")[
+        "lift_top10"
+    ].idxmax()
+    m, b = churn.loc["model", "lift_top10"], churn.loc[best_rule, "lift_top10"]
+    out.append(
+        f"Contacting the 10% of customers the model ranks riskiest reaches {m:.1f}x as many "
+        f"churners as contacting 10% at random, and {m / b:.2f}x as many as the best simple "
+        f"rule ({CHURN_BASELINE_LABELS.get(best_rule, best_rule)}, {b:.1f}x)."
+    )
+    cap = churn.loc["model", "capture_top20"]
+    out.append(
+        f"The riskiest 20% of customers hold {cap:.0%} of all customers who went on to churn."
+    )
+    cal_err = churn.loc["model", "calibration_error"]
+    out.append(
+        f"Probabilities can be read at face value: on average a predicted probability is "
+        f"{cal_err * 100:.1f} percentage points from the observed churn rate."
+    )
+    best_rev = revenue.drop(index="model")["revenue_capture_top20"].idxmax()
+    rc, rb = (
+        revenue.loc["model", "revenue_capture_top20"],
+        revenue.loc[best_rev, "revenue_capture_top20"],
+    )
+    out.append(
+        f"The 20% of customers predicted most valuable brought {rc:.0%} of next period's revenue "
+        f"(best simple rule, {REVENUE_BASELINE_LABELS.get(best_rev, best_rev)}: {rb:.0%})."
+    )
+    tot = revenue.loc["model", "total_pred_vs_actual_pct"]
+    out.append(f"Predicted total revenue was {tot:.0f}% of the actual total.")
+    return out
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, classes="t")
+
+
+def render_report(
+    result: TrainingResult, out_dir: Path, extra_tables: dict[str, pd.DataFrame] | None = None
+) -> Path:
+    """Write ``out_dir/training_report.html`` (atomically) and the metric tables as CSV."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.churn_metrics.to_csv(out_dir / "churn_metrics.csv", index=False)
+    result.revenue_metrics.to_csv(out_dir / "revenue_metrics.csv", index=False)
+    plots = _plots(result)
+    plan = result.plan
+    sections = [
+        "<h1>churnclv training report</h1>",
+        f"<p>Data {plan.data_start} to {plan.data_end}; backtest: trained on cutoffs "
+        f"{', '.join(str(c) for c in plan.fit_cutoffs)}, calibrated at {plan.calibration_cutoff}, "
+        f"tested at {plan.test_cutoff} on {result.data_summary['test_rows']:,} customers "
+        f"(label horizon {plan.label_horizon_days} days). Every metric below is on the test "
+        "cutoff only, which no model or baseline saw.</p>",
+        *(f"<p class='note'>{html.escape(n)}</p>" for n in result.notes),
+        "<h2>In plain words</h2><ul>",
+        *(f"<li>{html.escape(g)}</li>" for g in grades(result)),
+        "</ul>",
+        "<h2>Churn: model vs baselines</h2>",
+        _table(result.churn_metrics),
+        "<h2>Revenue over the horizon: model vs baselines</h2>",
+        _table(result.revenue_metrics),
+    ]
+    for title, table in (extra_tables or {}).items():
+        sections += [f"<h2>{html.escape(title)}</h2>", _table(table)]
+    sections += [
+        "<h2>Plots</h2><div class='grid'>",
+        *(
+            f"<figure><img src='data:image/png;base64,{b64}' alt='{k}'><figcaption>{k}</figcaption></figure>"
+            for k, b64 in plots.items()
+        ),
+        "</div>",
+        "<h2>Revenue deciles (model)</h2>",
+        _table(
+            decile_table(
+                result.test_frame["future_revenue"], result.test_frame["pred_revenue_model"]
+            )
+        ),
+    ]
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+        ".t{border-collapse:collapse;font-size:13px}.t td,.t th{padding:3px 8px;border-bottom:1px solid #ddd}"
+        ".grid{display:flex;flex-wrap:wrap;gap:12px}.note{background:#fff3cd;padding:6px}"
+    )
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>churnclv training report</title><style>{style}</style></head><body>{''.join(sections)}</body></html>"
+    path = out_dir / "training_report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(page)
+    return path

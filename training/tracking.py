@@ -1,0 +1,157 @@
+"""MLflow: one run per training, models registered as churn_model and clv_model, promotion gate.
+
+Gate: the new pair of versions gets the alias ``champion`` only if its backtest ROC-AUC (churn)
+and Spearman (revenue) are not worse than the current champion's by more than the tolerances
+in settings (model.gate_tolerance_auc, model.gate_tolerance_spearman); otherwise both get
+``challenger`` and the run records why (tag ``promotion``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from churnclv.settings import Settings
+from training.train import TrainingResult
+
+EXPERIMENT = "churnclv"
+CHURN_MODEL = "churn_model"
+CLV_MODEL = "clv_model"
+GATED = {"churn": "roc_auc", "revenue": "spearman"}
+_ROOT = Path(__file__).resolve().parents[1]
+_PYFUNC = _ROOT / "churnclv" / "mlflow_pyfunc.py"
+_REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "pyarrow")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Outcome of a training run's registration."""
+
+    run_id: str
+    versions: dict[str, str]
+    promoted: bool
+    reason: str
+
+
+def _pip_requirements() -> list[str]:
+    return [f"{name}=={metadata.version(name)}" for name in _REQUIREMENTS]
+
+
+def _headline(result: TrainingResult) -> dict[str, float]:
+    churn = result.churn_metrics.set_index("model").loc["model"]
+    revenue = result.revenue_metrics.set_index("model").loc["model"]
+    return {"churn": float(churn[GATED["churn"]]), "revenue": float(revenue[GATED["revenue"]])}
+
+
+def _flat_metrics(result: TrainingResult) -> dict[str, float]:
+    out = {}
+    for kind, table in (("churn", result.churn_metrics), ("revenue", result.revenue_metrics)):
+        for _, row in table.iterrows():
+            for metric, value in row.drop("model").items():
+                if pd.notna(value):
+                    out[f"{kind}.{row['model']}.{metric}"] = float(value)
+    return out
+
+
+def gate(
+    new: dict[str, float], champion: dict[str, float] | None, settings: Settings
+) -> tuple[bool, str]:
+    """Decide promotion from headline backtest metrics; returns (promote?, reason)."""
+    if champion is None:
+        return True, "no champion yet"
+    tol = {
+        "churn": settings.model.gate_tolerance_auc,
+        "revenue": settings.model.gate_tolerance_spearman,
+    }
+    worse = [
+        f"{kind} {GATED[kind]} {new[kind]:.4f} < champion {champion[kind]:.4f} - {tol[kind]}"
+        for kind in GATED
+        if new[kind] < champion[kind] - tol[kind]
+    ]
+    if worse:
+        return False, "not promoted: " + "; ".join(worse)
+    return True, (
+        f"not worse than champion (churn {GATED['churn']} {new['churn']:.4f} vs "
+        f"{champion['churn']:.4f}, revenue {GATED['revenue']} {new['revenue']:.4f} vs "
+        f"{champion['revenue']:.4f})"
+    )
+
+
+def _champion_metrics(client: MlflowClient) -> dict[str, float] | None:
+    try:
+        version = client.get_model_version_by_alias(CHURN_MODEL, "champion")
+    except mlflow.exceptions.MlflowException:
+        return None
+    metrics = client.get_run(version.run_id).data.metrics
+    try:
+        return {kind: metrics[f"{kind}.model.{m}"] for kind, m in GATED.items()}
+    except KeyError:
+        return None
+
+
+def log_and_register(
+    result: TrainingResult,
+    settings: Settings,
+    bundle_dir: Path,
+    report_dir: Path,
+) -> Registration:
+    """Log the run (params, data summary, metrics, report, models) and apply the gate."""
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment(EXPERIMENT)
+    client = MlflowClient()
+    champion = _champion_metrics(client)
+    headline = _headline(result)
+    promote, reason = gate(headline, champion, settings)
+    example = result.test_frame[result.bundle.spec.columns].head(5)
+    with mlflow.start_run() as run:
+        mlflow.log_params(
+            {
+                "churn_horizon_days": settings.churn_horizon_days,
+                "label_horizon_days": result.plan.label_horizon_days,
+                "clv_horizon_days": settings.clv_horizon_days,
+                "gross_margin": settings.gross_margin,
+                "monthly_discount_rate": settings.monthly_discount_rate,
+                "seed": settings.model.seed,
+                "n_snapshots": len(result.plan.fit_cutoffs),
+                "snapshot_step_days": settings.model.snapshot_step_days,
+                **{f"lgbm.{k}": v for k, v in settings.model.lightgbm.items()},
+                **{
+                    f"data.{k}": v
+                    for k, v in result.data_summary.items()
+                    if not isinstance(v, list)
+                },
+            }
+        )
+        mlflow.log_dict(result.data_summary, "data_summary.json")
+        mlflow.log_metrics(_flat_metrics(result))
+        mlflow.log_artifacts(str(report_dir), artifact_path="report")
+        for note in result.notes:
+            mlflow.set_tag("note", note)
+        versions = {}
+        for name, output in ((CHURN_MODEL, "churn"), (CLV_MODEL, "clv")):
+            info = mlflow.pyfunc.log_model(
+                name=name,
+                python_model=str(_PYFUNC),
+                artifacts={"bundle": str(bundle_dir)},
+                model_config={"output": output},
+                code_paths=[str(_PYFUNC.parent), str(_ROOT / "features")],
+                signature=infer_signature(example, result.bundle.predict_frame(example, output)),
+                pip_requirements=_pip_requirements(),
+                registered_model_name=name,
+            )
+            versions[name] = str(info.registered_model_version)
+        mlflow.set_tag("promotion", reason)
+        mlflow.log_text(
+            json.dumps({"promoted": promote, "reason": reason, "versions": versions}),
+            "promotion.json",
+        )
+    for name, version in versions.items():
+        client.set_registered_model_alias(name, "champion" if promote else "challenger", version)
+    return Registration(run_id=run.info.run_id, versions=versions, promoted=promote, reason=reason)

@@ -1,0 +1,207 @@
+"""Train the churn and revenue models on snapshots, evaluate against baselines, build the bundle.
+
+Pure with respect to the outside world: no MLflow, no files. ``training/tracking.py`` logs and
+registers what this returns; ``training/report.py`` renders it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from churnclv.bundle import ModelBundle
+from churnclv.settings import Settings
+from features.contract import InputTables
+from features.matrix import FeatureSpec
+from training.backtest import BacktestPlan, InsufficientDataError, plan_backtest
+from training.baselines import Baselines
+from training.metrics import evaluate_churn, evaluate_revenue
+from training.models import fit_calibration, fit_churn_classifier, fit_revenue_regressor
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class TrainingResult:
+    """Everything a training run produced: plan, metrics, test predictions, production bundle."""
+
+    plan: BacktestPlan
+    bundle: ModelBundle
+    churn_metrics: pd.DataFrame  # one row per model/baseline
+    revenue_metrics: pd.DataFrame
+    test_frame: pd.DataFrame  # test snapshot: labels + every model's and baseline's prediction
+    data_summary: dict[str, object]
+    feature_importance: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def build_snapshot(tables: InputTables, cutoff: dt.date, horizon_days: int) -> pd.DataFrame:
+    """Features at ``cutoff`` joined with labels over the following ``horizon_days``."""
+    from features import build_features, build_labels
+
+    feats = build_features(tables, cutoff)
+    labels = build_labels(tables, cutoff, horizon_days)
+    frame = feats.merge(labels, on="customer_id", how="inner")
+    frame.insert(1, "cutoff", pd.Timestamp(cutoff))
+    return frame
+
+
+def _check_enough(frame: pd.DataFrame, what: str, settings: Settings) -> None:
+    m = settings.model
+    n = frame["customer_id"].nunique()
+    churners = int(frame["churned"].sum())
+    stayers = int(len(frame) - churners)
+    if n < m.min_customers or churners < m.min_class_count or stayers < m.min_class_count:
+        raise InsufficientDataError(
+            f"{what}: {n} customers, {churners} churners, {stayers} non-churners; training "
+            f"needs at least {m.min_customers} customers and {m.min_class_count} of each outcome "
+            "(settings model.min_customers, model.min_class_count). No model was trained."
+        )
+
+
+def _subset(frames: dict[dt.date, pd.DataFrame], cutoffs) -> pd.DataFrame:  # noqa: ANN001
+    return pd.concat([frames[c] for c in cutoffs], ignore_index=True)
+
+
+def _fit_pair(
+    fit: pd.DataFrame, cal: pd.DataFrame, spec: FeatureSpec, settings: Settings
+) -> tuple[dict, list[float], list[float]]:
+    params, seed = settings.model.lightgbm, settings.model.seed
+    churn = fit_churn_classifier(spec.matrix(fit), fit["churned"].to_numpy(), params, seed)
+    cal_x, cal_y = fit_calibration(churn.predict(spec.matrix(cal)), cal["churned"].to_numpy())
+    both = pd.concat([fit, cal], ignore_index=True)
+    revenue = fit_revenue_regressor(
+        spec.matrix(both), both["future_revenue"].to_numpy(), params, seed
+    )
+    return {"churn": churn, "revenue": revenue}, cal_x, cal_y
+
+
+def _metrics_table(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    return table.reset_index()
+
+
+def train_models(
+    tables: InputTables,
+    settings: Settings,
+    step: Step | None = None,
+) -> TrainingResult:
+    """Plan the backtest, build snapshots, fit and evaluate models and baselines, refit.
+
+    ``step`` is called with a description before each stage (for a progress bar).
+    """
+    step = step or (lambda _msg: None)
+    tx = tables.transactions
+    data_start = tx["timestamp"].min().date()
+    data_end = settings.cutoff or tx["timestamp"].max().date()
+    plan = plan_backtest(
+        data_start,
+        data_end,
+        settings.churn_horizon_days,
+        settings.model.n_snapshots,
+        settings.model.snapshot_step_days,
+    )
+    h = plan.label_horizon_days
+    cutoffs = sorted(
+        {*plan.fit_cutoffs, *plan.production_fit_cutoffs, plan.calibration_cutoff, plan.test_cutoff}
+    )
+    frames: dict[dt.date, pd.DataFrame] = {}
+    for c in cutoffs:
+        step(f"snapshot at {c}")
+        frames[c] = build_snapshot(tables, c, h)
+
+    fit = _subset(frames, plan.fit_cutoffs)
+    cal = frames[plan.calibration_cutoff]
+    test = frames[plan.test_cutoff].copy()
+    for what, frame in (
+        ("training cutoffs", fit),
+        ("calibration cutoff", cal),
+        ("test cutoff", test),
+    ):
+        _check_enough(frame, what, settings)
+
+    step("backtest: fit models")
+    spec = FeatureSpec.fit(fit)
+    boosters, cal_x, cal_y = _fit_pair(fit, cal, spec, settings)
+    # evaluated on the label horizon itself, so no rescaling here
+    Xt = spec.matrix(test)
+    test["pred_churn_model"] = np.interp(boosters["churn"].predict(Xt), cal_x, cal_y)
+    test["pred_revenue_model"] = np.clip(boosters["revenue"].predict(Xt), 0, None)
+
+    step("backtest: fit baselines")
+    base = Baselines.fit(pd.concat([fit, cal], ignore_index=True), h)
+    preds = base.predict(test)
+    for name, p in preds["churn"].items():
+        test[f"pred_churn_{name}"] = p
+    for name, p in preds["revenue"].items():
+        test[f"pred_revenue_{name}"] = p
+
+    y, rev = test["churned"].to_numpy(), test["future_revenue"].to_numpy()
+    churn_rows = {"model": evaluate_churn(y, test["pred_churn_model"].to_numpy())}
+    churn_rows |= {n: evaluate_churn(y, p) for n, p in preds["churn"].items()}
+    revenue_rows = {"model": evaluate_revenue(rev, test["pred_revenue_model"].to_numpy())}
+    revenue_rows |= {n: evaluate_revenue(rev, p) for n, p in preds["revenue"].items()}
+
+    step("production refit on the newest cutoffs")
+    prod_fit = _subset(frames, plan.production_fit_cutoffs)
+    boosters, cal_x, cal_y = _fit_pair(prod_fit, test, spec, settings)
+    bundle = _bundle(spec, boosters, cal_x, cal_y, plan, settings)
+    Xl = spec.matrix(test)
+    clv = bundle.clv(bundle.expected_revenue(Xl), bundle.churn_probability(Xl))
+    bundle.value_cutpoints = {
+        t.name: float(np.quantile(clv, t.min_percentile)) if t.min_percentile > 0 else 0.0
+        for t in settings.segments.value_tiers
+    }
+    importance = pd.DataFrame(
+        {
+            "feature": spec.columns,
+            "churn_gain": boosters["churn"].feature_importance("gain"),
+            "revenue_gain": boosters["revenue"].feature_importance("gain"),
+        }
+    ).sort_values("churn_gain", ascending=False, ignore_index=True)
+    summary = {
+        "transactions": int(len(tx)),
+        "customers": int(tx["customer_id"].nunique()),
+        "data_start": str(data_start),
+        "data_end": str(data_end),
+        "test_cutoff": str(plan.test_cutoff),
+        "calibration_cutoff": str(plan.calibration_cutoff),
+        "fit_cutoffs": [str(c) for c in plan.fit_cutoffs],
+        "production_fit_cutoffs": [str(c) for c in plan.production_fit_cutoffs],
+        "label_horizon_days": h,
+        "training_rows": int(len(fit)),
+        "test_rows": int(len(test)),
+        "test_churn_rate": float(y.mean()),
+    }
+    bundle.meta.update(
+        {"data": summary, "trained_at": dt.datetime.now().isoformat(timespec="seconds")}
+    )
+    return TrainingResult(
+        plan=plan,
+        bundle=bundle,
+        churn_metrics=_metrics_table(churn_rows),
+        revenue_metrics=_metrics_table(revenue_rows),
+        test_frame=test,
+        data_summary=summary,
+        feature_importance=importance,
+        notes=list(plan.notes),
+    )
+
+
+def _bundle(spec, boosters, cal_x, cal_y, plan: BacktestPlan, settings: Settings) -> ModelBundle:  # noqa: ANN001
+    return ModelBundle(
+        spec=spec,
+        boosters=boosters,
+        calibration_x=cal_x,
+        calibration_y=cal_y,
+        churn_horizon_days=plan.horizon_days,
+        label_horizon_days=plan.label_horizon_days,
+        clv_horizon_days=settings.clv_horizon_days,
+        gross_margin=settings.gross_margin,
+        monthly_discount_rate=settings.monthly_discount_rate,
+    )

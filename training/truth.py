@@ -1,0 +1,69 @@
+"""Compare a trained bundle with the demo generator's ground truth (demo data only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from churnclv.bundle import ModelBundle
+from training.metrics import evaluate_churn, evaluate_revenue
+
+
+def evaluate_against_truth(
+    bundle: ModelBundle, features: pd.DataFrame, truth: pd.DataFrame, horizon_days: int
+) -> pd.DataFrame:
+    """Metrics of the model's scores at the data end against what really happened next.
+
+    ``truth`` comes from the generator: ``churned_{h}d`` and ``future_spend_{h}d`` simulated
+    beyond the data end, and ``true_churn_probability_{h}d`` computed from each customer's
+    latent state: the best any model could do (the "oracle").
+    """
+    h = horizon_days
+    cols = [f"churned_{h}d", f"future_spend_{h}d", f"true_churn_probability_{h}d"]
+    missing = [c for c in cols if c not in truth.columns]
+    if missing:
+        raise KeyError(f"ground truth lacks {missing} for the {h}-day horizon")
+    joined = features.merge(truth[["customer_id", *cols]], on="customer_id", how="inner")
+    # only customers with a purchase before the end, as in training
+    joined = joined[joined["recency_days"].notna()]
+    matrix = bundle.matrix(joined)
+    p = bundle.churn_probability(matrix)
+    y = joined[f"churned_{h}d"].astype(int).to_numpy()
+    spend = joined[f"future_spend_{h}d"].to_numpy(dtype=float)
+    oracle = joined[f"true_churn_probability_{h}d"].to_numpy(dtype=float)
+    model = evaluate_churn(y, p)
+    best = evaluate_churn(y, oracle)
+    revenue = evaluate_revenue(spend, bundle.expected_revenue(matrix))
+    rows = [
+        {
+            "measure": "churn ROC-AUC",
+            "model": model["roc_auc"],
+            "oracle (true latent state)": best["roc_auc"],
+        },
+        {
+            "measure": "churn Brier",
+            "model": model["brier"],
+            "oracle (true latent state)": best["brier"],
+        },
+        {
+            "measure": "churn calibration error",
+            "model": model["calibration_error"],
+            "oracle (true latent state)": best["calibration_error"],
+        },
+        {
+            "measure": "revenue Spearman",
+            "model": revenue["spearman"],
+            "oracle (true latent state)": np.nan,
+        },
+        {
+            "measure": "revenue total pred/actual %",
+            "model": revenue["total_pred_vs_actual_pct"],
+            "oracle (true latent state)": np.nan,
+        },
+        {
+            "measure": "customers",
+            "model": float(len(joined)),
+            "oracle (true latent state)": float(len(joined)),
+        },
+    ]
+    return pd.DataFrame(rows)
