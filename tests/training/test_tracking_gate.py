@@ -1,0 +1,27 @@
+"""The promotion gate on headline backtest metrics."""
+
+from __future__ import annotations
+
+from churnclv.settings import load_settings
+from training.tracking import gate
+
+SETTINGS = load_settings(
+    None, {"model.gate_tolerance_auc": 0.01, "model.gate_tolerance_spearman": 0.02}
+)
+
+
+def test_first_model_becomes_champion() -> None:
+    assert gate({"churn": 0.7, "revenue": 0.5}, None, SETTINGS) == (True, "no champion yet")
+
+
+def test_worse_model_is_not_promoted_and_the_reason_names_the_metric() -> None:
+    ok, reason = gate({"churn": 0.70, "revenue": 0.60}, {"churn": 0.75, "revenue": 0.60}, SETTINGS)
+    assert not ok
+    assert reason == "not promoted: churn roc_auc 0.7000 < champion 0.7500 - 0.01"
+
+
+def test_within_tolerance_is_promoted() -> None:
+    ok, reason = gate(
+        {"churn": 0.745, "revenue": 0.585}, {"churn": 0.75, "revenue": 0.60}, SETTINGS
+    )
+    assert ok and reason.startswith("not worse than champion")
