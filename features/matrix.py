@@ -44,9 +44,13 @@ class FeatureSpec:
         for col in self.columns:
             s = frame[col]
             if col in self.categories:
-                out[col] = pd.Categorical(s.astype("str").where(s.notna()), categories=self.categories[col])
+                levels = self.categories[col]
+                text = s.astype("str").where(s.notna())
+                out[col] = pd.Categorical(text.where(text.isin(levels)), categories=levels)
             else:
-                out[col] = pd.to_numeric(s.astype("float64") if s.dtype == "boolean" else s).astype("float64")
+                out[col] = pd.to_numeric(s.astype("float64") if s.dtype == "boolean" else s).astype(
+                    "float64"
+                )
         return pd.DataFrame(out, index=frame.index)
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,4 +59,3 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         return cls(columns=list(data["columns"]), categories=dict(data.get("categories", {})))
-
