@@ -67,6 +67,22 @@ class ModelBundle:
         """Expected net revenue over the churn horizon (never negative)."""
         return np.clip(self.boosters["revenue"].predict(matrix), 0.0, None) * self.rescale
 
+    def clv_interval(
+        self, matrix: pd.DataFrame, churn_probability: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """10th and 90th percentile of CLV: revenue quantile models through the CLV formula.
+
+        Without quantile models in the bundle, returns (nan, nan) rather than a made-up range.
+        """
+        if not {"revenue_q10", "revenue_q90"} <= set(self.boosters):
+            nan = np.full(len(matrix), np.nan)
+            return nan, nan
+        low, high = (
+            np.clip(self.boosters[name].predict(matrix), 0.0, None) * self.rescale
+            for name in ("revenue_q10", "revenue_q90")
+        )
+        return self.clv(low, churn_probability), self.clv(np.maximum(high, low), churn_probability)
+
     def clv(self, expected_revenue: np.ndarray, churn_probability: np.ndarray) -> np.ndarray:
         """Discounted margin over the CLV horizon (see module docstring)."""
         h = self.churn_horizon_days

@@ -50,3 +50,13 @@ def fit_revenue_regressor(
     )
     model.fit(X, target)
     return model.booster_
+
+
+def fit_revenue_quantile(
+    X: pd.DataFrame, revenue: np.ndarray, alpha: float, params: dict[str, Any], seed: int
+) -> lgb.Booster:
+    """LightGBM quantile regressor of net revenue (for the CLV interval)."""
+    target = np.clip(np.asarray(revenue, dtype=float), 0.0, None)
+    model = lgb.LGBMRegressor(**_params(params, seed, objective="quantile", alpha=alpha))
+    model.fit(X, target)
+    return model.booster_

@@ -20,9 +20,15 @@ from features.matrix import FeatureSpec
 from training.backtest import BacktestPlan, InsufficientDataError, plan_backtest
 from training.baselines import Baselines
 from training.metrics import evaluate_churn, evaluate_revenue
-from training.models import fit_calibration, fit_churn_classifier, fit_revenue_regressor
+from training.models import (
+    fit_calibration,
+    fit_churn_classifier,
+    fit_revenue_quantile,
+    fit_revenue_regressor,
+)
 
 Step = Callable[[str], None]
+INTERVAL_QUANTILES = {"revenue_q10": 0.1, "revenue_q90": 0.9}
 
 
 @dataclass
@@ -74,10 +80,11 @@ def _fit_pair(
     churn = fit_churn_classifier(spec.matrix(fit), fit["churned"].to_numpy(), params, seed)
     cal_x, cal_y = fit_calibration(churn.predict(spec.matrix(cal)), cal["churned"].to_numpy())
     both = pd.concat([fit, cal], ignore_index=True)
-    revenue = fit_revenue_regressor(
-        spec.matrix(both), both["future_revenue"].to_numpy(), params, seed
-    )
-    return {"churn": churn, "revenue": revenue}, cal_x, cal_y
+    Xb, rev = spec.matrix(both), both["future_revenue"].to_numpy()
+    boosters = {"churn": churn, "revenue": fit_revenue_regressor(Xb, rev, params, seed)}
+    for name, alpha in INTERVAL_QUANTILES.items():
+        boosters[name] = fit_revenue_quantile(Xb, rev, alpha, params, seed)
+    return boosters, cal_x, cal_y
 
 
 def _metrics_table(rows: dict[str, dict[str, float]]) -> pd.DataFrame:

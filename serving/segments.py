@@ -1,0 +1,49 @@
+"""Risk x value segments: tiers from fitted cut-points, cell names and actions from settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from churnclv.settings import SegmentSettings
+
+
+def assign_risk_tier(probability: np.ndarray, segments: SegmentSettings) -> np.ndarray:
+    """Highest tier whose ``min_probability`` the probability reaches (boundaries inclusive)."""
+    tiers = sorted(segments.risk_tiers, key=lambda t: t.min_probability)
+    p = np.asarray(probability, dtype=float)
+    out = np.full(len(p), tiers[0].name, dtype=object)
+    for tier in tiers[1:]:
+        out[p >= tier.min_probability] = tier.name
+    return out
+
+
+def assign_value_tier(clv: np.ndarray, cutpoints: dict[str, float]) -> np.ndarray:
+    """Highest value tier whose CLV cut-point (fitted in training) the CLV reaches."""
+    ordered = sorted(cutpoints.items(), key=lambda kv: kv[1])
+    v = np.asarray(clv, dtype=float)
+    out = np.full(len(v), ordered[0][0], dtype=object)
+    for name, cut in ordered[1:]:
+        out[v >= cut] = name
+    return out
+
+
+def segment_lookup(segments: SegmentSettings) -> pd.DataFrame:
+    """The grid as a table: risk, value, segment, action."""
+    return pd.DataFrame(
+        [{"risk_tier": c.risk, "value_tier": c.value, "segment": c.name, "action": c.action} for c in segments.cells]
+    )
+
+
+def assign_segments(risk: np.ndarray, value: np.ndarray, segments: SegmentSettings) -> pd.DataFrame:
+    """Segment name and recommended action for each (risk tier, value tier) pair."""
+    keys = pd.DataFrame({"risk_tier": risk, "value_tier": value})
+    out = keys.merge(segment_lookup(segments), on=["risk_tier", "value_tier"], how="left")
+    if out["segment"].isna().any():
+        bad = out.loc[out["segment"].isna(), ["risk_tier", "value_tier"]].drop_duplicates()
+        raise ValueError(
+            "segment grid has no cell for "
+            + ", ".join(f"({r}, {v})" for r, v in bad.itertuples(index=False))
+            + ": the bundle's value tiers and the settings' segments disagree"
+        )
+    return out[["segment", "action"]]
