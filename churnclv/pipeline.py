@@ -68,7 +68,7 @@ def progress_bar(console: Console) -> Progress:
 
 def run_features(settings: Settings, out: Path | None, console: Console) -> Path:
     """Load inputs, build the feature frame at the cutoff and write it as Parquet."""
-    from features.snapshots import build_features
+    from features import build_features
 
     result = load_inputs(settings, console)
     cutoff = resolve_cutoff(settings, result)

@@ -124,14 +124,27 @@ def grades(result: TrainingResult) -> list[str]:
     churn = result.churn_metrics.set_index("model")
     revenue = result.revenue_metrics.set_index("model")
     out = []
-    best_rule = churn.drop(index=["model", "churn_rate_formula"], errors="ignore")[
-        "lift_top10"
-    ].idxmax()
-    m, b = churn.loc["model", "lift_top10"], churn.loc[best_rule, "lift_top10"]
+    rules = churn.drop(index=["model", "churn_rate_formula"], errors="ignore")
+    best_rule = rules["roc_auc"].idxmax()
+    test = result.test_frame
+    y = test["churned"].to_numpy()
+    k = max(1, int(round(y.mean() * len(y))))  # contact as many customers as will churn
+
+    def found(p: np.ndarray) -> float:
+        return float(y[np.argsort(-p, kind="stable")[:k]].mean())
+
+    m = found(test["pred_churn_model"].to_numpy())
+    b = found(test[f"pred_churn_{best_rule}"].to_numpy())
     out.append(
-        f"Contacting the 10% of customers the model ranks riskiest reaches {m:.1f}x as many "
-        f"churners as contacting 10% at random, and {m / b:.2f}x as many as the best simple "
-        f"rule ({CHURN_BASELINE_LABELS.get(best_rule, best_rule)}, {b:.1f}x)."
+        f"Contacting the {k:,} customers ({k / len(y):.0%}) the model ranks riskiest reaches "
+        f"{m:.0%} of the customers who churned; the best simple rule "
+        f"({CHURN_BASELINE_LABELS.get(best_rule, best_rule)}) reaches {b:.0%}, so the model "
+        f"misses {(1 - m) / max(1 - b, 1e-9):.2f}x as many churners."
+    )
+    lift, blift = churn.loc["model", "lift_top10"], churn.loc[best_rule, "lift_top10"]
+    out.append(
+        f"Among the riskiest 10%, churners are {lift:.1f}x as common as on average "
+        f"(best simple rule: {blift:.1f}x)."
     )
     cap = churn.loc["model", "capture_top20"]
     out.append(

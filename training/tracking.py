@@ -18,6 +18,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from churnclv.mlflow_pyfunc import BundleModel
 from churnclv.settings import Settings
 from training.train import TrainingResult
 
@@ -26,7 +27,6 @@ CHURN_MODEL = "churn_model"
 CLV_MODEL = "clv_model"
 GATED = {"churn": "roc_auc", "revenue": "spearman"}
 _ROOT = Path(__file__).resolve().parents[1]
-_PYFUNC = _ROOT / "churnclv" / "mlflow_pyfunc.py"
 _REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "pyarrow")
 
 
@@ -109,7 +109,9 @@ def log_and_register(
     champion = _champion_metrics(client)
     headline = _headline(result)
     promote, reason = gate(headline, champion, settings)
-    example = result.test_frame[result.bundle.spec.columns].head(5)
+    # integer counts as floats: scoring frames may carry missing values in any column
+    example = result.test_frame[["customer_id", *result.bundle.spec.columns]].head(5)
+    example = example.astype({c: "float64" for c in example.select_dtypes("integer").columns})
     with mlflow.start_run() as run:
         mlflow.log_params(
             {
@@ -138,11 +140,11 @@ def log_and_register(
         for name, output in ((CHURN_MODEL, "churn"), (CLV_MODEL, "clv")):
             info = mlflow.pyfunc.log_model(
                 name=name,
-                python_model=str(_PYFUNC),
+                python_model=BundleModel(output),
                 artifacts={"bundle": str(bundle_dir)},
-                model_config={"output": output},
-                code_paths=[str(_PYFUNC.parent), str(_ROOT / "features")],
+                code_paths=[str(_ROOT / "churnclv"), str(_ROOT / "features")],
                 signature=infer_signature(example, result.bundle.predict_frame(example, output)),
+                input_example=example,
                 pip_requirements=_pip_requirements(),
                 registered_model_name=name,
             )

@@ -1,0 +1,164 @@
+"""Training end to end on demo data: beats baselines, near the truth, gate, fresh MLflow store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from churnclv.demo_data import generate_demo_data
+from churnclv.settings import Settings, load_settings
+from features import build_features
+from features.contract import InputTables
+from training.backtest import InsufficientDataError
+from training.report import render_report
+from training.tracking import CHURN_MODEL, CLV_MODEL, log_and_register
+from training.train import TrainingResult, train_models
+from training.truth import evaluate_against_truth
+
+pytestmark = pytest.mark.slow
+
+
+def _tables(demo) -> InputTables:  # noqa: ANN001
+    return InputTables(demo.transactions, demo.events, demo.customers)
+
+
+@pytest.fixture(scope="module")
+def demo():  # noqa: ANN201
+    return generate_demo_data(n_customers=3000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("train")
+    return load_settings(
+        None,
+        {
+            "output_dir": str(root / "out"),
+            "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "model.lightgbm": {"n_estimators": 150, "learning_rate": 0.05, "num_leaves": 15},
+            "model.n_snapshots": 4,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def result(demo, settings: Settings) -> TrainingResult:  # noqa: ANN001
+    return train_models(_tables(demo), settings)
+
+
+def test_model_beats_every_baseline(result: TrainingResult) -> None:
+    churn = result.churn_metrics.set_index("model")["roc_auc"]
+    revenue = result.revenue_metrics.set_index("model")["spearman"]
+    assert churn["model"] > churn.drop("model").max(), churn.to_dict()
+    assert revenue["model"] > revenue.drop("model").max(), revenue.to_dict()
+    # calibrated: probabilities close to observed rates on the unseen test cutoff
+    cal = result.churn_metrics.set_index("model").loc["model", "calibration_error"]
+    assert cal < 0.05
+
+
+def test_churn_auc_is_near_what_the_true_state_allows(result: TrainingResult, demo) -> None:  # noqa: ANN001
+    end = result.plan.data_end
+    feats = build_features(_tables(demo), end)
+    table = evaluate_against_truth(result.bundle, feats, demo.truth, 90).set_index("measure")
+    model, oracle = table.loc["churn ROC-AUC", ["model", "oracle (true latent state)"]]
+    assert oracle - model < 0.03, (model, oracle)
+
+
+def test_no_training_label_reaches_past_the_test_cutoff(result: TrainingResult) -> None:
+    plan, h = result.plan, dt.timedelta(days=result.plan.label_horizon_days)
+    assert max(plan.fit_cutoffs) + h <= plan.calibration_cutoff
+    assert plan.calibration_cutoff + h <= plan.test_cutoff
+    assert plan.test_cutoff + h <= plan.data_end
+
+
+def test_same_data_config_and_seed_give_the_same_metrics(
+    result: TrainingResult, demo, settings: Settings
+) -> None:  # noqa: ANN001
+    again = train_models(_tables(demo), settings)
+    pd.testing.assert_frame_equal(result.churn_metrics, again.churn_metrics)
+    pd.testing.assert_frame_equal(result.revenue_metrics, again.revenue_metrics)
+
+
+def test_fresh_store_registers_champion_and_worse_model_stays_challenger(
+    result: TrainingResult,
+    demo,
+    settings: Settings,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    bundle_dir = result.bundle.save(tmp_path / "bundle")
+    report_dir = render_report(result, tmp_path / "report").parent
+    first = log_and_register(result, settings, bundle_dir, report_dir)
+    assert first.promoted and first.reason == "no champion yet"
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    for name in (CHURN_MODEL, CLV_MODEL):
+        assert (
+            str(client.get_model_version_by_alias(name, "champion").version) == first.versions[name]
+        )
+
+    # a deliberately worse model: a single shallow tree
+    weak_settings = settings.model_copy(
+        update={
+            "model": settings.model.model_copy(
+                update={"lightgbm": {"n_estimators": 1, "num_leaves": 2}}
+            )
+        }
+    )
+    weak = train_models(_tables(demo), weak_settings)
+    second = log_and_register(weak, settings, weak.bundle.save(tmp_path / "weak"), report_dir)
+    assert not second.promoted
+    assert second.reason.startswith("not promoted: churn roc_auc")
+    for name in (CHURN_MODEL, CLV_MODEL):
+        assert (
+            str(client.get_model_version_by_alias(name, "champion").version) == first.versions[name]
+        )
+        challenger = client.get_model_version_by_alias(name, "challenger")
+        assert str(challenger.version) == second.versions[name]
+    run = client.get_run(second.run_id)
+    assert run.data.tags["promotion"] == second.reason
+    assert (
+        "churn.model.roc_auc" in run.data.metrics
+        and "revenue.bgnbd_gamma_gamma.spearman" in run.data.metrics
+    )
+
+    # the registered pyfunc returns probabilities, loaded from the registry alone
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{CHURN_MODEL}@champion")
+    frame = result.test_frame[["customer_id", *result.bundle.spec.columns]].head(20)
+    frame = frame.astype({c: "float64" for c in frame.select_dtypes("integer").columns})
+    out = model.predict(frame)
+    assert list(out.columns) == ["churn_probability"]
+    assert out["churn_probability"].between(0, 1).all()
+    pd.testing.assert_series_equal(
+        out["churn_probability"], result.bundle.predict_frame(frame, "churn")["churn_probability"]
+    )
+
+
+def test_short_history_trains_on_a_shorter_horizon_and_says_so(settings: Settings) -> None:
+    young = generate_demo_data(n_customers=3000, seed=5, years=0.75)
+    res = train_models(_tables(young), settings)
+    assert res.plan.label_horizon_days == 45
+    assert res.bundle.label_horizon_days == 45 and res.bundle.churn_horizon_days == 90
+    assert any(n.startswith("Short history") for n in res.notes)
+    assert res.plan.test_cutoff + dt.timedelta(days=45) <= res.plan.data_end
+
+
+def test_too_few_customers_stops_with_the_minimums(settings: Settings) -> None:
+    tiny = generate_demo_data(n_customers=60, seed=2)
+    with pytest.raises(
+        InsufficientDataError, match=r"needs at least 200 customers and 30 of each outcome"
+    ):
+        train_models(_tables(tiny), settings)
+
+
+def test_report_has_plots_and_plain_grades(result: TrainingResult, tmp_path: Path) -> None:
+    path = render_report(result, tmp_path)
+    text = path.read_text()
+    assert text.count("data:image/png;base64,") == 6
+    assert "misses" in text and "Churn: model vs baselines" in text
+    assert (tmp_path / "churn_metrics.csv").exists()
