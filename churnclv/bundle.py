@@ -24,6 +24,8 @@ import pandas as pd
 from features.matrix import FeatureSpec
 
 DAYS_PER_MONTH = 365.25 / 12
+CHURN_MODEL = "churn_model"  # registered model names in MLflow
+CLV_MODEL = "clv_model"
 BUNDLE_FILE = "bundle.json"
 BOOSTERS = ("churn", "revenue")
 

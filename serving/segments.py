@@ -31,7 +31,10 @@ def assign_value_tier(clv: np.ndarray, cutpoints: dict[str, float]) -> np.ndarra
 def segment_lookup(segments: SegmentSettings) -> pd.DataFrame:
     """The grid as a table: risk, value, segment, action."""
     return pd.DataFrame(
-        [{"risk_tier": c.risk, "value_tier": c.value, "segment": c.name, "action": c.action} for c in segments.cells]
+        [
+            {"risk_tier": c.risk, "value_tier": c.value, "segment": c.name, "action": c.action}
+            for c in segments.cells
+        ]
     )
 
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from churnclv.bundle import DAYS_PER_MONTH
 from training.btyd import BGNBD, GammaGamma
-
-DAYS_PER_MONTH = 365.25 / 12
 
 
 def retention_rate(start_customers: int, end_customers: int, new_customers: int) -> float:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-DAYS_PER_MONTH = 365.25 / 12
+from churnclv.bundle import DAYS_PER_MONTH
 
 
 class BTYDFitError(RuntimeError):

@@ -18,13 +18,12 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from churnclv.bundle import CHURN_MODEL, CLV_MODEL
 from churnclv.mlflow_pyfunc import BundleModel
 from churnclv.settings import Settings
 from training.train import TrainingResult
 
 EXPERIMENT = "churnclv"
-CHURN_MODEL = "churn_model"
-CLV_MODEL = "clv_model"
 GATED = {"churn": "roc_auc", "revenue": "spearman"}
 _ROOT = Path(__file__).resolve().parents[1]
 _REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "pyarrow")

@@ -1,0 +1,59 @@
+"""Fetch the champion model bundle from the MLflow registry.
+
+Both registered models (``churn_model``, ``clv_model``) carry the same bundle from one training
+run; scoring refuses a pair whose versions come from different runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from churnclv.bundle import CHURN_MODEL, CLV_MODEL, ModelBundle
+
+
+class ModelNotFoundError(LookupError):
+    """No model with the requested alias is registered."""
+
+
+@dataclass(frozen=True)
+class LoadedModels:
+    bundle: ModelBundle
+    versions: dict[str, str]
+    run_id: str
+    path: Path
+
+
+def load_registered(
+    tracking_uri: str, alias: str = "champion", dest: Path | None = None
+) -> LoadedModels:
+    """Download the bundle of the ``alias`` versions of churn_model and clv_model."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    versions = {}
+    runs = set()
+    for name in (CHURN_MODEL, CLV_MODEL):
+        try:
+            mv = client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            raise ModelNotFoundError(
+                f"no '{alias}' version of {name} in the MLflow store {tracking_uri}: "
+                "run `churnclv train` (make train) first"
+            ) from None
+        versions[name] = str(mv.version)
+        runs.add(mv.run_id)
+    if len(runs) != 1:
+        raise ModelNotFoundError(
+            f"the '{alias}' versions of {CHURN_MODEL} and {CLV_MODEL} come from different "
+            f"training runs {sorted(runs)}; re-run training to register a consistent pair"
+        )
+    mlflow.set_tracking_uri(tracking_uri)
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{CLV_MODEL}/{versions[CLV_MODEL]}",
+        dst_path=str(dest) if dest else None,
+    )
+    path = Path(local) / "artifacts" / "bundle"
+    return LoadedModels(ModelBundle.load(path), versions, runs.pop(), path)

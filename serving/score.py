@@ -1,0 +1,92 @@
+"""The one scoring function: feature frame -> scores, tiers, segment, reasons, action.
+
+Batch scoring, the API and Spark (``mapInPandas``) all call :func:`score_customers`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from churnclv.bundle import ModelBundle
+from churnclv.settings import SegmentSettings
+from serving.reasons import top_reasons
+from serving.segments import assign_risk_tier, assign_segments, assign_value_tier
+
+SCORE_COLUMNS = [
+    "customer_id",
+    "churn_probability",
+    "expected_revenue",
+    "clv",
+    "clv_low",
+    "clv_high",
+    "value_at_risk",
+    "risk_tier",
+    "value_tier",
+    "segment",
+    "reasons",
+    "preferred_channel",
+    "action",
+    "churn_model_version",
+    "clv_model_version",
+    "scoring_date",
+]
+
+
+def score_customers(
+    features: pd.DataFrame,
+    bundle: ModelBundle,
+    segments: SegmentSettings,
+    *,
+    scoring_date: dt.date,
+    model_versions: dict[str, str] | None = None,
+    with_reasons: bool = True,
+) -> pd.DataFrame:
+    """Score a feature frame (one row per customer) with a model bundle.
+
+    Tiers use the bundle's CLV cut-points fitted in training (never the batch being scored),
+    so one customer scored alone gets the same tier as in a batch. ``reasons`` holds the top
+    three phrases behind the churn score (LightGBM TreeSHAP via ``pred_contrib``).
+    """
+    versions = model_versions or {}
+    matrix = bundle.matrix(features)
+    churn = bundle.churn_probability(matrix)
+    revenue = bundle.expected_revenue(matrix)
+    clv = bundle.clv(revenue, churn)
+    low, high = bundle.clv_interval(matrix, churn)
+    risk = assign_risk_tier(churn, segments)
+    value = assign_value_tier(clv, bundle.value_cutpoints)
+    cells = assign_segments(risk, value, segments)
+    if with_reasons and len(features):
+        contrib = bundle.boosters["churn"].predict(matrix, pred_contrib=True)
+        reasons = top_reasons(contrib, features, bundle.spec.columns)
+    else:
+        reasons = [[] for _ in range(len(features))]
+    channel = (
+        features["preferred_channel"].to_numpy(dtype=object)
+        if "preferred_channel" in features
+        else np.full(len(features), None, dtype=object)
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": features["customer_id"].astype("str").to_numpy(),
+            "churn_probability": churn,
+            "expected_revenue": revenue,
+            "clv": clv,
+            "clv_low": np.minimum(low, clv),
+            "clv_high": np.maximum(high, clv),
+            "value_at_risk": churn * clv,
+            "risk_tier": risk,
+            "value_tier": value,
+            "segment": cells["segment"].to_numpy(),
+            "reasons": reasons,
+            "preferred_channel": channel,
+            "action": cells["action"].to_numpy(),
+            "churn_model_version": versions.get("churn_model"),
+            "clv_model_version": versions.get("clv_model"),
+            "scoring_date": pd.Timestamp(scoring_date),
+        },
+        columns=SCORE_COLUMNS,
+    )
