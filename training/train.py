@@ -16,6 +16,7 @@ import pandas as pd
 from churnclv.bundle import ModelBundle
 from churnclv.settings import Settings
 from features.contract import InputTables
+from features.drift import fit_drift_reference
 from features.matrix import FeatureSpec
 from training.backtest import BacktestPlan, InsufficientDataError, plan_backtest
 from training.baselines import Baselines

@@ -1,0 +1,76 @@
+"""Feature drift: population stability index (PSI) against the training snapshot.
+
+The reference (bin edges and shares per feature) is fitted in training and stored with the
+model; scoring compares the batch with it. PSI = sum((a - e) * ln(a / e)) over bins, with a
+separate bin for missing values. Usual reading: < 0.1 stable, 0.1-0.25 warn, > 0.25 flag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+WARN_PSI = 0.1
+FLAG_PSI = 0.25
+_EPS = 1e-4
+
+
+def _numeric_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    missing = np.isnan(values)
+    bins = np.searchsorted(np.asarray(edges), values[~missing], side="right")
+    counts = np.bincount(bins, minlength=len(edges) + 1).astype(float)
+    counts = np.append(counts, missing.sum())
+    return counts / max(len(values), 1)
+
+
+def _category_shares(values: pd.Series, levels: list[str]) -> np.ndarray:
+    text = values.astype("str").where(values.notna())
+    counts = [float((text == lv).sum()) for lv in levels]
+    other = float((text.notna() & ~text.isin(levels)).sum())
+    return np.array([*counts, other, float(text.isna().sum())]) / max(len(values), 1)
+
+
+def fit_drift_reference(frame: pd.DataFrame, columns: list[str]) -> dict[str, Any]:
+    """Decile edges (numeric) or levels (text) and their shares, per feature column."""
+    ref: dict[str, Any] = {}
+    for col in columns:
+        s = frame[col]
+        if pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+            levels = sorted(str(v) for v in s.dropna().unique())
+            ref[col] = {"levels": levels, "shares": _category_shares(s, levels).tolist()}
+        else:
+            v = s.astype("float64").to_numpy()
+            finite = v[~np.isnan(v)]
+            edges = (
+                np.unique(np.quantile(finite, np.linspace(0.1, 0.9, 9))).tolist()
+                if len(finite)
+                else []
+            )
+            ref[col] = {"edges": edges, "shares": _numeric_shares(v, edges).tolist()}
+    return ref
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index of two share vectors over the same bins."""
+    e = np.clip(np.asarray(expected, dtype=float), _EPS, None)
+    a = np.clip(np.asarray(actual, dtype=float), _EPS, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def evaluate_drift(frame: pd.DataFrame, reference: dict[str, Any]) -> pd.DataFrame:
+    """PSI per feature of ``frame`` against the reference, with status ok / warn / flag."""
+    rows = []
+    for col, ref in reference.items():
+        if col not in frame.columns:
+            continue
+        if "levels" in ref:
+            shares = _category_shares(frame[col], ref["levels"])
+        else:
+            shares = _numeric_shares(frame[col].astype("float64").to_numpy(), ref["edges"])
+        value = psi(ref["shares"], shares)
+        status = "flag" if value >= FLAG_PSI else "warn" if value >= WARN_PSI else "ok"
+        rows.append({"feature": col, "psi": value, "status": status})
+    out = pd.DataFrame(rows, columns=["feature", "psi", "status"])
+    return out.sort_values("psi", ascending=False, ignore_index=True)
