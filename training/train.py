@@ -187,7 +187,16 @@ def train_models(
         "test_churn_rate": float(y.mean()),
     }
     bundle.meta.update(
-        {"data": summary, "trained_at": dt.datetime.now().isoformat(timespec="seconds")}
+        {
+            "data": summary,
+            "trained_at": dt.datetime.now().isoformat(timespec="seconds"),
+            # scoring compares its batch with the newest labelled snapshot (PSI)
+            "drift_reference": fit_drift_reference(frames[plan.test_cutoff], spec.columns),
+            "backtest": {
+                "churn": _metrics_table(churn_rows).set_index("model").to_dict("index"),
+                "revenue": _metrics_table(revenue_rows).set_index("model").to_dict("index"),
+            },
+        }
     )
     return TrainingResult(
         plan=plan,
