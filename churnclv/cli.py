@@ -155,10 +155,18 @@ def score(
     churn_horizon: ChurnHorizonOpt = None,
     clv_horizon: ClvHorizonOpt = None,
     out: OutOpt = None,
+    holdout: Annotated[
+        float, typer.Option(help="Percent of every segment to hold out as a control group.")
+    ] = 0.0,
+    campaign: Annotated[
+        str | None, typer.Option(help="Campaign name (seeds the control group).")
+    ] = None,
 ) -> None:
     """Score every customer with the champion models and write segment lists."""
-    _settings(config, data, cutoff, churn_horizon, clv_horizon, out)
-    _not_yet("score", "the scoring issue (#5)")
+    from churnclv.pipeline import run_scoring
+
+    settings = _settings(config, data, cutoff, churn_horizon, clv_horizon)
+    run_scoring(settings, console, out=out, holdout_percent=holdout, campaign=campaign)
 
 
 @app.command()

@@ -48,3 +48,10 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
         else:
             raise ValueError(f"{path}: only .csv and .parquet outputs are supported")
     return path
+
+
+def write_text(text: str, path: Path) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(text)
+    return Path(path)

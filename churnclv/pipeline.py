@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from churnclv.files import atomic_path, write_frame
+from churnclv.files import write_frame, write_text
 from churnclv.settings import Settings
 from features.sources import LoadResult, load_tables
 
@@ -38,8 +38,7 @@ def load_inputs(settings: Settings, console: Console) -> LoadResult:
         )
     console.print(table)
     write_frame(result.rejects, out_dir / "rejects.csv")
-    with atomic_path(out_dir / "load_summary.json") as tmp:
-        tmp.write_text(json.dumps(result.summary_rows(), indent=2))
+    write_text(json.dumps(result.summary_rows(), indent=2), out_dir / "load_summary.json")
     if len(result.rejects):
         console.print(
             f"[yellow]{len(result.rejects):,} rejected rows[/], reasons in {out_dir / 'rejects.csv'}"
@@ -158,3 +157,90 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
     )
     console.print(f"report: {report_path}")
     return {"report": report_path, "bundle": bundle_dir, "registration": reg, "result": result}
+
+
+def run_scoring(
+    settings: Settings,
+    console: Console,
+    out: Path | None = None,
+    holdout_percent: float = 0.0,
+    campaign: str | None = None,
+) -> dict[str, Path]:
+    """Score every customer at the cutoff with the champion models; write lists and history."""
+    import uuid
+
+    from features import build_features
+    from features.drift import evaluate_drift
+    from serving.batch import (
+        assign_control_group,
+        movement_summary,
+        record_run,
+        segment_movement,
+        segment_summary,
+        write_outputs,
+    )
+    from serving.model_store import load_registered
+    from serving.score import score_customers
+
+    out_dir = Path(out) if out else Path(settings.output_dir)
+    with console.status("Fetching champion models from MLflow"):
+        models = load_registered(settings.mlflow_tracking_uri)
+    result = load_inputs(settings, console)
+    cutoff = resolve_cutoff(settings, result)
+    with progress_bar(console) as progress:
+        feats = build_features(result.tables, cutoff, progress=progress)
+        task = progress.add_task("scoring", total=1)
+        buyers = feats[feats["recency_days"].notna()]
+        scores = score_customers(
+            buyers,
+            models.bundle,
+            settings.segments,
+            scoring_date=cutoff,
+            model_versions=models.versions,
+        )
+        progress.advance(task)
+    campaign_name = campaign or (f"holdout-{cutoff}" if holdout_percent else None)
+    scores["control"] = (
+        assign_control_group(scores["customer_id"], campaign_name, holdout_percent)
+        if holdout_percent
+        else False
+    )
+    scores["campaign"] = campaign_name
+    paths = write_outputs(scores, out_dir)
+    drift = evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {}))
+    paths["drift"] = write_frame(drift, out_dir / "drift.csv")
+    run_id = f"{cutoff}-{uuid.uuid4().hex[:8]}"
+    db = out_dir / "churnclv.duckdb"
+    record_run(db, run_id, scores)
+    movement = segment_movement(db, run_id)
+    paths["movement"] = write_frame(movement, out_dir / "segment_movement.csv")
+
+    summary = segment_summary(scores).merge(movement_summary(movement), on="segment", how="left")
+    table = Table(title=f"Segments at {cutoff} (churn_model v{models.versions['churn_model']})")
+    for col in ("segment", "customers", "expected revenue", "value at risk", "entered", "left"):
+        table.add_column(col)
+    for _, row in summary.iterrows():
+        table.add_row(
+            str(row["segment"]),
+            f"{row['customers']:,}",
+            f"{row['expected_revenue']:,.0f}",
+            f"{row['value_at_risk']:,.0f}",
+            "" if pd.isna(row.get("entered")) else f"{int(row['entered']):,}",
+            "" if pd.isna(row.get("left")) else f"{int(row['left']):,}",
+        )
+    console.print(table)
+    skipped = len(feats) - len(buyers)
+    if skipped:
+        console.print(f"{skipped:,} known customers without a purchase yet are not scored.")
+    if holdout_percent:
+        console.print(
+            f"control group for campaign '{campaign_name}': {int(scores['control'].sum()):,} "
+            f"customers ({holdout_percent:g}% of each segment), flagged in column 'control'"
+        )
+    for _, row in drift[drift["status"] != "ok"].iterrows():
+        colour = "red" if row["status"] == "flag" else "yellow"
+        console.print(f"[{colour}]drift {row['status']}:[/] {row['feature']} PSI {row['psi']:.2f}")
+    console.print(
+        f"scores: {paths['scores']}; lists: {out_dir / 'segments'}; summary: {paths['summary']}"
+    )
+    return paths

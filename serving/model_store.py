@@ -55,5 +55,14 @@ def load_registered(
         artifact_uri=f"models:/{CLV_MODEL}/{versions[CLV_MODEL]}",
         dst_path=str(dest) if dest else None,
     )
-    path = Path(local) / "artifacts" / "bundle"
+    path = _bundle_path(Path(local))
     return LoadedModels(ModelBundle.load(path), versions, runs.pop(), path)
+
+
+def _bundle_path(model_dir: Path) -> Path:
+    """The bundle folder of a logged pyfunc model, as recorded in its MLmodel file."""
+    import yaml
+
+    mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text())
+    artifacts = mlmodel["flavors"]["python_function"]["artifacts"]
+    return model_dir / artifacts["bundle"]["path"]

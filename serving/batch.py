@@ -1,0 +1,160 @@
+"""Batch outputs of a scoring run: lists per segment, summary, control groups, run history."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from churnclv.files import write_frame
+
+HISTORY_TABLE = "score_runs"
+
+
+def segment_slug(name: str) -> str:
+    """File-name form of a segment name: 'Win back VIPs' -> 'win_back_vips'."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def assign_control_group(
+    customer_ids: pd.Series, campaign: str, share_percent: float
+) -> np.ndarray:
+    """Reproducible control group: customer is control when hash(campaign, id) < share.
+
+    SHA-256 of "campaign:customer_id" mapped to [0, 1); the same customer and campaign always
+    land in the same group, independent of batch, order or segment, and every segment gets
+    about ``share_percent`` % of its customers.
+    """
+    if not 0 <= share_percent < 100:
+        raise ValueError(f"holdout share must be in [0, 100), got {share_percent}")
+    u = np.array(
+        [
+            int.from_bytes(hashlib.sha256(f"{campaign}:{cid}".encode()).digest()[:8], "big") / 2**64
+            for cid in customer_ids.astype("str")
+        ]
+    )
+    return u < share_percent / 100.0
+
+
+def segment_summary(scores: pd.DataFrame) -> pd.DataFrame:
+    """Customers, expected revenue, CLV and value at risk per segment (and a total row)."""
+    grouped = scores.groupby(["segment", "risk_tier", "value_tier", "action"], sort=False).agg(
+        customers=("customer_id", "size"),
+        expected_revenue=("expected_revenue", "sum"),
+        clv=("clv", "sum"),
+        value_at_risk=("value_at_risk", "sum"),
+        mean_churn_probability=("churn_probability", "mean"),
+    )
+    out = grouped.reset_index().sort_values("value_at_risk", ascending=False, ignore_index=True)
+    total = pd.DataFrame(
+        [
+            {
+                "segment": "All customers",
+                "customers": len(scores),
+                "expected_revenue": scores["expected_revenue"].sum(),
+                "clv": scores["clv"].sum(),
+                "value_at_risk": scores["value_at_risk"].sum(),
+                "mean_churn_probability": scores["churn_probability"].mean(),
+            }
+        ]
+    )
+    return pd.concat([out, total], ignore_index=True)
+
+
+def _flat(scores: pd.DataFrame) -> pd.DataFrame:
+    """Scores with reasons joined into one text column (for CSV)."""
+    return scores.assign(reasons=scores["reasons"].map("; ".join))
+
+
+def write_outputs(scores: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
+    """scores.parquet, segments/<segment>.csv sorted by value at risk, summary.csv; atomic.
+
+    Lists of segments that are empty in this run are removed, so the folder always mirrors the
+    latest run.
+    """
+    out_dir = Path(out_dir)
+    seg_dir = out_dir / "segments"
+    seg_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"scores": write_frame(scores, out_dir / "scores.parquet")}
+    written = set()
+    flat = _flat(scores)
+    for name, part in flat.groupby("segment", sort=True):
+        path = seg_dir / f"{segment_slug(str(name))}.csv"
+        write_frame(part.sort_values("value_at_risk", ascending=False, kind="stable"), path)
+        written.add(path.name)
+        paths[f"segment:{name}"] = path
+    for stale in seg_dir.glob("*.csv"):
+        if stale.name not in written:
+            stale.unlink()
+    paths["summary"] = write_frame(segment_summary(scores), out_dir / "summary.csv")
+    return paths
+
+
+def record_run(db_path: Path, run_id: str, scores: pd.DataFrame) -> None:
+    """Append this run's scores (id, segment, values, control flag) to the DuckDB history."""
+    keep = [
+        "customer_id",
+        "segment",
+        "churn_probability",
+        "clv",
+        "value_at_risk",
+        "scoring_date",
+        "control",
+        "campaign",
+    ]
+    frame = scores[keep].assign(run_id=run_id)
+    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(db_path)) as con:
+        con.register("batch", frame)
+        con.execute(
+            f"create table if not exists {HISTORY_TABLE} as select *, current_timestamp as recorded_at "
+            "from batch limit 0"
+        )
+        con.execute(f"insert into {HISTORY_TABLE} select *, current_timestamp from batch")
+
+
+def segment_movement(db_path: Path, run_id: str) -> pd.DataFrame:
+    """Who entered or left each segment since the previous run (empty on the first run)."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        runs = [
+            r[0]
+            for r in con.execute(
+                f"select run_id from {HISTORY_TABLE} group by run_id order by min(recorded_at)"
+            ).fetchall()
+        ]
+        if run_id not in runs or runs.index(run_id) == 0:
+            return pd.DataFrame(columns=["customer_id", "previous_segment", "segment", "movement"])
+        prev = runs[runs.index(run_id) - 1]
+        return con.execute(
+            f"""
+            select coalesce(c.customer_id, p.customer_id) as customer_id,
+                   p.segment as previous_segment, c.segment as segment,
+                   case when p.customer_id is null then 'new'
+                        when c.customer_id is null then 'gone'
+                        else 'moved' end as movement
+            from (select * from {HISTORY_TABLE} where run_id = ?) c
+            full outer join (select * from {HISTORY_TABLE} where run_id = ?) p
+              on c.customer_id = p.customer_id
+            where p.segment is distinct from c.segment
+            order by customer_id
+            """,
+            [run_id, prev],
+        ).df()
+
+
+def movement_summary(movement: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: customers who entered and who left since the previous run."""
+    entered = movement.dropna(subset=["segment"]).groupby("segment").size().rename("entered")
+    left = (
+        movement.dropna(subset=["previous_segment"])
+        .groupby("previous_segment")
+        .size()
+        .rename("left")
+    )
+    out = pd.concat([entered, left], axis=1).fillna(0).astype(int)
+    out.index.name = "segment"
+    return out.reset_index()
