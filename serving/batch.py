@@ -74,11 +74,13 @@ def write_outputs(scores: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     """scores.parquet, segments/<segment>.csv sorted by value at risk, summary.csv; atomic.
 
     Lists of segments that are empty in this run are removed, so the folder always mirrors the
-    latest run.
+    latest run; temporary files left by a killed run are cleared.
     """
     out_dir = Path(out_dir)
     seg_dir = out_dir / "segments"
     seg_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in [*out_dir.glob(".*.tmp"), *seg_dir.glob(".*.tmp")]:
+        leftover.unlink()  # temporary files of a run that was killed
     paths = {"scores": write_frame(scores, out_dir / "scores.parquet")}
     written = set()
     flat = _flat(scores)

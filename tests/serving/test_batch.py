@@ -1,0 +1,139 @@
+"""Batch outputs: control groups, lists, atomic writes under a killed run, segment movement."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from serving.batch import (
+    assign_control_group,
+    movement_summary,
+    record_run,
+    segment_movement,
+    segment_summary,
+    write_outputs,
+)
+
+
+def scores(n: int = 1000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    seg = rng.choice(["Champions", "Win back VIPs", "Let go quietly"], n)
+    p = rng.uniform(0, 1, n)
+    clv = rng.gamma(1, 100, n)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"{i:06d}" for i in range(n)],
+            "churn_probability": p,
+            "expected_revenue": clv / 3,
+            "clv": clv,
+            "value_at_risk": p * clv,
+            "risk_tier": "high",
+            "value_tier": "high",
+            "segment": seg,
+            "reasons": [["no purchase for 3 days", "x"]] * n,
+            "action": "call",
+            "scoring_date": pd.Timestamp("2026-09-30"),
+            "control": False,
+            "campaign": None,
+        }
+    )
+
+
+def test_control_group_is_reproducible_and_balanced() -> None:
+    s = scores(6000)
+    a = assign_control_group(s["customer_id"], "spring", 10)
+    b = assign_control_group(s["customer_id"].iloc[::-1], "spring", 10)[::-1]
+    assert (a == b).all()  # order does not matter
+    assert (assign_control_group(s["customer_id"], "autumn", 10) != a).any()  # campaign does
+    assert abs(a.mean() - 0.10) < 0.015
+    by_segment = pd.Series(a).groupby(s["segment"]).mean()
+    assert ((by_segment - 0.10).abs() < 0.03).all(), by_segment
+    # balance: control and treated look alike
+    assert abs(s.loc[a, "churn_probability"].mean() - s.loc[~a, "churn_probability"].mean()) < 0.05
+
+
+def test_lists_are_sorted_by_value_at_risk_and_stale_lists_removed(tmp_path: Path) -> None:
+    s = scores()
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segments" / "old_segment.csv").write_text("x\n")
+    paths = write_outputs(s, tmp_path)
+    files = sorted(p.name for p in (tmp_path / "segments").iterdir())
+    assert files == ["champions.csv", "let_go_quietly.csv", "win_back_vips.csv"]
+    lst = pd.read_csv(paths["segment:Champions"], dtype={"customer_id": "str"})
+    assert lst["value_at_risk"].is_monotonic_decreasing
+    assert lst["reasons"].iloc[0] == "no purchase for 3 days; x"
+    assert lst["customer_id"].iloc[0].startswith("0")
+    summary = pd.read_csv(paths["summary"])
+    assert summary.iloc[-1]["segment"] == "All customers"
+    assert summary.iloc[-1]["customers"] == 1000
+    back = pd.read_parquet(paths["scores"])
+    assert list(back["reasons"].iloc[0]) == ["no purchase for 3 days", "x"]
+
+
+def test_killed_run_leaves_previous_lists_intact(tmp_path: Path) -> None:
+    write_outputs(scores(200), tmp_path)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "segments").iterdir()}
+    # a second run with many rows, killed while it writes
+    big = tmp_path / "big.parquet"
+    scores(300_000, seed=1).to_parquet(big)
+    code = textwrap.dedent(
+        f"""
+        import pandas as pd
+        from serving.batch import write_outputs
+        write_outputs(pd.read_parquet({str(big)!r}), __import__("pathlib").Path({str(tmp_path)!r}))
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2])
+    deadline = dt.datetime.now() + dt.timedelta(seconds=60)
+    while not list(tmp_path.glob("segments/.*.tmp")) and proc.poll() is None:
+        assert dt.datetime.now() < deadline
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # really killed mid-run
+    new_sizes = pd.read_parquet(big)["segment"].value_counts()
+    for p in (tmp_path / "segments").glob("*.csv"):
+        # each list is either the previous one, byte for byte, or the complete new one
+        if p.read_bytes() != before[p.name]:
+            segment = pd.read_csv(p)["segment"].iloc[0]
+            assert len(pd.read_csv(p)) == new_sizes[segment]
+    # the next run clears the killed run's temporary files
+    write_outputs(scores(200), tmp_path)
+    assert not list(tmp_path.glob("**/.*.tmp"))
+
+
+def test_segment_movement_between_runs(tmp_path: Path) -> None:
+    db = tmp_path / "h.duckdb"
+    first = scores(5)
+    record_run(db, "r1", first)
+    assert segment_movement(db, "r1").empty
+    second = first.copy()
+    second.loc[0, "segment"] = (
+        "Champions" if first.loc[0, "segment"] != "Champions" else "Win back VIPs"
+    )
+    second = second.drop(index=4)
+    extra = first.iloc[[1]].assign(customer_id="999999")
+    record_run(db, "r2", pd.concat([second, extra], ignore_index=True))
+    mv = segment_movement(db, "r2").set_index("customer_id")
+    assert mv.loc["000000", "movement"] == "moved"
+    assert mv.loc["000004", "movement"] == "gone" and pd.isna(mv.loc["000004", "segment"])
+    assert mv.loc["999999", "movement"] == "new"
+    assert len(mv) == 3
+    summ = movement_summary(mv.reset_index())
+    assert summ["entered"].sum() == 2 and summ["left"].sum() == 2
+
+
+def test_summary_totals() -> None:
+    s = scores(100)
+    summ = segment_summary(s)
+    assert summ["customers"].iloc[:-1].sum() == 100
+    assert summ["value_at_risk"].iloc[-1] == s["value_at_risk"].sum()
