@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from churnclv.files import atomic_path
+from churnclv.files import write_text
 from training.metrics import calibration_table, decile_table
 from training.train import TrainingResult
 
@@ -222,6 +222,4 @@ def render_report(
     )
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>churnclv training report</title><style>{style}</style></head><body>{''.join(sections)}</body></html>"
     path = out_dir / "training_report.html"
-    with atomic_path(path) as tmp:
-        tmp.write_text(page)
-    return path
+    return write_text(page, path)
