@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from churnclv import html as report_html
 from churnclv.files import write_text
 from training.metrics import calibration_table, decile_table
 from training.train import TrainingResult
@@ -28,18 +26,6 @@ REVENUE_BASELINE_LABELS = {
 }
 
 
-def _figure(width: float = 5, height: float = 4) -> tuple[Figure, object]:
-    """A figure without pyplot (no global backend state)."""
-    fig = Figure(figsize=(width, height))
-    return fig, fig.subplots()
-
-
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def _churn_preds(test: pd.DataFrame) -> dict[str, np.ndarray]:
     return {
         c.removeprefix("pred_churn_"): test[c].to_numpy()
@@ -54,7 +40,7 @@ def _plots(result: TrainingResult) -> dict[str, str]:
     preds = _churn_preds(test)
     plots = {}
 
-    fig, ax = _figure(5, 4)
+    fig, ax = report_html.figure(5, 4)
     for name, p in preds.items():
         cal = calibration_table(y, p)
         if name != "churn_rate_formula":
@@ -62,18 +48,18 @@ def _plots(result: TrainingResult) -> dict[str, str]:
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
     ax.set(xlabel="predicted churn probability", ylabel="observed churn rate", title="Calibration")
     ax.legend(fontsize=7)
-    plots["calibration"] = _png(fig)
+    plots["calibration"] = report_html.png_base64(fig)
 
-    fig, ax = _figure(5, 4)
+    fig, ax = report_html.figure(5, 4)
     for name, p in preds.items():
         fpr, tpr, _ = roc_curve(y, p)
         ax.plot(fpr, tpr, label=name)
     ax.plot([0, 1], [0, 1], "k--", lw=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     ax.legend(fontsize=7)
-    plots["roc"] = _png(fig)
+    plots["roc"] = report_html.png_base64(fig)
 
-    fig, ax = _figure(5, 4)
+    fig, ax = report_html.figure(5, 4)
     share = np.arange(1, len(y) + 1) / len(y)
     for name, p in preds.items():
         order = np.argsort(-p, kind="stable")
@@ -85,11 +71,11 @@ def _plots(result: TrainingResult) -> dict[str, str]:
         title="Gains",
     )
     ax.legend(fontsize=7)
-    plots["gains"] = _png(fig)
+    plots["gains"] = report_html.png_base64(fig)
 
     rev = test["future_revenue"].to_numpy()
     dec = decile_table(rev, test["pred_revenue_model"].to_numpy())
-    fig, ax = _figure(6, 4)
+    fig, ax = report_html.figure(6, 4)
     ax.bar(dec["decile"] - 0.2, dec["predicted_mean"], width=0.4, label="predicted")
     ax.bar(dec["decile"] + 0.2, dec["actual_mean"], width=0.4, label="actual")
     ax.set(
@@ -98,24 +84,24 @@ def _plots(result: TrainingResult) -> dict[str, str]:
         title="Revenue by decile",
     )
     ax.legend()
-    plots["deciles"] = _png(fig)
+    plots["deciles"] = report_html.png_base64(fig)
 
     totals = {
         c.removeprefix("pred_revenue_"): test[c].sum()
         for c in test.columns
         if c.startswith("pred_revenue_")
     }
-    fig, ax = _figure(6, 3.5)
+    fig, ax = report_html.figure(6, 3.5)
     names = ["actual", *totals]
     ax.barh(names, [rev.sum(), *totals.values()], color=["black"] + ["C0"] * len(totals))
     ax.set(xlabel="total revenue over the horizon", title="Predicted vs actual total")
-    plots["totals"] = _png(fig)
+    plots["totals"] = report_html.png_base64(fig)
 
     imp = result.feature_importance.head(15).iloc[::-1]
-    fig, ax = _figure(6, 5)
+    fig, ax = report_html.figure(6, 5)
     ax.barh(imp["feature"], imp["churn_gain"] / max(imp["churn_gain"].sum(), 1e-12))
     ax.set(xlabel="share of gain (churn model)", title="Top features")
-    plots["importance"] = _png(fig)
+    plots["importance"] = report_html.png_base64(fig)
     return plots
 
 
@@ -169,10 +155,6 @@ def grades(result: TrainingResult) -> list[str]:
     return out
 
 
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, classes="t")
-
-
 def render_report(
     result: TrainingResult, out_dir: Path, extra_tables: dict[str, pd.DataFrame] | None = None
 ) -> Path:
@@ -195,31 +177,23 @@ def render_report(
         *(f"<li>{html.escape(g)}</li>" for g in grades(result)),
         "</ul>",
         "<h2>Churn: model vs baselines</h2>",
-        _table(result.churn_metrics),
+        report_html.table(result.churn_metrics),
         "<h2>Revenue over the horizon: model vs baselines</h2>",
-        _table(result.revenue_metrics),
+        report_html.table(result.revenue_metrics),
     ]
-    for title, table in (extra_tables or {}).items():
-        sections += [f"<h2>{html.escape(title)}</h2>", _table(table)]
+    for title, extra in (extra_tables or {}).items():
+        sections += [f"<h2>{html.escape(title)}</h2>", report_html.table(extra)]
     sections += [
         "<h2>Plots</h2><div class='grid'>",
-        *(
-            f"<figure><img src='data:image/png;base64,{b64}' alt='{k}'><figcaption>{k}</figcaption></figure>"
-            for k, b64 in plots.items()
-        ),
+        *(report_html.img(b64, k) for k, b64 in plots.items()),
         "</div>",
         "<h2>Revenue deciles (model)</h2>",
-        _table(
+        report_html.table(
             decile_table(
                 result.test_frame["future_revenue"], result.test_frame["pred_revenue_model"]
             )
         ),
     ]
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-        ".t{border-collapse:collapse;font-size:13px}.t td,.t th{padding:3px 8px;border-bottom:1px solid #ddd}"
-        ".grid{display:flex;flex-wrap:wrap;gap:12px}.note{background:#fff3cd;padding:6px}"
-    )
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>churnclv training report</title><style>{style}</style></head><body>{''.join(sections)}</body></html>"
+    page_html = report_html.page("churnclv training report", sections)
     path = out_dir / "training_report.html"
-    return write_text(page, path)
+    return write_text(page_html, path)

@@ -1,0 +1,53 @@
+"""Self-contained HTML reports: matplotlib figures embedded as PNG, tables, one stylesheet."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em;color:#222}"
+    ".t{border-collapse:collapse;font-size:13px}"
+    ".t td,.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
+    ".grid{display:flex;flex-wrap:wrap;gap:12px}.note{background:#fff3cd;padding:6px}"
+)
+
+
+def figure(width: float = 5, height: float = 4) -> tuple[Figure, object]:
+    """A figure and its axes, without pyplot (no global backend state)."""
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
+def png_base64(fig: Figure) -> str:
+    """The figure as base64 PNG text."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def img(b64: str, caption: str) -> str:
+    """An embedded image with a caption."""
+    return (
+        f"<figure><img src='data:image/png;base64,{b64}' alt='{html.escape(caption)}'>"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def table(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A data frame as an HTML table."""
+    return frame.to_html(
+        index=False, float_format=lambda v: f"{v:,.{digits}f}", border=0, classes="t"
+    )
+
+
+def page(title: str, sections: list[str]) -> str:
+    """A complete HTML document."""
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
+    )
