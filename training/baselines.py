@@ -1,7 +1,7 @@
 """Baselines every model is compared with, in the same backtest.
 
 Business-literature rules (what users compute in a spreadsheet):
-- churn rate = 100 - retention rate, retention rate = (E - N) / S x 100;
+- churn rate = 100 - retention rate, retention rate = (E - N) / S x 100 (features/retention.py);
 - CLV = average yearly revenue x margin / yearly churn rate;
 - revenue over a horizon = average monthly spend x months x retention rate.
 Probabilistic buy-till-you-die models: BG/NBD + Gamma-Gamma (``training/btyd.py``).
@@ -17,18 +17,6 @@ import pandas as pd
 
 from churnclv.bundle import DAYS_PER_MONTH
 from training.btyd import BGNBD, GammaGamma
-
-
-def retention_rate(start_customers: int, end_customers: int, new_customers: int) -> float:
-    """Retention rate in percent: (E - N) / S x 100. 1000, 900, 200 give 70.0."""
-    if start_customers <= 0:
-        raise ValueError("retention rate needs S > 0 customers at the start of the period")
-    return (end_customers - new_customers) / start_customers * 100.0
-
-
-def churn_rate(start_customers: int, end_customers: int, new_customers: int) -> float:
-    """Churn rate in percent: 100 - retention rate."""
-    return 100.0 - retention_rate(start_customers, end_customers, new_customers)
 
 
 def formula_clv(yearly_revenue: np.ndarray, gross_margin: float, yearly_churn: float) -> np.ndarray:
