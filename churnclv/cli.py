@@ -177,10 +177,24 @@ def report(
     churn_horizon: ChurnHorizonOpt = None,
     clv_horizon: ClvHorizonOpt = None,
     out: OutOpt = None,
+    campaign: Annotated[
+        str | None, typer.Option(help="Measure this campaign: treated vs control group.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Campaign launch date (YYYY-MM-DD), with --campaign.")
+    ] = None,
 ) -> None:
-    """Retention, cohort and campaign reports (HTML and CSV)."""
-    _settings(config, data, cutoff, churn_horizon, clv_horizon, out)
-    _not_yet("report", "the scoring issue (#5)")
+    """Retention, cohort, CLV-by-channel and campaign reports (HTML and CSV)."""
+    from churnclv.pipeline import run_report
+
+    settings = _settings(config, data, cutoff, churn_horizon, clv_horizon)
+    try:
+        launch = dt.date.fromisoformat(since) if since else None
+    except ValueError:
+        raise _fail(f"--since: '{since}' is not a date (YYYY-MM-DD)") from None
+    if campaign and launch is None:
+        raise _fail("--since DATE is required with --campaign")
+    run_report(settings, console, out=out, campaign=campaign, since=launch)
 
 
 @app.command()
@@ -196,12 +210,24 @@ def serve(
 
 def main() -> None:
     """Entry point that turns user errors into one clear line and a non-zero exit code."""
+    from features.labels import LabelWindowError
     from features.sources import ContractError
+    from serving.model_store import ModelNotFoundError
+    from serving.reports import CampaignNotFoundError
     from training.backtest import InsufficientDataError
 
+    user_errors = (
+        SettingsError,
+        ContractError,
+        InsufficientDataError,
+        LabelWindowError,
+        ModelNotFoundError,
+        CampaignNotFoundError,
+        CliError,
+    )
     try:
         app()
-    except (SettingsError, ContractError, InsufficientDataError, CliError) as exc:
+    except user_errors as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise SystemExit(1) from None
 

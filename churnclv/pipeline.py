@@ -244,3 +244,43 @@ def run_scoring(
         f"scores: {paths['scores']}; lists: {out_dir / 'segments'}; summary: {paths['summary']}"
     )
     return paths
+
+
+def run_report(
+    settings: Settings,
+    console: Console,
+    out: Path | None = None,
+    campaign: str | None = None,
+    since: dt.date | None = None,
+) -> dict[str, Path]:
+    """Retention, cohort and CLV-by-channel report; campaign effect when a campaign is named."""
+    from serving.reports import build_retention_report, measure_campaign
+
+    result = load_inputs(settings, console)
+    base = Path(settings.output_dir)
+    out_dir = Path(out) if out else base / "reports"
+    scores_path = base / "scores.parquet"
+    scores = pd.read_parquet(scores_path) if scores_path.exists() else None
+    if scores is None:
+        console.print(
+            f"[yellow]no scores at {scores_path}[/]: CLV by channel needs `churnclv score`"
+        )
+    effect = None
+    if campaign:
+        if since is None:
+            raise ValueError("--since DATE is required with --campaign")
+        effect = measure_campaign(
+            base / "churnclv.duckdb", result.tables.transactions, campaign, since
+        )
+    with console.status("Building the retention report"):
+        paths = build_retention_report(
+            result.tables, settings.churn_horizon_days, out_dir, scores=scores, campaign=effect
+        )
+    if effect is not None:
+        for r in effect.itertuples():
+            console.print(
+                f"{r.measure}: treated {r.treated:,.2f} vs control {r.control:,.2f} "
+                f"(difference {r.difference:+,.2f}, 95% CI {r.ci95_low:+,.2f} to {r.ci95_high:+,.2f})"
+            )
+    console.print(f"report: {paths['report']} (CSV files beside it)")
+    return paths
