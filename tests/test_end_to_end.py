@@ -1,0 +1,106 @@
+"""The main job through the real CLI: demo data -> features -> train -> score -> report -> notebook."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "churnclv.cli"]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("job")
+    config = work / "config.yaml"
+    config.write_text(
+        "data:\n  dir: data\noutput_dir: out\nmlflow_tracking_uri: sqlite:///mlflow.db\n"
+        "gross_margin: 0.4\nmodel:\n  n_snapshots: 3\n"
+        "  lightgbm: {n_estimators: 100, learning_rate: 0.05, num_leaves: 15}\n"
+    )
+    steps = [
+        ("demo-data", "--customers", "1500", "--seed", "3", "--out", "data"),
+        ("features", "--config", "config.yaml"),
+        ("train", "--config", "config.yaml"),
+        ("score", "--config", "config.yaml", "--holdout", "10", "--campaign", "spring"),
+        ("report", "--config", "config.yaml", "--campaign", "spring", "--since", "2026-09-01"),
+    ]
+    for step in steps:
+        proc = run(*step, cwd=work)
+        assert proc.returncode == 0, (step, proc.stdout[-3000:], proc.stderr[-3000:])
+    return work
+
+
+def test_outputs_of_every_step(job: Path) -> None:
+    out = job / "out"
+    for name in (
+        "features.parquet",
+        "rejects.csv",
+        "load_summary.json",
+        "model_bundle/bundle.json",
+        "report/training_report.html",
+        "scores.parquet",
+        "summary.csv",
+        "drift.csv",
+        "segment_movement.csv",
+        "churnclv.duckdb",
+        "reports/report.html",
+        "reports/retention.csv",
+        "reports/cohorts.csv",
+        "reports/clv_by_channel.csv",
+        "reports/campaign.csv",
+    ):
+        assert (out / name).exists(), name
+    scores = pd.read_parquet(out / "scores.parquet")
+    lists = sorted((out / "segments").glob("*.csv"))
+    assert sum(len(pd.read_csv(p)) for p in lists) == len(scores)
+    assert scores["churn_model_version"].eq("1").all()
+    assert abs(scores["control"].mean() - 0.10) < 0.03
+
+
+def test_second_score_run_reports_movement_and_keeps_champion(job: Path) -> None:
+    proc = run("score", "--config", "config.yaml", "--cutoff", "2026-09-15", cwd=job)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    movement = pd.read_csv(job / "out" / "segment_movement.csv")
+    assert len(movement) > 0 and set(movement["movement"]) <= {"new", "gone", "moved"}
+
+
+def test_user_errors_exit_nonzero_with_one_clear_line(job: Path) -> None:
+    proc = run("features", "--data", "missing_folder", cwd=job)
+    assert proc.returncode == 1
+    assert "error: data folder missing_folder does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run("train", "--config", "config.yaml", "--churn-horizon", "0", cwd=job)
+    assert (
+        proc.returncode == 1 and "churn_horizon_days: Input should be greater than 0" in proc.stderr
+    )
+
+
+def test_quickstart_notebook_runs(job: Path) -> None:
+    nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
+    os.environ["CHURNCLV_OUTPUT"] = str(job / "out")
+    try:
+        NotebookClient(
+            nb,
+            timeout=300,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(ROOT / "notebooks")}},
+        ).execute()
+    finally:
+        del os.environ["CHURNCLV_OUTPUT"]
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("customers scored on" in o.get("text", "") for o in outputs)
