@@ -20,9 +20,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-demo: setup data features ## Whole main job on the demo data: data, features (train/score as they land)
-	@echo "demo outputs: demo_data/ (input tables + truth), outputs/demo/ (features, rejects, summaries)"
-	@echo "not run yet: train (issue 4), score and report (issue 5), serve (issue 6)"
+demo: setup data features train score report ## Whole main job on the demo data, data to segment lists and reports
+	@echo ""
+	@echo "demo outputs:"
+	@echo "  demo_data/                          input tables + ground truth"
+	@echo "  outputs/demo/report/training_report.html   models vs baselines"
+	@echo "  outputs/demo/scores.parquet, outputs/demo/segments/*.csv, outputs/demo/summary.csv"
+	@echo "  outputs/demo/reports/report.html    retention, cohorts, CLV by channel"
+	@echo "  mlflow.db + mlruns/                 MLflow runs and registered models (make mlflow-ui)"
+	@echo "not yet available: make serve (the API, issue 6)"
 
 data: setup ## Generate the demo data into demo_data/ (CUSTOMERS=5000)
 	$(CLI) demo-data --customers $(CUSTOMERS) --seed 42 --out demo_data

@@ -136,6 +136,12 @@ class ModelSettings(_Strict):
     lightgbm: dict[str, Any] = Field(
         default_factory=lambda: {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31}
     )
+    max_training_customers: int = Field(
+        default=100_000,
+        gt=0,
+        description="Above this many customers, training uses a reproducible random sample of "
+        "them (by hash of customer_id and seed); scoring always covers everyone.",
+    )
     min_customers: int = Field(default=200, gt=0)
     min_class_count: int = Field(default=30, gt=0)
     gate_tolerance_auc: float = Field(default=0.005, ge=0.0)

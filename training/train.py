@@ -57,6 +57,29 @@ def build_snapshot(tables: InputTables, cutoff: dt.date, horizon_days: int) -> p
     return frame
 
 
+def sample_customers(
+    tables: InputTables, max_customers: int, seed: int
+) -> tuple[InputTables, str | None]:
+    """Keep a reproducible random subset of customers (hash of id and seed) when there are more
+    than ``max_customers``; returns the tables and a note saying so (None when unchanged)."""
+    ids = pd.Index(tables.transactions["customer_id"].unique())
+    if len(ids) <= max_customers:
+        return tables, None
+    key = pd.util.hash_array(np.asarray(ids, dtype=object), hash_key=f"{seed:016d}"[:16])
+    keep = set(ids[np.argsort(key, kind="stable")[:max_customers]])
+
+    def only(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return (
+            None if frame is None else frame[frame["customer_id"].isin(keep)].reset_index(drop=True)
+        )
+
+    note = (
+        f"Large data: training used a reproducible random sample of {max_customers:,} of "
+        f"{len(ids):,} customers (setting model.max_training_customers); scoring covers everyone."
+    )
+    return InputTables(only(tables.transactions), only(tables.events), only(tables.customers)), note
+
+
 def _check_enough(frame: pd.DataFrame, what: str, settings: Settings) -> None:
     m = settings.model
     n = frame["customer_id"].nunique()
@@ -104,9 +127,13 @@ def train_models(
     ``step`` is called with a description before each stage (for a progress bar).
     """
     step = step or (lambda _msg: None)
+    all_tx = tables.transactions
+    tables, sample_note = sample_customers(
+        tables, settings.model.max_training_customers, settings.model.seed
+    )
     tx = tables.transactions
-    data_start = tx["timestamp"].min().date()
-    data_end = settings.cutoff or tx["timestamp"].max().date()
+    data_start = all_tx["timestamp"].min().date()
+    data_end = settings.cutoff or all_tx["timestamp"].max().date()
     plan = plan_backtest(
         data_start,
         data_end,
@@ -173,8 +200,9 @@ def train_models(
         }
     ).sort_values("churn_gain", ascending=False, ignore_index=True)
     summary = {
-        "transactions": int(len(tx)),
-        "customers": int(tx["customer_id"].nunique()),
+        "transactions": int(len(all_tx)),
+        "customers": int(all_tx["customer_id"].nunique()),
+        "training_customers": int(tx["customer_id"].nunique()),
         "data_start": str(data_start),
         "data_end": str(data_end),
         "test_cutoff": str(plan.test_cutoff),
@@ -206,7 +234,7 @@ def train_models(
         test_frame=test,
         data_summary=summary,
         feature_importance=importance,
-        notes=list(plan.notes),
+        notes=[*plan.notes, *([sample_note] if sample_note else [])],
     )
 
 
