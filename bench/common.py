@@ -1,0 +1,30 @@
+"""Shared set-up for the benchmarks: cached demo data of a given size (bench/data/, gitignored)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+sys.path.insert(0, str(ROOT))
+
+from features.contract import InputTables  # noqa: E402
+
+
+def demo_tables(customers: int, seed: int = 42) -> InputTables:
+    """Demo tables for ``customers`` customers, generated once and cached as Parquet."""
+    import pandas as pd
+
+    from churnclv.demo_data import generate_demo_data, write_demo_data
+
+    folder = DATA / f"demo_{customers}_{seed}"
+    names = ("transactions", "events", "customers")
+    if not all((folder / f"{n}.parquet").exists() for n in names):
+        t0 = time.perf_counter()
+        write_demo_data(generate_demo_data(n_customers=customers, seed=seed), folder, fmt="parquet")
+        print(
+            f"generated demo data for {customers:,} customers in {time.perf_counter() - t0:.1f} s"
+        )
+    return InputTables(*(pd.read_parquet(folder / f"{n}.parquet") for n in names))
