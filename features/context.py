@@ -1,0 +1,119 @@
+"""Point-in-time context: the cutoff and the input tables cut to data visible at the cutoff.
+
+Time conventions used by every feature:
+
+* The cutoff is a calendar date and means *end of that day*: a row is visible when
+  ``timestamp < cutoff + 1 day``.
+* Day-based features work on calendar days (``day = date(timestamp)``), as the BTYD convention
+  with ``freq='D'`` does: ``age_days = cutoff - day`` is an integer, 0 for the cutoff day. A
+  purchase on 2024-01-11 seen at cutoff 2024-01-31 has ``age_days = 20``. Integer day
+  arithmetic also makes DuckDB and Spark agree exactly.
+* A window of ``w`` days is the last ``w`` calendar days up to and including the cutoff day:
+  ``age_days < w``. "Previous 90 days" is ``90 <= age_days < 180``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from features.engine import IbisTables
+
+CutoffLike = dt.date | dt.datetime | pd.Timestamp | str
+
+MONEY = "decimal(18, 6)"
+"""Money is summed as exact decimals (6 places), then turned into float64: floating-point sums
+depend on the order rows are added in, which parallel backends do not fix, so features would
+differ in the last bits from run to run and between DuckDB and Spark."""
+
+
+def exact(value: ir.NumericValue) -> ir.DecimalValue:
+    """An amount as an exact decimal (see :data:`MONEY`), for order-independent sums."""
+    return value.cast(MONEY)
+
+
+def as_date(value: CutoffLike) -> dt.date:
+    """Normalise a cutoff (date, datetime, Timestamp or ISO / YYYYMMDD string) to a date.
+
+    A time-of-day part is dropped: the cutoff always covers its whole day.
+    """
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 8 and text.isdigit():
+            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        return pd.Timestamp(text).date()
+    raise TypeError(f"cutoff must be a date, datetime or ISO string, not {type(value).__name__}")
+
+
+def as_timestamp(value: ir.Value) -> ir.TimestampValue:
+    """A timestamp column as is; a date column (e.g. from Parquet) as midnight of its day."""
+    return value.cast("timestamp") if value.type().is_date() else value
+
+
+def as_day(value: ir.Value) -> ir.DateValue:
+    """The calendar day of a timestamp or date column."""
+    return value.date() if value.type().is_timestamp() else value
+
+
+@dataclass(frozen=True)
+class Context:
+    """The tables of one feature build, cut at ``cutoff`` (see the module docstring)."""
+
+    cutoff: dt.date
+    transactions: ir.Table
+    events: ir.Table | None
+    customers: ir.Table | None
+
+    @property
+    def cutoff_end(self) -> dt.datetime:
+        """First instant after the cutoff day (exclusive upper bound)."""
+        return dt.datetime.combine(self.cutoff + dt.timedelta(days=1), dt.time())
+
+    @property
+    def present(self) -> set[str]:
+        """Names of the tables that are available."""
+        names = {"transactions"}
+        if self.events is not None:
+            names.add("events")
+        if self.customers is not None:
+            names.add("customers")
+        return names
+
+    def age_days(self, day: ir.DateValue) -> ir.IntegerValue:
+        """Whole days from ``day`` to the cutoff day (0 on the cutoff day)."""
+        import ibis
+
+        return ibis.date(self.cutoff).delta(day, unit="day")
+
+    @classmethod
+    def at(cls, tables: IbisTables, cutoff: CutoffLike) -> Context:
+        """Cut every table to rows visible at the end of ``cutoff`` and add ``day``/``age_days``."""
+        import ibis
+
+        day = as_date(cutoff)
+        end = ibis.timestamp(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
+        ref = ibis.date(day)
+
+        def cut(t: ir.Table, column: str) -> ir.Table:
+            t = t.filter(as_timestamp(t[column]) < end)
+            d = as_day(t[column])
+            return t.mutate(day=d, age_days=ref.delta(d, unit="day"))
+
+        tx = cut(tables.transactions, "timestamp")
+        ev = None if tables.events is None else cut(tables.events, "timestamp")
+        cu = None
+        if tables.customers is not None:
+            cu = tables.customers.filter(as_timestamp(tables.customers.signup_date) < end)
+        return cls(cutoff=day, transactions=tx, events=ev, customers=cu)

@@ -1,0 +1,201 @@
+"""Backends: turn input tables into Ibis tables on DuckDB (default) or PySpark.
+
+Three ways in, one way out (:class:`IbisTables`):
+
+* :func:`to_ibis` takes the contract's :class:`~features.contract.InputTables` of pandas frames
+  (registered as in-memory tables on the connection) or of Ibis tables (used as they are);
+* :func:`tables_from_parquet` reads Parquet files or directories with ``con.read_parquet``
+  (lazy: nothing is loaded into Python, the backend scans the files);
+* :func:`make_backend` opens a DuckDB connection or a PySpark session wrapped by Ibis.
+
+Results come back through :func:`fetch`, which returns a pyarrow table on every backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from features.contract import CONTRACT, InputTables
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+    from ibis.backends import BaseBackend
+
+TABLES = ("transactions", "events", "customers")
+
+
+@dataclass(frozen=True)
+class IbisTables:
+    """The contract tables as Ibis tables on one backend; events/customers may be None."""
+
+    con: BaseBackend
+    transactions: ir.Table
+    events: ir.Table | None = None
+    customers: ir.Table | None = None
+
+    @property
+    def present(self) -> set[str]:
+        """Names of the tables that are available."""
+        return {name for name in TABLES if getattr(self, name) is not None}
+
+
+def default_backend() -> BaseBackend:
+    """A fresh in-memory DuckDB connection."""
+    import ibis
+
+    return ibis.duckdb.connect()
+
+
+def make_backend(
+    engine: str = "duckdb",
+    *,
+    spark_master: str = "local[*]",
+    spark_conf: dict[str, str] | None = None,
+) -> BaseBackend:
+    """Open an Ibis backend: ``"duckdb"`` (in memory) or ``"spark"`` (a local/cluster session).
+
+    The Spark session gets ``spark.sql.session.timeZone=UTC`` so that naive timestamps mean the
+    same instant as in DuckDB; ``PYSPARK_PYTHON`` defaults to this interpreter so Spark's Python
+    workers see the same packages. Stop it with ``con._session.stop()`` when done.
+    """
+    import ibis
+
+    if engine == "duckdb":
+        return ibis.duckdb.connect()
+    if engine == "spark":
+        import os
+        import sys
+
+        from pyspark.sql import SparkSession
+
+        # Python workers must run this interpreter (it has pandas/pyarrow), not PATH's python3
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+        builder = SparkSession.builder.master(spark_master).appName("churnclv-features")
+        conf = {
+            "spark.sql.session.timeZone": "UTC",
+            "spark.ui.showConsoleProgress": "false",
+            **(spark_conf or {}),
+        }
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        return ibis.pyspark.connect(builder.getOrCreate())
+    raise ValueError(f"unknown engine {engine!r}: expected 'duckdb' or 'spark'")
+
+
+def _contract_columns(name: str, frame_columns: list[str]) -> list[str]:
+    return [c for c in CONTRACT[name] if c in frame_columns]
+
+
+def _register(frame: Any, name: str, con: BaseBackend) -> ir.Table:
+    """An Ibis table of the contract columns of a pandas frame, usable on ``con``.
+
+    Frames go through Arrow, so missing values stay null (never the text "NaN"). On DuckDB
+    the table is an in-memory table; on PySpark a temporary view made with
+    ``createDataFrame(arrow_table)``.
+    """
+    import ibis
+    import pyarrow as pa
+
+    cols = _contract_columns(name, list(frame.columns))
+    arrow = pa.Table.from_pandas(frame[cols], preserve_index=False)
+    # all-null optional columns arrive as arrow "null" type; give them their contract type
+    fields = []
+    for col in cols:
+        field = arrow.schema.field(col)
+        if pa.types.is_null(field.type):
+            field = pa.field(col, _arrow_type(CONTRACT[name][col][1]))
+        elif pa.types.is_large_string(field.type):
+            field = pa.field(col, pa.string())
+        fields.append(field)
+    arrow = arrow.cast(pa.schema(fields))
+    if con.name == "pyspark":
+        view = ibis.util.gen_name(f"churnclv_{name}")
+        con._session.createDataFrame(arrow).createOrReplaceTempView(view)
+        return con.table(view)
+    return ibis.memtable(arrow)
+
+
+def _arrow_type(dtype: str) -> Any:
+    import pyarrow as pa
+
+    return {
+        "str": pa.string(),
+        "float64": pa.float64(),
+        "boolean": pa.bool_(),
+        "datetime64[us]": pa.timestamp("us"),
+    }[dtype]
+
+
+def to_ibis(tables: InputTables | IbisTables, con: BaseBackend | None = None) -> IbisTables:
+    """Make Ibis tables from the contract tables.
+
+    ``tables`` holds pandas frames (registered as in-memory tables on ``con``, by default a new
+    DuckDB connection; on PySpark they become temporary views) or Ibis tables already bound to
+    a backend (used as they are; ``con`` defaults to their backend). An :class:`IbisTables`
+    is returned unchanged.
+    """
+    import ibis.expr.types as ir
+    from ibis.common.exceptions import IbisError
+
+    if isinstance(tables, IbisTables):
+        if con is not None and con is not tables.con:
+            raise ValueError("these Ibis tables live on another backend than the one given")
+        return tables
+    frames = {name: getattr(tables, name) for name in TABLES}
+    if frames["transactions"] is None:
+        raise ValueError("the transactions table is required")
+    if con is None:
+        for frame in frames.values():
+            if isinstance(frame, ir.Table):
+                try:
+                    con = frame.get_backend()
+                except IbisError:  # an unbound memtable
+                    continue
+                break
+    if con is None:
+        con = default_backend()
+    out: dict[str, ir.Table | None] = {}
+    for name, frame in frames.items():
+        if frame is None or isinstance(frame, ir.Table):
+            out[name] = frame
+        else:
+            out[name] = _register(frame, name, con)
+    return IbisTables(con=con, **out)
+
+
+def _parquet_source(con: BaseBackend, path: str | Path) -> str:
+    p = Path(path)
+    if p.is_dir() and con.name == "duckdb":
+        return str(p / "**" / "*.parquet")
+    return str(p)
+
+
+def tables_from_parquet(
+    transactions: str | Path,
+    events: str | Path | None = None,
+    customers: str | Path | None = None,
+    con: BaseBackend | None = None,
+) -> IbisTables:
+    """Ibis tables reading Parquet files or directories (already in contract form) lazily."""
+    import ibis
+
+    con = con or default_backend()
+    paths = {"transactions": transactions, "events": events, "customers": customers}
+    out = {}
+    for name, path in paths.items():
+        if path is None:
+            out[name] = None
+            continue
+        out[name] = con.read_parquet(
+            _parquet_source(con, path), table_name=ibis.util.gen_name(f"churnclv_{name}")
+        )
+    return IbisTables(con=con, **out)
+
+
+def fetch(con: BaseBackend, expr: ir.Table) -> pa.Table:
+    """Execute an expression on its backend and return a pyarrow table."""
+    return con.to_pyarrow(expr)
