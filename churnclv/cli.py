@@ -126,11 +126,6 @@ def features(
     console.print(f"[green]features written to[/] {path}")
 
 
-def _not_yet(name: str, issue: str) -> None:
-    console.print(f"[yellow]`churnclv {name}` is not yet available[/]: it lands with {issue}.")
-    raise typer.Exit(3)
-
-
 @app.command()
 def train(
     config: ConfigOpt = None,
@@ -200,18 +195,27 @@ def report(
 @app.command()
 def serve(
     config: ConfigOpt = None,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 3000,
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default 3000).")] = None,
+    scores: Annotated[
+        Path | None, typer.Option(help="Folder of the batch run to serve (default: output_dir).")
+    ] = None,
+    insecure_local: Annotated[
+        bool,
+        typer.Option("--insecure-local", help="Allow starting without API keys (local trial)."),
+    ] = False,
 ) -> None:
-    """Start the prediction API and segment page."""
-    load_settings(config)
-    del port
-    _not_yet("serve", "the service issue (#6)")
+    """Start the prediction API and segment page (BentoML) with the champion models."""
+    from churnclv.pipeline import run_serve
+
+    settings = load_settings(config)
+    raise typer.Exit(run_serve(settings, console, config, port, scores, insecure_local))
 
 
 def main() -> None:
     """Entry point that turns user errors into one clear line and a non-zero exit code."""
     from features.labels import LabelWindowError
     from features.sources import ContractError
+    from serving.http import NoApiKeyError
     from serving.model_store import ModelNotFoundError
     from serving.reports import CampaignNotFoundError
     from training.backtest import InsufficientDataError
@@ -223,6 +227,7 @@ def main() -> None:
         LabelWindowError,
         ModelNotFoundError,
         CampaignNotFoundError,
+        NoApiKeyError,
         CliError,
     )
     try:

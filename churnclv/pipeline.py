@@ -284,3 +284,57 @@ def run_report(
             )
     console.print(f"report: {paths['report']} (CSV files beside it)")
     return paths
+
+
+def run_serve(
+    settings: Settings,
+    console: Console,
+    config_path: Path | None,
+    port: int | None = None,
+    scores_dir: Path | None = None,
+    insecure_local: bool = False,
+) -> int:
+    """Import the champion into the BentoML store and run the service until stopped."""
+    import os
+    import subprocess
+    import sys
+
+    from serving.http import INSECURE_ENV, KEYS_FILE_ENV, NoApiKeyError, load_api_keys
+    from serving.model_store import import_to_bentoml
+
+    keys_file = settings.serving.api_keys_file
+    if not load_api_keys(keys_file) and not insecure_local:
+        raise NoApiKeyError(
+            "no API key configured: set CHURNCLV_API_KEYS (comma-separated) or serving."
+            "api_keys_file in the config; or pass --insecure-local for a trial on this machine"
+        )
+    with console.status("Importing the champion models into the BentoML model store"):
+        model = import_to_bentoml(settings.mlflow_tracking_uri)
+    scores = Path(scores_dir) if scores_dir else Path(settings.output_dir)
+    env = {
+        **os.environ,
+        "CHURNCLV_SCORES": str(scores.resolve()),
+        "CHURNCLV_MODEL_TAG": str(model.tag),
+        INSECURE_ENV: "1" if insecure_local else "0",
+    }
+    if config_path is not None:
+        env["CHURNCLV_CONFIG"] = str(Path(config_path).resolve())
+    if keys_file is not None:
+        env[KEYS_FILE_ENV] = str(Path(keys_file).resolve())
+    host, port = settings.serving.host, port or settings.serving.port
+    console.print(
+        f"serving {model.tag} with scores from {scores} on http://{host}:{port}/ "
+        f"(page /, API docs /docs){' without API keys' if insecure_local else ''}"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:ChurnCLV",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    return subprocess.call(cmd, env=env)

@@ -148,6 +148,19 @@ class ModelSettings(_Strict):
     gate_tolerance_spearman: float = Field(default=0.01, ge=0.0)
 
 
+class ServingSettings(_Strict):
+    """The prediction API and segment page."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, gt=0, lt=65536)
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="File with one API key per line; keys also come from the environment "
+        "variable CHURNCLV_API_KEYS (comma-separated).",
+    )
+    page_size: int = Field(default=100, gt=0, le=10_000, description="Default rows per page.")
+
+
 class SparkSettings(_Strict):
     master: str = "local[*]"
     conf: dict[str, str] = Field(default_factory=dict)
@@ -172,6 +185,7 @@ class Settings(_Strict):
     mlflow_tracking_uri: str = "sqlite:///mlflow.db"
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @field_validator("cutoff", mode="before")
     @classmethod

@@ -66,3 +66,40 @@ def _bundle_path(model_dir: Path) -> Path:
     mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text())
     artifacts = mlmodel["flavors"]["python_function"]["artifacts"]
     return model_dir / artifacts["bundle"]["path"]
+
+
+BENTO_MODEL = "churnclv"
+
+
+def import_to_bentoml(tracking_uri: str, alias: str = "champion"):  # noqa: ANN201 - bentoml.Model
+    """Copy the registered ``alias`` bundle into the BentoML model store (once per version pair).
+
+    The service then loads from the BentoML store only: serving does not need the MLflow
+    tracking store at run time.
+    """
+    import shutil
+
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    loaded = load_registered(tracking_uri, alias)
+    version = f"c{loaded.versions[CHURN_MODEL]}-v{loaded.versions[CLV_MODEL]}-{loaded.run_id[:12]}"
+    try:
+        return bentoml.models.get(f"{BENTO_MODEL}:{version}")
+    except NotFound:
+        pass
+    with bentoml.models.create(
+        f"{BENTO_MODEL}:{version}",
+        metadata={"versions": loaded.versions, "run_id": loaded.run_id, "alias": alias},
+        labels={"source": "mlflow"},
+    ) as model:
+        shutil.copytree(loaded.path, model.path_of("bundle"))
+    return bentoml.models.get(f"{BENTO_MODEL}:{version}")
+
+
+def load_from_bentoml(tag: str = f"{BENTO_MODEL}:latest") -> tuple[ModelBundle, dict[str, str]]:
+    """The bundle and its registry versions from the BentoML model store."""
+    import bentoml
+
+    model = bentoml.models.get(tag)
+    return ModelBundle.load(Path(model.path_of("bundle"))), dict(model.info.metadata["versions"])

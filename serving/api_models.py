@@ -1,0 +1,157 @@
+"""Request and response models of the prediction API (pydantic: every field validated).
+
+Limits (documented in the README, enforced here and by the middleware):
+- at most MAX_CUSTOMERS_PER_CALL customer ids or customers per call;
+- at most MAX_ROWS_PER_CUSTOMER transactions and as many events per customer;
+- request bodies up to MAX_BODY_BYTES.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_CUSTOMERS_PER_CALL = 1000
+MAX_ROWS_PER_CUSTOMER = 10_000
+MAX_BODY_BYTES = 10_000_000
+
+CustomerId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TransactionIn(_Strict):
+    """One purchase. Amounts are positive (refunds are not accepted through the API)."""
+
+    timestamp: dt.datetime
+    amount: float = Field(gt=0, description="Order value, positive and finite.")
+    order_id: str | None = None
+    quantity: float | None = Field(default=None, ge=0)
+    channel: str | None = None
+    category: str | None = None
+
+    @field_validator("amount", "quantity")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+class EventIn(_Strict):
+    """One engagement event (visit, email_open, email_click, support_ticket, app_session, ...)."""
+
+    timestamp: dt.datetime
+    event_type: Annotated[str, Field(min_length=1, max_length=50)]
+    channel: str | None = None
+    value: float | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+class CustomerIn(_Strict):
+    """A customer's raw history, scored with the same feature code as the batch run."""
+
+    customer_id: CustomerId
+    transactions: Annotated[
+        list[TransactionIn], Field(min_length=1, max_length=MAX_ROWS_PER_CUSTOMER)
+    ]
+    events: Annotated[list[EventIn], Field(max_length=MAX_ROWS_PER_CUSTOMER)] = []
+    signup_date: dt.date | None = None
+    acquisition_channel: str | None = None
+    loyalty_member: bool | None = None
+    as_of: dt.date | None = Field(
+        default=None,
+        description="Score as of the end of this day (default: today, UTC); history after it "
+        "is refused.",
+    )
+
+    @model_validator(mode="after")
+    def _no_future_rows(self) -> CustomerIn:
+        end = dt.datetime.combine(self.as_of or dt.datetime.now(dt.UTC).date(), dt.time.max)
+        for kind, rows in (("transactions", self.transactions), ("events", self.events)):
+            for i, row in enumerate(rows):
+                ts = (
+                    row.timestamp.astimezone(dt.UTC).replace(tzinfo=None)
+                    if row.timestamp.tzinfo
+                    else row.timestamp
+                )
+                if ts > end:
+                    raise ValueError(
+                        f"{kind}[{i}].timestamp {row.timestamp.isoformat()} is after the scoring date {end.date()}"
+                    )
+        return self
+
+
+class ScoreOut(BaseModel):
+    """One scored customer (``status`` ok) or an unknown id (``status`` unknown_customer)."""
+
+    customer_id: str
+    status: Literal["ok", "unknown_customer"]
+    churn_probability: float | None = None
+    expected_revenue: float | None = None
+    clv: float | None = None
+    clv_low: float | None = None
+    clv_high: float | None = None
+    value_at_risk: float | None = None
+    risk_tier: str | None = None
+    value_tier: str | None = None
+    segment: str | None = None
+    reasons: list[str] = []
+    preferred_channel: str | None = None
+    action: str | None = None
+    churn_model_version: str | None = None
+    clv_model_version: str | None = None
+    scoring_date: dt.date | None = None
+
+
+def tables_from_customers(customers: list[CustomerIn]):  # noqa: ANN201 - features.contract.InputTables
+    """Contract tables built from API customers (same dtypes as the file loader's)."""
+    from features.contract import CONTRACT, InputTables
+
+    def frame(rows: list[dict], table: str) -> pd.DataFrame:
+        spec = CONTRACT[table]
+        out = pd.DataFrame(rows, columns=list(spec))
+        for col, (_req, dtype, _m) in spec.items():
+            if dtype.startswith("datetime"):
+                out[col] = (
+                    pd.to_datetime(out[col], utc=True).dt.tz_localize(None).astype("datetime64[us]")
+                )
+            else:
+                out[col] = out[col].astype(dtype)
+        return out
+
+    tx = [
+        {"customer_id": c.customer_id, **t.model_dump()} for c in customers for t in c.transactions
+    ]
+    ev = [
+        {"customer_id": c.customer_id, **e.model_dump(), "event_type": e.event_type.lower()}
+        for c in customers
+        for e in c.events
+    ]
+    cust = [
+        {
+            "customer_id": c.customer_id,
+            "signup_date": pd.Timestamp(c.signup_date),
+            "acquisition_channel": c.acquisition_channel,
+            "loyalty_member": c.loyalty_member,
+        }
+        for c in customers
+        if c.signup_date is not None
+    ]
+    # empty (not missing) optional tables: the model's engagement and attribute features are
+    # then zeros / nulls, as for a batch customer without events, instead of absent columns
+    return InputTables(
+        frame(tx, "transactions"), frame(ev, "events"), frame(cust, "customers")
+    ).validate()

@@ -1,0 +1,105 @@
+"""The latest batch scores, held in memory by the service for fast lookups and segment lists."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from serving.batch import segment_slug, segment_summary
+
+LIST_COLUMNS = [
+    "customer_id",
+    "churn_probability",
+    "expected_revenue",
+    "clv",
+    "clv_low",
+    "clv_high",
+    "value_at_risk",
+    "risk_tier",
+    "value_tier",
+    "segment",
+    "reasons",
+    "preferred_channel",
+    "action",
+    "control",
+]
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return [str(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if value is pd.NA or value is None:
+        return None
+    return value
+
+
+class LatestScores:
+    """Scores of the last batch run (``scores.parquet`` in a folder), indexed by customer id."""
+
+    def __init__(self, folder: Path) -> None:
+        path = Path(folder) / "scores.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"no batch scores at {path}: run `churnclv score` first")
+        frame = pd.read_parquet(path)
+        self.frame = frame.sort_values(
+            ["value_at_risk", "customer_id"], ascending=[False, True], ignore_index=True
+        )
+        cols = [c for c in frame.columns if c not in ("control", "campaign")]
+        self.by_id: dict[str, dict[str, object]] = {
+            rec["customer_id"]: {k: _jsonable(v) for k, v in rec.items()} | {"status": "ok"}
+            for rec in frame[cols].to_dict("records")
+        }
+        self.summary = segment_summary(frame)
+        self.slugs = {segment_slug(s): s for s in frame["segment"].unique()}
+        self.scoring_date = (
+            str(pd.Timestamp(frame["scoring_date"].iloc[0]).date()) if len(frame) else None
+        )
+        self.versions = {
+            "churn_model": str(frame["churn_model_version"].iloc[0]) if len(frame) else None,
+            "clv_model": str(frame["clv_model_version"].iloc[0]) if len(frame) else None,
+        }
+
+    def lookup(self, ids: list[str]) -> list[dict[str, object]]:
+        """One item per id, in order; unknown ids get status ``unknown_customer``."""
+        return [self.by_id.get(i) or {"customer_id": i, "status": "unknown_customer"} for i in ids]
+
+    def segment_name(self, name_or_slug: str) -> str | None:
+        """The segment's name from its name or file-name slug; None when unknown."""
+        if name_or_slug in self.slugs.values():
+            return name_or_slug
+        return self.slugs.get(name_or_slug)
+
+    def segment_rows(self, segment: str) -> pd.DataFrame:
+        """The segment's customers, highest value at risk first."""
+        rows = self.frame.loc[
+            self.frame["segment"] == segment, [c for c in LIST_COLUMNS if c in self.frame]
+        ]
+        return rows.reset_index(drop=True)
+
+    def segments(self) -> list[dict[str, object]]:
+        """Names, tiers, action, size, expected revenue and value at risk of every segment."""
+        rows = self.summary[self.summary["segment"] != "All customers"]
+        return [
+            {
+                "segment": r["segment"],
+                "slug": segment_slug(r["segment"]),
+                "risk_tier": r["risk_tier"],
+                "value_tier": r["value_tier"],
+                "action": r["action"],
+                "customers": int(r["customers"]),
+                "expected_revenue": float(r["expected_revenue"]),
+                "value_at_risk": float(r["value_at_risk"]),
+            }
+            for r in rows.to_dict("records")
+        ]

@@ -1,0 +1,207 @@
+"""The BentoML prediction service and the segment page (`churnclv serve` starts it).
+
+Started by ``bentoml serve serving.service:ChurnCLV``; configured through the environment that
+``churnclv serve`` sets: CHURNCLV_CONFIG (settings file), CHURNCLV_SCORES (folder of the last
+batch run), CHURNCLV_MODEL_TAG (BentoML model, default churnclv:latest), CHURNCLV_API_KEYS /
+CHURNCLV_API_KEYS_FILE, CHURNCLV_INSECURE_LOCAL. The scoring path is serving.score_customers
+only; POST /score builds features with the same feature code as the batch run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+from pathlib import Path
+from typing import Annotated
+
+import bentoml
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import Field
+
+from serving.api_models import MAX_CUSTOMERS_PER_CALL, CustomerId, CustomerIn
+from serving.http import ApiGuard
+
+STATIC = Path(__file__).with_name("static")
+# adaptive batching: a generous latency bound; 503s from a tight bound are load shedding
+BATCH_MAX_LATENCY_MS = 2000
+BATCH_MAX_SIZE = 5000
+
+web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@web.exception_handler(HTTPException)
+async def _http_error(_request, exc: HTTPException) -> JSONResponse:  # noqa: ANN001
+    return JSONResponse({"error": str(exc.detail), "detail": None}, status_code=exc.status_code)
+
+
+@web.exception_handler(RequestValidationError)
+async def _validation_error(_request, exc: RequestValidationError) -> JSONResponse:  # noqa: ANN001
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"error": "invalid request", "detail": detail}, status_code=400)
+
+
+def _settings():  # noqa: ANN202
+    from churnclv.settings import load_settings
+
+    path = os.environ.get("CHURNCLV_CONFIG")
+    return load_settings(Path(path) if path else None)
+
+
+@bentoml.service(name="churnclv", traffic={"timeout": 60})
+@bentoml.asgi_app(web, path="/")
+class ChurnCLV:
+    """Scores customers with the champion models; serves segment lists and the page."""
+
+    def __init__(self) -> None:
+        from serving.latest import LatestScores
+        from serving.model_store import load_from_bentoml
+
+        self.settings = _settings()
+        self.bundle, self.versions = load_from_bentoml(
+            os.environ.get("CHURNCLV_MODEL_TAG", "churnclv:latest")
+        )
+        scores_dir = os.environ.get("CHURNCLV_SCORES") or str(self.settings.output_dir)
+        self.latest = LatestScores(Path(scores_dir))
+        self.page_html = (STATIC / "index.html").read_text()
+        self._score_history([_warmup_customer()])  # load the feature engine before traffic
+
+    # ---- scoring -----------------------------------------------------------------------
+    @bentoml.api(batchable=True, max_batch_size=BATCH_MAX_SIZE, max_latency_ms=BATCH_MAX_LATENCY_MS)
+    def score_customers(
+        self,
+        customer_ids: Annotated[
+            list[CustomerId], Field(min_length=1, max_length=MAX_CUSTOMERS_PER_CALL)
+        ],
+    ) -> list[dict]:
+        """Latest batch scores of known customers; unknown ids come back as unknown_customer."""
+        return self.latest.lookup(customer_ids)
+
+    @bentoml.api(batchable=True, max_batch_size=BATCH_MAX_SIZE, max_latency_ms=BATCH_MAX_LATENCY_MS)
+    def score(
+        self,
+        customers: Annotated[
+            list[CustomerIn], Field(min_length=1, max_length=MAX_CUSTOMERS_PER_CALL)
+        ],
+    ) -> list[dict]:
+        """Score customers from their raw history, with the batch run's feature code."""
+        return self._score_history(customers)
+
+    def _score_history(self, customers: list[CustomerIn]) -> list[dict]:
+        from features import build_features
+        from serving.api_models import tables_from_customers
+        from serving.latest import _jsonable
+        from serving.score import score_customers
+
+        today = dt.datetime.now(dt.UTC).date()
+        out: dict[int, dict] = {}
+        groups: dict[dt.date, list[int]] = {}
+        for i, c in enumerate(customers):
+            groups.setdefault(c.as_of or today, []).append(i)
+        for as_of, idx in groups.items():
+            part = [customers[i] for i in idx]
+            tables = tables_from_customers(part)
+            feats = build_features(tables, as_of).set_index("customer_id", drop=False)
+            scored = score_customers(
+                feats.loc[[c.customer_id for c in part]].reset_index(drop=True),
+                self.bundle,
+                self.settings.segments,
+                scoring_date=as_of,
+                model_versions=self.versions,
+            )
+            for i, rec in zip(idx, scored.to_dict("records"), strict=True):
+                out[i] = {k: _jsonable(v) for k, v in rec.items()} | {"status": "ok"}
+        return [out[i] for i in range(len(customers))]
+
+    # ---- segments, model, page ---------------------------------------------------------
+    @web.get("/segments")
+    def segments(self) -> dict:
+        """Segment names, sizes, expected revenue and value at risk of the last batch run."""
+        return {
+            "scoring_date": self.latest.scoring_date,
+            "model_versions": self.latest.versions,
+            "segments": self.latest.segments(),
+        }
+
+    @web.get("/segments/{name}")
+    def segment_list(
+        self,
+        name: str,
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+        page_size: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",  # noqa: A002
+    ) -> Response:
+        """One segment's customers, highest value at risk first, paged; JSON or CSV."""
+        segment = self.latest.segment_name(name)
+        if segment is None:
+            raise HTTPException(404, f"unknown segment '{name}'")
+        rows = self.latest.segment_rows(segment)
+        size = page_size or self.settings.serving.page_size
+        chunk = rows.iloc[(page - 1) * size : page * size]
+        if format == "csv":
+            buf = io.StringIO()
+            chunk.assign(reasons=chunk["reasons"].map(lambda r: "; ".join(r))).to_csv(
+                buf, index=False
+            )
+            slug = name if name in self.latest.slugs else self.latest.segment_name(name)
+            return Response(
+                buf.getvalue(),
+                media_type="text/csv",
+                headers={"content-disposition": f'attachment; filename="{slug}_page{page}.csv"'},
+            )
+        from serving.latest import _jsonable
+
+        items = [{k: _jsonable(v) for k, v in r.items()} for r in chunk.to_dict("records")]
+        return JSONResponse(
+            {
+                "segment": segment,
+                "page": page,
+                "page_size": size,
+                "total": len(rows),
+                "pages": max(1, -(-len(rows) // size)),
+                "customers": items,
+            }
+        )
+
+    @web.get("/model")
+    def model(self) -> dict:
+        """Model versions, training date, data summary and backtest metrics."""
+        meta = self.bundle.meta
+        return {
+            "versions": self.versions,
+            "trained_at": meta.get("trained_at"),
+            "churn_horizon_days": self.bundle.churn_horizon_days,
+            "clv_horizon_days": self.bundle.clv_horizon_days,
+            "data": meta.get("data"),
+            "backtest": meta.get("backtest"),
+            "scores": {
+                "scoring_date": self.latest.scoring_date,
+                "model_versions": self.latest.versions,
+            },
+        }
+
+    @web.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page(self) -> HTMLResponse:
+        """The segment page for marketing (plain HTML/JS; data comes from the API with a key)."""
+        return HTMLResponse(self.page_html)
+
+    @web.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs(self) -> HTMLResponse:
+        """Swagger UI over the service's OpenAPI document (/docs.json)."""
+        return HTMLResponse((STATIC / "docs.html").read_text())
+
+
+ChurnCLV.add_asgi_middleware(ApiGuard)
+
+
+def _warmup_customer() -> CustomerIn:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return CustomerIn(
+        customer_id="warmup",
+        transactions=[
+            {"timestamp": now - dt.timedelta(days=40), "amount": 10.0},
+            {"timestamp": now, "amount": 5.0},
+        ],
+    )
