@@ -28,7 +28,7 @@ demo: setup data features train score report ## Whole main job on the demo data,
 	@echo "  outputs/demo/scores.parquet, outputs/demo/segments/*.csv, outputs/demo/summary.csv"
 	@echo "  outputs/demo/reports/report.html    retention, cohorts, CLV by channel"
 	@echo "  mlflow.db + mlruns/                 MLflow runs and registered models (make mlflow-ui)"
-	@echo "not yet available: make serve (the API, issue 6)"
+	@echo "next: CHURNCLV_API_KEYS=<key> make serve   (API and segment page on http://127.0.0.1:3000/)"
 
 data: setup ## Generate the demo data into demo_data/ (CUSTOMERS=5000)
 	$(CLI) demo-data --customers $(CUSTOMERS) --seed 42 --out demo_data
@@ -45,7 +45,7 @@ score: setup ## Score customers and write segment lists
 report: setup ## Retention and campaign reports
 	$(CLI) report --config $(CONFIG)
 
-serve: setup ## Start the API and segment page on 127.0.0.1:3000
+serve: setup ## Start the API and segment page on 127.0.0.1:3000 (needs CHURNCLV_API_KEYS)
 	$(CLI) serve --config $(CONFIG)
 
 mlflow-ui: setup ## Open the MLflow UI on 127.0.0.1:5000 over mlflow.db
@@ -65,8 +65,10 @@ format: setup ## Format and auto-fix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup ## Run the benchmarks in bench/ (prints ratios to same-run references)
+bench: setup ## Run the benchmarks in bench/ (each prints ratios to same-run references)
 	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_training.py
+	$(BIN)/python bench/bench_scoring.py
 
 docs: setup ## Regenerate docs/features.md from the feature catalogue
 	$(CLI) features --list > docs/features.md
