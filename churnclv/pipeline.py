@@ -92,6 +92,16 @@ def _find_truth(settings: Settings) -> pd.DataFrame | None:
     return None
 
 
+def _metric_table(title: str, metrics: pd.DataFrame, columns: dict[str, tuple[str, str]]) -> Table:
+    """A rich table of chosen metric columns, one row per model or baseline."""
+    table = Table(title=title)
+    for header in ("model", *columns):
+        table.add_column(header)
+    for _, row in metrics.iterrows():
+        table.add_row(str(row["model"]), *(fmt.format(row[col]) for col, fmt in columns.values()))
+    return table
+
+
 def run_training(settings: Settings, console: Console) -> dict[str, object]:
     """Load inputs, train and evaluate, write the bundle and report, log and register in MLflow."""
     from features import build_features
@@ -124,31 +134,28 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
     report_path = render_report(result, out_dir / "report", extra_tables=extra)
     with console.status("Logging to MLflow and registering models"):
         reg = log_and_register(result, settings, bundle_dir, report_path.parent)
-    churn = result.churn_metrics.set_index("model")
-    revenue = result.revenue_metrics.set_index("model")
-    table = Table(title="Backtest (test cutoff " + str(result.plan.test_cutoff) + ")")
-    for col in ("model", "ROC-AUC", "PR-AUC", "Brier", "lift@10%"):
-        table.add_column(col)
-    for name, row in churn.iterrows():
-        table.add_row(
-            str(name),
-            f"{row.roc_auc:.3f}",
-            f"{row.pr_auc:.3f}",
-            f"{row.brier:.3f}",
-            f"{row.lift_top10:.2f}",
+    console.print(
+        _metric_table(
+            f"Backtest (test cutoff {result.plan.test_cutoff})",
+            result.churn_metrics,
+            {
+                "ROC-AUC": ("roc_auc", "{:.3f}"),
+                "PR-AUC": ("pr_auc", "{:.3f}"),
+                "Brier": ("brier", "{:.3f}"),
+                "lift@10%": ("lift_top10", "{:.2f}"),
+            },
         )
-    console.print(table)
-    table = Table(title="Revenue over the horizon")
-    for col in ("model", "Spearman", "norm. Gini", "top-20% capture", "total pred/actual %"):
-        table.add_column(col)
-    for name, row in revenue.iterrows():
-        table.add_row(
-            str(name),
-            f"{row.spearman:.3f}",
-            f"{row.normalized_gini:.3f}",
-            f"{row.revenue_capture_top20:.1%}",
-            f"{row.total_pred_vs_actual_pct:.0f}%",
-        )
+    )
+    table = _metric_table(
+        "Revenue over the horizon",
+        result.revenue_metrics,
+        {
+            "Spearman": ("spearman", "{:.3f}"),
+            "norm. Gini": ("normalized_gini", "{:.3f}"),
+            "top-20% capture": ("revenue_capture_top20", "{:.1%}"),
+            "total pred/actual %": ("total_pred_vs_actual_pct", "{:.0f}%"),
+        },
+    )
     console.print(table)
     status = "champion" if reg.promoted else "challenger"
     console.print(

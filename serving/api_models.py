@@ -9,11 +9,10 @@ Limits (documented in the README, enforced here and by the middleware):
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Annotated, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_CUSTOMERS_PER_CALL = 1000
 MAX_ROWS_PER_CUSTOMER = 10_000
@@ -23,7 +22,7 @@ CustomerId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/Infinity are refused
 
 
 class TransactionIn(_Strict):
@@ -36,13 +35,6 @@ class TransactionIn(_Strict):
     channel: str | None = None
     category: str | None = None
 
-    @field_validator("amount", "quantity")
-    @classmethod
-    def _finite(cls, v: float | None) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("must be a finite number")
-        return v
-
 
 class EventIn(_Strict):
     """One engagement event (visit, email_open, email_click, support_ticket, app_session, ...)."""
@@ -51,13 +43,6 @@ class EventIn(_Strict):
     event_type: Annotated[str, Field(min_length=1, max_length=50)]
     channel: str | None = None
     value: float | None = None
-
-    @field_validator("value")
-    @classmethod
-    def _finite(cls, v: float | None) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("must be a finite number")
-        return v
 
 
 class CustomerIn(_Strict):
