@@ -126,7 +126,9 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
             end = result.plan.data_end
             feats = build_features(result_in.tables, end)
             extra["Against the demo generator's ground truth (scored at the data end)"] = (
-                evaluate_against_truth(result.bundle, feats, truth, settings.churn_horizon_days)
+                evaluate_against_truth(
+                    result.bundle, feats, truth, settings.churn_horizon_days, result.baselines
+                )
             )
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")

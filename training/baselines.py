@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from churnclv.bundle import DAYS_PER_MONTH
-from training.btyd import BGNBD, GammaGamma
+from training.btyd import BGNBD, GammaGamma, btyd_discounted_value
 
 
 def formula_clv(yearly_revenue: np.ndarray, gross_margin: float, yearly_churn: float) -> np.ndarray:
@@ -92,4 +92,39 @@ class Baselines:
                 "bgnbd_gamma_gamma": self.bgnbd.expected_purchases(h, x, t_x, T)
                 * self.gamma_gamma.expected_spend(x, m),
             },
+        }
+
+    @property
+    def yearly_churn_rate(self) -> float:
+        """The horizon's churn rate turned into a yearly one: 1 - (1 - churn)^(365 / h)."""
+        return 1.0 - (1.0 - self.churn_rate) ** (365.0 / self.horizon_days)
+
+    def predict_clv(
+        self,
+        frame: pd.DataFrame,
+        clv_horizon_days: int,
+        gross_margin: float,
+        monthly_discount_rate: float,
+    ) -> dict[str, np.ndarray]:
+        """CLV by the business formula and by BG/NBD + Gamma-Gamma for each customer.
+
+        formula: yearly revenue (last 365 days) x margin / yearly churn rate (an open-ended
+        lifetime value, as the textbook defines it); BTYD: discounted expected purchases x
+        expected spend over the CLV horizon.
+        """
+        x, t_x, T, m = _btyd_columns(frame)
+        yearly = frame["spend_365d"].fillna(0).clip(lower=0).to_numpy(float)
+        return {
+            "clv_formula": formula_clv(yearly, gross_margin, self.yearly_churn_rate),
+            "bgnbd_gamma_gamma": btyd_discounted_value(
+                self.bgnbd,
+                self.gamma_gamma,
+                x,
+                t_x,
+                T,
+                m,
+                horizon_days=clv_horizon_days,
+                monthly_discount_rate=monthly_discount_rate,
+                margin=gross_margin,
+            ),
         }

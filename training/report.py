@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 from pathlib import Path
 
@@ -164,6 +165,8 @@ def render_report(
     result.churn_metrics.to_csv(out_dir / "churn_metrics.csv", index=False)
     result.revenue_metrics.to_csv(out_dir / "revenue_metrics.csv", index=False)
     plots = _plots(result)
+    for name, b64 in plots.items():  # the plots also as files, logged to MLflow with the report
+        (out_dir / f"{name}.png").write_bytes(base64.b64decode(b64))
     plan = result.plan
     sections = [
         "<h1>churnclv training report</h1>",

@@ -43,6 +43,7 @@ class TrainingResult:
     test_frame: pd.DataFrame  # test snapshot: labels + every model's and baseline's prediction
     data_summary: dict[str, object]
     feature_importance: pd.DataFrame
+    baselines: Baselines
     notes: list[str] = field(default_factory=list)
 
 
@@ -234,6 +235,7 @@ def train_models(
         test_frame=test,
         data_summary=summary,
         feature_importance=importance,
+        baselines=base,
         notes=[*plan.notes, *([sample_note] if sample_note else [])],
     )
 

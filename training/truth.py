@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from churnclv.bundle import ModelBundle
+from training.baselines import Baselines
 from training.metrics import evaluate_churn, evaluate_revenue
 
 
 def evaluate_against_truth(
-    bundle: ModelBundle, features: pd.DataFrame, truth: pd.DataFrame, horizon_days: int
+    bundle: ModelBundle,
+    features: pd.DataFrame,
+    truth: pd.DataFrame,
+    horizon_days: int,
+    baselines: Baselines | None = None,
 ) -> pd.DataFrame:
     """Metrics of the model's scores at the data end against what really happened next.
 
     ``truth`` comes from the generator: ``churned_{h}d`` and ``future_spend_{h}d`` simulated
     beyond the data end, and ``true_churn_probability_{h}d`` computed from each customer's
-    latent state: the best any model could do (the "oracle").
+    latent state: the best any model could do (the "oracle"). With ``baselines``, CLV is also
+    compared (Spearman with the actual margin over the CLV horizon) for the model, the
+    business formula and BG/NBD + Gamma-Gamma.
     """
     h = horizon_days
     cols = [f"churned_{h}d", f"future_spend_{h}d", f"true_churn_probability_{h}d"]
@@ -66,4 +74,20 @@ def evaluate_against_truth(
             "oracle (true latent state)": float(len(joined)),
         },
     ]
+    clv_col = f"future_spend_{bundle.clv_horizon_days}d"
+    if baselines is not None and clv_col in truth.columns:
+        actual = truth.set_index("customer_id").loc[joined["customer_id"], clv_col]
+        actual = actual.to_numpy(dtype=float) * bundle.gross_margin
+        clv = {"model": bundle.clv(bundle.expected_revenue(matrix), p)}
+        clv |= baselines.predict_clv(
+            joined, bundle.clv_horizon_days, bundle.gross_margin, bundle.monthly_discount_rate
+        )
+        for name, values in clv.items():
+            rows.append(
+                {
+                    "measure": f"CLV Spearman vs actual {bundle.clv_horizon_days}-day margin: {name}",
+                    "model": float(stats.spearmanr(actual, values).statistic),
+                    "oracle (true latent state)": np.nan,
+                }
+            )
     return pd.DataFrame(rows)

@@ -63,9 +63,12 @@ def test_model_beats_every_baseline(result: TrainingResult) -> None:
 def test_churn_auc_is_near_what_the_true_state_allows(result: TrainingResult, demo) -> None:  # noqa: ANN001
     end = result.plan.data_end
     feats = build_features(_tables(demo), end)
-    table = evaluate_against_truth(result.bundle, feats, demo.truth, 90).set_index("measure")
+    table = evaluate_against_truth(result.bundle, feats, demo.truth, 90, result.baselines)
+    table = table.set_index("measure")
     model, oracle = table.loc["churn ROC-AUC", ["model", "oracle (true latent state)"]]
     assert oracle - model < 0.03, (model, oracle)
+    clv = table["model"].filter(like="CLV Spearman")
+    assert clv.filter(like=": model").iloc[0] > clv.filter(like="clv_formula").iloc[0], clv
 
 
 def test_no_training_label_reaches_past_the_test_cutoff(result: TrainingResult) -> None:
@@ -162,3 +165,11 @@ def test_report_has_plots_and_plain_grades(result: TrainingResult, tmp_path: Pat
     assert text.count("data:image/png;base64,") == 6
     assert "misses" in text and "Churn: model vs baselines" in text
     assert (tmp_path / "churn_metrics.csv").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "calibration.png",
+        "deciles.png",
+        "gains.png",
+        "importance.png",
+        "roc.png",
+        "totals.png",
+    ]
