@@ -8,7 +8,7 @@ CUSTOMERS ?= 5000
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo data features train score report serve mlflow-ui test test-fast lint format bench docs clean
+.PHONY: help setup demo data features train score report serve mlflow-ui test test-fast browser lint format bench docs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,8 +51,11 @@ serve: setup ## Start the API and segment page on 127.0.0.1:3000 (needs CHURNCLV
 mlflow-ui: setup ## Open the MLflow UI on 127.0.0.1:5000 over mlflow.db
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
-test: setup ## Run the whole test suite (unit, Spark local mode)
+test: setup browser ## Run the whole test suite (unit, Spark local mode, real server, headless Chromium)
 	$(BIN)/pytest -q
+
+browser: ## Install Debian's Chromium for the page test (needs root; skipped when present)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 test-fast: setup ## Tests without the slow and Spark ones
 	$(BIN)/pytest -q -m "not slow and not spark"

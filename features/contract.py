@@ -43,6 +43,9 @@ CONTRACT: dict[str, dict[str, tuple[bool, str, str]]] = {
     "events": EVENT_COLUMNS,
     "customers": CUSTOMER_COLUMNS,
 }
+# money and event values are summed as exact decimal(18, 6) by the feature code: larger values
+# cannot be represented, so the loader and the API refuse them
+MAX_ABS_VALUE = 1e9
 TIME_COLUMN = {"transactions": "timestamp", "events": "timestamp", "customers": "signup_date"}
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from churnclv.settings import TABLE_NAMES, DataSettings, TableSource
-from features.contract import CONTRACT, InputTables
+from features.contract import CONTRACT, MAX_ABS_VALUE, InputTables
 
 SUFFIX_FORMAT = {
     ".csv": "csv",
@@ -306,6 +306,7 @@ def _clean(
                 "non-numeric " + col + ": '" + raw_text.fillna("") + "'",
             )
         flag(value.notna() & ~np.isfinite(value.fillna(0.0)), f"non-finite {col}")
+        flag(value.abs() > MAX_ABS_VALUE, f"{col} out of range (beyond +-{MAX_ABS_VALUE:g})")
     if table == "events":
         out["event_type"] = out["event_type"].str.lower().astype("str")
         flag(out["event_type"].isna(), "missing event_type")

@@ -13,11 +13,15 @@ import os
 from http import HTTPStatus
 from pathlib import Path
 
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.api_models import MAX_BODY_BYTES
 
 logger = logging.getLogger("churnclv.api")
+# BentoML logs every failed request here with its traceback; for a pydantic ValidationError
+# that traceback quotes the request body (customer ids, amounts): see _QuietValidationErrors
+BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
 
 KEYS_ENV = "CHURNCLV_API_KEYS"
 KEYS_FILE_ENV = "CHURNCLV_API_KEYS_FILE"
@@ -27,6 +31,7 @@ PUBLIC_PATHS = frozenset(
     {"/livez", "/readyz", "/healthz", "/", "/docs", "/docs.json", "/favicon.ico"}
 )
 PUBLIC_PREFIXES = ("/static_content/", "/static/")
+JSON_MEDIA = b"application/json"
 
 
 class NoApiKeyError(RuntimeError):
@@ -44,6 +49,42 @@ def load_api_keys(keys_file: Path | None = None) -> list[str]:
             raise NoApiKeyError(f"cannot read API key file {path}: {exc.strerror}") from exc
         keys += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     return keys
+
+
+class _QuietValidationErrors(logging.Filter):
+    """Log a request refused by validation as one line without the offending input values.
+
+    BentoML logs a refused request body at ERROR level with the pydantic error text, which
+    includes ``input_value=...``: customer ids and other body content would end up in the
+    server log. Validation errors are the client's, answered with a 400; the log keeps the
+    method, path, error count and error types, never the values or field names.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, ValidationError):
+            return True
+        try:
+            found = exc.errors(include_input=False, include_context=False)
+        except Exception:  # noqa: BLE001 - logging must never fail
+            found = []
+        # error types only: a location can quote the body too (a key of an extra field)
+        kinds = ", ".join(sorted({str(e.get("type")) for e in found})) or "invalid body"
+        path, method = (
+            record.args if isinstance(record.args, tuple) and len(record.args) == 2 else ("?", "?")
+        )
+        record.msg = "%s %s refused (400): %d validation error(s): %s"
+        record.args = (method, path, len(found), kinds)
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def install_log_filter() -> None:
+    """Attach the validation-error filter once (idempotent)."""
+    target = logging.getLogger(BENTOML_REQUEST_LOGGER)
+    if not any(isinstance(f, _QuietValidationErrors) for f in target.filters):
+        target.addFilter(_QuietValidationErrors())
 
 
 def error_body(message: str, detail: object = None) -> bytes:
@@ -82,6 +123,7 @@ class ApiGuard:
                 f"no API key configured: set {KEYS_ENV} or a key file, or start with "
                 "--insecure-local for a local trial"
             )
+        install_log_filter()
 
     def _authorised(self, scope: Scope) -> tuple[bool, str]:
         if self.insecure and not self.keys:
@@ -108,14 +150,22 @@ class ApiGuard:
                 logger.warning("401 %s %s: %s", scope.get("method"), path, why)
                 await send_error(send, 401, why, [(b"www-authenticate", b"Bearer")])
                 return
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
             await send_error(send, 413, f"request body over the limit of {MAX_BODY_BYTES} bytes")
             return
-        await self.app(scope, _limited(receive), _json_errors(send))
+        # the API takes JSON only; BentoML would also parse form and multipart bodies (and
+        # answer a malformed multipart body with a 500). No content type means JSON.
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if scope.get("method") in ("POST", "PUT", "PATCH") and media not in (b"", JSON_MEDIA):
+            await send_error(send, 415, "unsupported media type: send application/json")
+            return
+        body = {"over_limit": False}
+        await self.app(scope, _limited(receive, body), _json_errors(send, body))
 
 
-def _limited(receive: Receive) -> Receive:
+def _limited(receive: Receive, body: dict[str, bool]) -> Receive:
     """Count streamed body bytes (chunked uploads have no Content-Length)."""
     seen = 0
 
@@ -125,32 +175,66 @@ def _limited(receive: Receive) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > MAX_BODY_BYTES:
-                # an empty, final body makes the app see truncated JSON: a 400, never a 500
+                # an empty, final body makes the app see truncated JSON (never a 500); the
+                # error it answers with is then replaced by a 413 in _json_errors
+                body["over_limit"] = True
                 return {"type": "http.request", "body": b"", "more_body": False}
         return message
 
     return wrapped
 
 
-def _json_errors(send: Send) -> Send:
-    """Turn plain-text error responses (404, 405, ...) into the JSON error shape."""
+def _is_error_shape(raw: bytes) -> bool:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and set(data) == {"error", "detail"}
+
+
+def _json_errors(send: Send, body: dict[str, bool]) -> Send:
+    """Give every error response the one JSON error shape.
+
+    Plain-text errors (Starlette's 404, 405, ...) and JSON errors of other shapes (FastAPI's
+    ``{"detail": ...}``, BentoML's ``[{"error": ...}]`` for a 415) are replaced, keeping the
+    status and headers such as Allow; a body cut off at the size limit becomes a 413.
+    """
     state: dict[str, object] = {}
 
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             status = message["status"]
-            headers = dict(message.get("headers") or [])
-            is_json = headers.get(b"content-type", b"").startswith(b"application/json")
-            if status >= 400 and not is_json:
-                state["replace"] = status
+            if body["over_limit"] and status >= 400:
+                status = 413
+            if status >= 400:
+                state["start"] = {**message, "status": status}
+                state["chunks"] = []
                 return
             await send(message)
             return
-        if message["type"] == "http.response.body" and "replace" in state:
+        if message["type"] == "http.response.body" and "start" in state:
+            chunks: list[bytes] = state["chunks"]  # type: ignore[assignment]
+            chunks.append(message.get("body", b""))
             if message.get("more_body"):
                 return
-            status = int(state.pop("replace"))  # type: ignore[arg-type]
-            await send_error(send, status, HTTPStatus(status).phrase.lower())
+            start: dict = state.pop("start")  # type: ignore[assignment]
+            raw = b"".join(chunks)
+            status = start["status"]
+            if status != 413 and _is_error_shape(raw):
+                await send(start)
+                await send({"type": "http.response.body", "body": raw})
+                return
+            message_text = (
+                f"request body over the limit of {MAX_BODY_BYTES} bytes"
+                if status == 413
+                else HTTPStatus(status).phrase.lower()
+            )
+            keep = [
+                (k, v)
+                for k, v in start.get("headers") or []
+                if k.lower() not in (b"content-type", b"content-length")
+            ]
+            await send_error(send, status, message_text, keep)
             return
         await send(message)
 

@@ -19,15 +19,18 @@ import bentoml
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import Field
+from pydantic import ConfigDict, Field, field_validator
 
 from serving.api_models import MAX_CUSTOMERS_PER_CALL, CustomerId, CustomerIn
+from serving.batch import segment_slug
 from serving.http import ApiGuard
 
 STATIC = Path(__file__).with_name("static")
 # adaptive batching: a generous latency bound; 503s from a tight bound are load shedding
 BATCH_MAX_LATENCY_MS = 2000
 BATCH_MAX_SIZE = 5000
+# largest accepted amount / event value in POST /score (features use decimal(18, 6) sums)
+MAX_ABS_VALUE = 1e9
 
 web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -41,6 +44,67 @@ async def _http_error(_request, exc: HTTPException) -> JSONResponse:  # noqa: AN
 async def _validation_error(_request, exc: RequestValidationError) -> JSONResponse:  # noqa: ANN001
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     return JSONResponse({"error": "invalid request", "detail": detail}, status_code=400)
+
+
+def _openapi30(schema: object) -> object:
+    """JSON Schema from pydantic made valid for the OpenAPI 3.0 document BentoML serves.
+
+    pydantic writes ``exclusiveMinimum: 0`` (a number, JSON Schema 2019+); OpenAPI 3.0 (the
+    version /docs.json declares) wants ``minimum: 0, exclusiveMinimum: true``. Tools that
+    read the document as 3.0 (schemathesis, client generators) otherwise fail on POST /score.
+    """
+    if isinstance(schema, list):
+        return [_openapi30(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _openapi30(v) for k, v in schema.items()}
+    for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        value = out.get(exclusive)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[bound], out[exclusive] = value, True
+    return out
+
+
+class _JsonBody(bentoml.IODescriptor):
+    """A request body: unknown fields are refused (400); schema written for OpenAPI 3.0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def model_json_schema(cls, *args: object, **kwargs: object) -> dict:
+        return _openapi30(super().model_json_schema(*args, **kwargs))  # type: ignore[return-value]
+
+
+class ScoreCustomersRequest(_JsonBody):
+    """Body of POST /score_customers; unknown top-level fields are refused (400)."""
+
+    customer_ids: Annotated[
+        list[CustomerId], Field(min_length=1, max_length=MAX_CUSTOMERS_PER_CALL)
+    ]
+
+
+class ScoreRequest(_JsonBody):
+    """Body of POST /score; unknown top-level fields are refused (400)."""
+
+    customers: Annotated[list[CustomerIn], Field(min_length=1, max_length=MAX_CUSTOMERS_PER_CALL)]
+
+    @field_validator("customers")
+    @classmethod
+    def _amounts_in_range(cls, customers: list[CustomerIn]) -> list[CustomerIn]:
+        # the feature code sums money and averages event values as decimal(18, 6): a value of
+        # 1e12 or more cannot be represented there (it was a 500); refuse it up front
+        for i, c in enumerate(customers):
+            for kind, rows, col in (
+                ("transactions", c.transactions, "amount"),
+                ("events", c.events, "value"),
+            ):
+                for j, row in enumerate(rows):
+                    value = getattr(row, col)
+                    if value is not None and abs(value) > MAX_ABS_VALUE:
+                        raise ValueError(
+                            f"customers[{i}].{kind}[{j}].{col} is outside +-{MAX_ABS_VALUE:g}"
+                        )
+        return customers
 
 
 def _settings():  # noqa: ANN202
@@ -69,7 +133,12 @@ class ChurnCLV:
         self._score_history([_warmup_customer()])  # load the feature engine before traffic
 
     # ---- scoring -----------------------------------------------------------------------
-    @bentoml.api(batchable=True, max_batch_size=BATCH_MAX_SIZE, max_latency_ms=BATCH_MAX_LATENCY_MS)
+    @bentoml.api(
+        batchable=True,
+        max_batch_size=BATCH_MAX_SIZE,
+        max_latency_ms=BATCH_MAX_LATENCY_MS,
+        input_spec=ScoreCustomersRequest,
+    )
     def score_customers(
         self,
         customer_ids: Annotated[
@@ -79,7 +148,12 @@ class ChurnCLV:
         """Latest batch scores of known customers; unknown ids come back as unknown_customer."""
         return self.latest.lookup(customer_ids)
 
-    @bentoml.api(batchable=True, max_batch_size=BATCH_MAX_SIZE, max_latency_ms=BATCH_MAX_LATENCY_MS)
+    @bentoml.api(
+        batchable=True,
+        max_batch_size=BATCH_MAX_SIZE,
+        max_latency_ms=BATCH_MAX_LATENCY_MS,
+        input_spec=ScoreRequest,
+    )
     def score(
         self,
         customers: Annotated[
@@ -101,7 +175,10 @@ class ChurnCLV:
         for i, c in enumerate(customers):
             groups.setdefault(c.as_of or today, []).append(i)
         for as_of, idx in groups.items():
-            part = [customers[i] for i in idx]
+            # adaptive batching merges concurrent requests into one call, and one request may
+            # repeat an id: each entry gets its own internal id so that histories of different
+            # entries are never pooled into one customer (scores do not depend on the id)
+            part = [customers[i].model_copy(update={"customer_id": f"#{i}"}) for i in idx]
             tables = tables_from_customers(part)
             feats = build_features(tables, as_of).set_index("customer_id", drop=False)
             scored = score_customers(
@@ -112,6 +189,7 @@ class ChurnCLV:
                 model_versions=self.versions,
             )
             for i, rec in zip(idx, scored.to_dict("records"), strict=True):
+                rec["customer_id"] = customers[i].customer_id
                 out[i] = {k: _jsonable(v) for k, v in rec.items()} | {"status": "ok"}
         return [out[i] for i in range(len(customers))]
 
@@ -145,7 +223,7 @@ class ChurnCLV:
             chunk.assign(reasons=chunk["reasons"].map(lambda r: "; ".join(r))).to_csv(
                 buf, index=False
             )
-            slug = name if name in self.latest.slugs else self.latest.segment_name(name)
+            slug = segment_slug(segment)
             return Response(
                 buf.getvalue(),
                 media_type="text/csv",

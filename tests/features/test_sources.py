@@ -57,7 +57,8 @@ def test_each_unusable_row_is_rejected_with_its_reason_and_counted(tmp_path: Pat
         "4,2025-06-01,5\n"  # row 5 after the run time
         "5,2024-01-04,\n"  # row 6 missing amount
         "6,2024-01-05,inf\n"  # row 7 non-finite
-        "7,,5\n",  # row 8 missing timestamp
+        "7,,5\n"  # row 8 missing timestamp
+        "8,2024-01-06,2e9\n",  # row 9 beyond what money sums can hold
     )
     res = load_dir(tmp_path)
     rej = res.rejects.set_index("row")
@@ -69,6 +70,7 @@ def test_each_unusable_row_is_rejected_with_its_reason_and_counted(tmp_path: Pat
         6: "missing amount",
         7: "non-finite amount",
         8: "missing timestamp",
+        9: "amount out of range (beyond +-1e+09)",
     }
     assert set(rej["table"]) == {"transactions"}
     assert (
@@ -76,7 +78,7 @@ def test_each_unusable_row_is_rejected_with_its_reason_and_counted(tmp_path: Pat
     )
     assert res.tables.transactions["customer_id"].tolist() == ["1"]
     report = res.report["transactions"]
-    assert (report.rows_read, report.rows_kept, report.rejected_total) == (8, 1, 7)
+    assert (report.rows_read, report.rows_kept, report.rejected_total) == (9, 1, 8)
     assert report.rejected["non-numeric amount"] == 1
 
 
