@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -60,6 +61,8 @@ class LatestScores:
             rec["customer_id"]: {k: _jsonable(v) for k, v in rec.items()} | {"status": "ok"}
             for rec in frame[cols].to_dict("records")
         }
+        # the same records as JSON, for the API (json.dumps of a list joins items with ", ")
+        self.json_by_id = {k: json.dumps(v).encode() for k, v in self.by_id.items()}
         self.summary = segment_summary(frame)
         self.slugs = {segment_slug(s): s for s in frame["segment"].unique()}
         self.scoring_date = (
@@ -73,6 +76,15 @@ class LatestScores:
     def lookup(self, ids: list[str]) -> list[dict[str, object]]:
         """One item per id, in order; unknown ids get status ``unknown_customer``."""
         return [self.by_id.get(i) or {"customer_id": i, "status": "unknown_customer"} for i in ids]
+
+    def lookup_json(self, ids: list[str]) -> bytes:
+        """``json.dumps(self.lookup(ids))``, from records encoded at load time."""
+        get = self.json_by_id.get
+        parts = [
+            get(i) or json.dumps({"customer_id": i, "status": "unknown_customer"}).encode()
+            for i in ids
+        ]
+        return b"[" + b", ".join(parts) + b"]"
 
     def segment_name(self, name_or_slug: str) -> str | None:
         """The segment's name from its name or file-name slug; None when unknown."""
