@@ -10,21 +10,15 @@ import numpy as np
 import pandas as pd
 
 from serving.batch import segment_slug, segment_summary
+from serving.score import SCORE_COLUMNS
 
+# segment lists: the score columns without the per-run ones, plus the control-group flag
 LIST_COLUMNS = [
-    "customer_id",
-    "churn_probability",
-    "expected_revenue",
-    "clv",
-    "clv_low",
-    "clv_high",
-    "value_at_risk",
-    "risk_tier",
-    "value_tier",
-    "segment",
-    "reasons",
-    "preferred_channel",
-    "action",
+    *(
+        c
+        for c in SCORE_COLUMNS
+        if c not in ("churn_model_version", "clv_model_version", "scoring_date")
+    ),
     "control",
 ]
 
