@@ -8,7 +8,7 @@ CUSTOMERS ?= 5000
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo data features train score report serve mlflow-ui test test-fast browser lint format bench docs clean
+.PHONY: help setup demo data features train score report serve mlflow-ui test test-fast browser lint format bench bench-deps docs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,10 +68,14 @@ format: setup ## Format and auto-fix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup ## Run the benchmarks in bench/ (each prints ratios to same-run references)
+bench-deps: ## Install Debian's wrk for the API load benchmark (needs root; skipped when present)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+
+bench: setup bench-deps ## Run the benchmarks in bench/ (each prints ratios to same-run references)
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_training.py
 	$(BIN)/python bench/bench_scoring.py
+	$(BIN)/python bench/bench_service.py
 
 docs: setup ## Regenerate docs/features.md from the feature catalogue
 	$(CLI) features --list > docs/features.md
