@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.contract import MAX_ABS_VALUE
+
 MAX_CUSTOMERS_PER_CALL = 1000
 MAX_ROWS_PER_CUSTOMER = 10_000
 MAX_BODY_BYTES = 10_000_000
@@ -29,7 +31,9 @@ class TransactionIn(_Strict):
     """One purchase. Amounts are positive (refunds are not accepted through the API)."""
 
     timestamp: dt.datetime
-    amount: float = Field(gt=0, description="Order value, positive and finite.")
+    amount: float = Field(
+        gt=0, le=MAX_ABS_VALUE, description="Order value, positive and finite, at most 1e9."
+    )
     order_id: str | None = None
     quantity: float | None = Field(default=None, ge=0)
     channel: str | None = None
@@ -42,7 +46,7 @@ class EventIn(_Strict):
     timestamp: dt.datetime
     event_type: Annotated[str, Field(min_length=1, max_length=50)]
     channel: str | None = None
-    value: float | None = None
+    value: float | None = Field(default=None, ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)
 
 
 class CustomerIn(_Strict):

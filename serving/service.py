@@ -20,7 +20,7 @@ import bentoml
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
 from serving.api_models import MAX_CUSTOMERS_PER_CALL, CustomerId, CustomerIn
 from serving.batch import segment_slug
@@ -34,8 +34,6 @@ STATIC = Path(__file__).with_name("static")
 # customers/s than 1000 when /score was overloaded (larger batches share the feature build).
 BATCH_MAX_LATENCY_MS = 2000
 BATCH_MAX_SIZE = 5000
-# largest accepted amount / event value in POST /score (features use decimal(18, 6) sums)
-MAX_ABS_VALUE = 1e9
 
 web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -92,24 +90,6 @@ class ScoreRequest(_JsonBody):
     """Body of POST /score; unknown top-level fields are refused (400)."""
 
     customers: Annotated[list[CustomerIn], Field(min_length=1, max_length=MAX_CUSTOMERS_PER_CALL)]
-
-    @field_validator("customers")
-    @classmethod
-    def _amounts_in_range(cls, customers: list[CustomerIn]) -> list[CustomerIn]:
-        # the feature code sums money and averages event values as decimal(18, 6): a value of
-        # 1e12 or more cannot be represented there (it was a 500); refuse it up front
-        for i, c in enumerate(customers):
-            for kind, rows, col in (
-                ("transactions", c.transactions, "amount"),
-                ("events", c.events, "value"),
-            ):
-                for j, row in enumerate(rows):
-                    value = getattr(row, col)
-                    if value is not None and abs(value) > MAX_ABS_VALUE:
-                        raise ValueError(
-                            f"customers[{i}].{kind}[{j}].{col} is outside +-{MAX_ABS_VALUE:g}"
-                        )
-        return customers
 
 
 def _settings():  # noqa: ANN202
