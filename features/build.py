@@ -71,45 +71,64 @@ def feature_passes(ctx: Context) -> list[tuple[str, ir.Table]]:
     return passes
 
 
-def _sql_literal(value: Any) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(int(value))
+_IBIS_TYPES = {"int64": "int64", "float64": "float64", "str": "string"}
+
+
+def assemble_table(passes: list[ir.Table], specs: list[FeatureSpec]) -> ir.Table:
+    """Join the per-pass tables on customer_id, fill by each spec and cast (lazy, any backend).
+
+    A chain of full outer joins, so the customers are the union of the pass keys; a spec whose
+    family's pass is absent becomes a column of its fill value (or null). Not sorted.
+    """
+    import ibis
+
+    joined = passes[0]
+    for right in passes[1:]:
+        right = right.rename(_key="customer_id")
+        j = joined.outer_join(right, joined.customer_id == right._key)
+        others = [c for c in j.columns if c not in ("customer_id", "_key")]
+        joined = j.select(
+            customer_id=ibis.coalesce(j.customer_id, j._key), **{c: j[c] for c in others}
+        ).view()  # a view, so the next join starts a new chain
+    cols: dict[str, ir.Value] = {"customer_id": joined.customer_id.cast("string")}
+    for s in specs:
+        ref = joined[s.name] if s.name in joined.columns else ibis.null()
+        if s.fill is not None:
+            ref = ibis.coalesce(ref, s.fill)
+        cols[s.name] = ref.cast(_IBIS_TYPES[s.dtype])
+    return joined.select(**cols)
 
 
 def assemble(passes: list[pa.Table], specs: list[FeatureSpec]) -> pd.DataFrame:
-    """Join the per-pass frames on customer_id once, fill by each spec, fix dtypes, sort.
+    """:func:`assemble_table` over Arrow pass results in an in-process DuckDB, sorted by id."""
+    import ibis
 
-    Runs in an in-process DuckDB over the Arrow results (whatever backend computed them) as
-    a chain of full outer joins, so the customers are the union of the pass keys.
-    """
-    import duckdb
-
-    con = duckdb.connect()
+    con = ibis.duckdb.connect()
     try:
-        names = []
-        for i, table in enumerate(passes):
-            names.append(f"pass_{i}")
-            con.register(names[-1], table)
-        where = {c: n for n, t in zip(names, passes, strict=True) for c in t.column_names}
-        key = f"{names[0]}.customer_id"
-        joins = names[0]
-        for n in names[1:]:
-            joins += f" FULL OUTER JOIN {n} ON {n}.customer_id = {key}"
-            key = f"COALESCE({key}, {n}.customer_id)"
-        cols = [f"CAST({key} AS VARCHAR) AS customer_id"]
-        for s in specs:
-            sql_type = {"int64": "BIGINT", "float64": "DOUBLE", "str": "VARCHAR"}[s.dtype]
-            ref = f'{where[s.name]}."{s.name}"' if s.name in where else "NULL"
-            if s.fill is not None:
-                ref = f"COALESCE({ref}, {_sql_literal(s.fill)})"
-            cols.append(f'CAST({ref} AS {sql_type}) AS "{s.name}"')
-        sql = f"SELECT {', '.join(cols)} FROM {joins} ORDER BY 1"
-        frame = con.sql(sql).to_arrow_table().to_pandas(split_blocks=True)
+        expr = assemble_table([ibis.memtable(t) for t in passes], specs).order_by("customer_id")
+        frame = con.to_pyarrow(expr).to_pandas(split_blocks=True)
     finally:
-        con.close()
+        con.disconnect()
     for s in specs:  # exact dtypes even for empty frames
         frame[s.name] = frame[s.name].astype(s.dtype)
     frame["customer_id"] = frame["customer_id"].astype("str")
     return frame
+
+
+def feature_table(
+    tables: InputTables | IbisTables, cutoff: CutoffLike, backend: BaseBackend | None = None
+) -> tuple[IbisTables, ir.Table]:
+    """The whole feature frame as one lazy Ibis expression on the tables' backend (not sorted).
+
+    Used where the result must stay on the backend, e.g. on Spark, where it is written to
+    Parquet or scored with ``mapInPandas`` without passing through the driver. Returns the
+    tables (with their connection) and the expression; columns as :func:`build_features`.
+    """
+    ibis_tables = to_ibis(tables, backend)
+    ctx = Context.at(ibis_tables, cutoff)
+    specs = [s for f in FAMILIES if f.available(ctx.present) for s in f.specs]
+    passes = [expr for _, expr in feature_passes(ctx)]
+    return ibis_tables, assemble_table(passes, specs)
 
 
 def build_features(
