@@ -25,8 +25,15 @@ class TableSource(_Strict):
     path: Path | None = Field(
         default=None, description="CSV, Parquet (file or directory) or DuckDB database file."
     )
-    format: Literal["auto", "csv", "parquet", "duckdb"] = "auto"
-    table: str | None = Field(default=None, description="Table name inside a DuckDB file.")
+    format: Literal["auto", "csv", "parquet", "duckdb", "table"] = Field(
+        default="auto",
+        description="'table': a table in the Spark catalog named by `table` (engine: spark).",
+    )
+    table: str | None = Field(
+        default=None,
+        description="Table name inside a DuckDB file, or the Spark catalog table "
+        "(e.g. sales.transactions) with format 'table'.",
+    )
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Contract column name -> column name in the user's file, e.g. "

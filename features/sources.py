@@ -80,14 +80,23 @@ class LoadResult:
         ]
 
 
-def resolve_sources(data: DataSettings) -> dict[str, TableSource]:
+def resolve_sources(data: DataSettings, allow_tables: bool = False) -> dict[str, TableSource]:
     """Return the source of each table that exists: explicit paths first, then ``data.dir``.
 
-    Raises ContractError when no transactions source can be found.
+    ``allow_tables``: accept ``format: table`` (a catalog table of the engine; only the backend
+    loader reads those). Raises ContractError when no transactions source can be found.
     """
     found: dict[str, TableSource] = {}
     for name in TABLE_NAMES:
         src: TableSource = getattr(data, name)
+        if src.format == "table":
+            if not allow_tables:
+                raise ContractError(
+                    f"data.{name}: format 'table' reads a table of the Spark catalog; "
+                    "set engine: spark (or --engine spark), or point path at a file"
+                )
+            found[name] = src
+            continue
         if src.path is not None:
             found[name] = src
             continue
@@ -131,9 +140,9 @@ def _find_in_dir(folder: Path, name: str) -> Path | None:
 
 
 def _format_of(src: TableSource) -> str:
-    assert src.path is not None
     if src.format != "auto":
         return src.format
+    assert src.path is not None
     path = Path(src.path)
     if path.is_dir():
         return "parquet"
@@ -174,7 +183,14 @@ def read_raw(src: TableSource, table: str) -> pd.DataFrame:
         raise ContractError(f"{path}: cannot read as {fmt} ({type(exc).__name__}: {exc})") from exc
 
 
-def _map_columns(raw: pd.DataFrame, src: TableSource, table: str, source: str) -> pd.DataFrame:
+def plan_columns(
+    columns: list[str], src: TableSource, table: str, source: str
+) -> tuple[dict[str, str], list[str]]:
+    """Map a source's columns onto the contract: ``(user name -> contract name, columns kept)``.
+
+    Kept: the contract columns found, plus (customers only) the extra attributes. Raises
+    ContractError naming the file for an unknown mapping or a missing required column.
+    """
     spec = CONTRACT[table]
     unknown = set(src.columns) - set(spec)
     if unknown:
@@ -185,19 +201,23 @@ def _map_columns(raw: pd.DataFrame, src: TableSource, table: str, source: str) -
     rename = {}
     for canonical in spec:
         user = src.columns.get(canonical, canonical)
-        if user in raw.columns:
+        if user in columns:
             rename[user] = canonical
         elif spec[canonical][0]:
             hint = f" (contract column '{canonical}')" if user != canonical else ""
             raise ContractError(
                 f"{source}: required column '{user}'{hint} is missing from table "
-                f"'{table}'; columns found: {list(raw.columns)}"
+                f"'{table}'; columns found: {list(columns)}"
             )
-    extra = [c for c in raw.columns if c not in rename]
-    out = raw.rename(columns=rename)
+    extra = [c for c in columns if c not in rename and c not in spec]
     # customers may carry extra attributes; other tables keep only contract columns
-    keep = [c for c in spec if c in out.columns] + (extra if table == "customers" else [])
-    return out[keep]
+    keep = [c for c in spec if c in rename.values()] + (extra if table == "customers" else [])
+    return rename, keep
+
+
+def _map_columns(raw: pd.DataFrame, src: TableSource, table: str, source: str) -> pd.DataFrame:
+    rename, keep = plan_columns(list(raw.columns), src, table, source)
+    return raw.rename(columns=rename)[keep]
 
 
 def _as_text(s: pd.Series) -> pd.Series:

@@ -2,8 +2,7 @@
 
 Tolerance for floats: rtol 1e-6, atol 1e-6 (day arithmetic is integer on both backends, so
 differences can only come from floating-point summation order); ints and strings exact.
-One local SparkSession (local[1], no UI, 2 shuffle partitions, UTC), made by
-``features.engine.make_backend("spark")``, for the module; stopped at the end.
+The Spark session is the shared ``spark_backend`` fixture (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -23,28 +22,6 @@ pytestmark = pytest.mark.spark
 RTOL = 1e-6
 ATOL = 1e-6
 CUTOFF = dt.date(2024, 6, 30)
-
-
-@pytest.fixture(scope="module")
-def spark_backend():
-    pytest.importorskip("pyspark")
-    import os
-
-    from features.engine import make_backend
-
-    previous = os.environ.get("PYSPARK_PYTHON")  # make_backend sets it if unset
-    con = make_backend(
-        "spark",
-        spark_master="local[1]",
-        spark_conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"},
-    )
-    con._session.sparkContext.setLogLevel("ERROR")
-    try:
-        yield con
-    finally:
-        con._session.stop()
-        if previous is None:
-            os.environ.pop("PYSPARK_PYTHON", None)
 
 
 def assert_frames_match(duck: pd.DataFrame, spark: pd.DataFrame) -> None:
