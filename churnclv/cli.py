@@ -40,6 +40,17 @@ ClvHorizonOpt = Annotated[
     int | None, typer.Option("--clv-horizon", help="CLV horizon in days (default 365).")
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Output folder or file.")]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="duckdb (embedded, default) or spark (settings spark.master / spark.conf).",
+    ),
+]
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option("--spark-master", help="Spark master URL, e.g. local[*] (the default)."),
+]
 
 
 class CliError(Exception):
@@ -112,6 +123,8 @@ def features(
     list_: Annotated[
         bool, typer.Option("--list", help="Print the feature catalogue and exit.")
     ] = False,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Build the point-in-time feature frame (one row per customer) at the cutoff."""
     from features.catalogue import catalogue_markdown
@@ -119,7 +132,14 @@ def features(
     if list_:
         typer.echo(catalogue_markdown())
         return
-    settings = _settings(config, data, cutoff, churn_horizon, clv_horizon)
+    settings = _settings(
+        config,
+        data,
+        cutoff,
+        churn_horizon,
+        clv_horizon,
+        **{"engine": engine, "spark.master": spark_master},
+    )
     from churnclv.pipeline import run_features
 
     path = run_features(settings, out, console=console)
@@ -156,11 +176,20 @@ def score(
     campaign: Annotated[
         str | None, typer.Option(help="Campaign name (seeds the control group).")
     ] = None,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Score every customer with the champion models and write segment lists."""
     from churnclv.pipeline import run_scoring
 
-    settings = _settings(config, data, cutoff, churn_horizon, clv_horizon)
+    settings = _settings(
+        config,
+        data,
+        cutoff,
+        churn_horizon,
+        clv_horizon,
+        **{"engine": engine, "spark.master": spark_master},
+    )
     run_scoring(settings, console, out=out, holdout_percent=holdout, campaign=campaign)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,34 @@ def atomic_path(path: Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Yield a temporary folder path beside ``path``; on success it takes the place of ``path``.
+
+    For outputs written as directories (Spark's Parquet). The old file or folder at ``path`` is
+    moved aside and deleted only after the new one is in place; on any error the temporary
+    folder is removed and ``path`` is untouched. Local file systems only.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}.{os.urandom(4).hex()}"
+    tmp = path.parent / f".{path.name}.{tag}.tmp"
+    old = path.parent / f".{path.name}.{tag}.old"
+    try:
+        yield tmp
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.exists():
+            old.unlink()
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
@@ -16,14 +17,29 @@ from rich.table import Table
 
 from churnclv.files import write_frame, write_text
 from churnclv.settings import Settings
+from features.engine import IbisTables
 from features.sources import LoadResult, load_tables
 
+if TYPE_CHECKING:
+    from ibis.backends import BaseBackend
 
-def load_inputs(settings: Settings, console: Console) -> LoadResult:
-    """Load the contract tables; write rejects.csv and load_summary.json to the output folder."""
+
+def load_inputs(
+    settings: Settings, console: Console, backend: BaseBackend | None = None
+) -> LoadResult:
+    """Load the contract tables; write rejects.csv and load_summary.json to the output folder.
+
+    With a ``backend`` (the Spark engine), Parquet and catalog tables are read and cleaned on it
+    and the result holds Ibis tables (:func:`features.backend_sources.load_tables_on`).
+    """
     out_dir = Path(settings.output_dir)
     with console.status("Reading input tables"):
-        result = load_tables(settings.data)
+        if backend is None:
+            result = load_tables(settings.data)
+        else:
+            from features.backend_sources import load_tables_on
+
+            result = load_tables_on(settings.data, backend)
     table = Table(title="Input data")
     for col in ("table", "rows read", "duplicates dropped", "rejected", "kept", "reject reasons"):
         table.add_column(col)
@@ -50,6 +66,10 @@ def resolve_cutoff(settings: Settings, result: LoadResult) -> dt.date:
     """The configured cutoff, or the date of the last transaction."""
     if settings.cutoff is not None:
         return settings.cutoff
+    if isinstance(result.tables, IbisTables):
+        from features.backend_sources import max_timestamp
+
+        return max_timestamp(result.tables).date()
     return result.tables.max_timestamp.date()
 
 
@@ -67,6 +87,10 @@ def progress_bar(console: Console) -> Progress:
 
 def run_features(settings: Settings, out: Path | None, console: Console) -> Path:
     """Load inputs, build the feature frame at the cutoff and write it as Parquet."""
+    if settings.engine == "spark":
+        from churnclv.pipeline_spark import run_features_spark
+
+        return run_features_spark(settings, out, console)
     from features import build_features
 
     result = load_inputs(settings, console)
@@ -168,6 +192,11 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
     return {"report": report_path, "bundle": bundle_dir, "registration": reg, "result": result}
 
 
+def campaign_for(campaign: str | None, holdout_percent: float, cutoff: dt.date) -> str | None:
+    """The campaign name of a scoring run: the given one, or ``holdout-<cutoff>`` with a holdout."""
+    return campaign or (f"holdout-{cutoff}" if holdout_percent else None)
+
+
 def run_scoring(
     settings: Settings,
     console: Console,
@@ -176,18 +205,13 @@ def run_scoring(
     campaign: str | None = None,
 ) -> dict[str, Path]:
     """Score every customer at the cutoff with the champion models; write lists and history."""
-    import uuid
+    if settings.engine == "spark":
+        from churnclv.pipeline_spark import run_scoring_spark
 
+        return run_scoring_spark(settings, console, out, holdout_percent, campaign)
     from features import build_features
     from features.drift import evaluate_drift
-    from serving.batch import (
-        assign_control_group,
-        movement_summary,
-        record_run,
-        segment_movement,
-        segment_summary,
-        write_outputs,
-    )
+    from serving.batch import mark_control_group, segment_summary, write_outputs
     from serving.model_store import load_registered
     from serving.score import score_customers
 
@@ -208,24 +232,58 @@ def run_scoring(
             model_versions=models.versions,
         )
         progress.advance(task)
-    campaign_name = campaign or (f"holdout-{cutoff}" if holdout_percent else None)
-    scores["control"] = (
-        assign_control_group(scores["customer_id"], campaign_name, holdout_percent)
-        if holdout_percent
-        else False
-    )
-    scores["campaign"] = campaign_name
+    campaign_name = campaign_for(campaign, holdout_percent, cutoff)
+    scores = mark_control_group(scores, campaign_name, holdout_percent)
     paths = write_outputs(scores, out_dir)
     drift = evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {}))
+    finish_scoring(
+        console,
+        out_dir,
+        cutoff,
+        models.versions,
+        paths,
+        history=scores,
+        summary=segment_summary(scores),
+        drift=drift,
+        control_count=int(scores["control"].sum()),
+        campaign=campaign_name,
+        holdout_percent=holdout_percent,
+    )
+    skipped = len(feats) - len(buyers)
+    if skipped:
+        console.print(f"{skipped:,} known customers without a purchase yet are not scored.")
+    return paths
+
+
+def finish_scoring(
+    console: Console,
+    out_dir: Path,
+    cutoff: dt.date,
+    versions: dict[str, str],
+    paths: dict[str, Path],
+    *,
+    history: pd.DataFrame | Path,
+    summary: pd.DataFrame,
+    drift: pd.DataFrame,
+    control_count: int,
+    campaign: str | None,
+    holdout_percent: float,
+) -> None:
+    """What every engine does after writing the scores: drift file, run history, segment
+    movement since the last run, and the console summary. ``paths`` gains drift/movement."""
+    import uuid
+
+    from serving.batch import movement_summary, record_run, segment_movement
+
     paths["drift"] = write_frame(drift, out_dir / "drift.csv")
     run_id = f"{cutoff}-{uuid.uuid4().hex[:8]}"
     db = out_dir / "churnclv.duckdb"
-    record_run(db, run_id, scores)
+    record_run(db, run_id, history)
     movement = segment_movement(db, run_id)
     paths["movement"] = write_frame(movement, out_dir / "segment_movement.csv")
 
-    summary = segment_summary(scores).merge(movement_summary(movement), on="segment", how="left")
-    table = Table(title=f"Segments at {cutoff} (churn_model v{models.versions['churn_model']})")
+    summary = summary.merge(movement_summary(movement), on="segment", how="left")
+    table = Table(title=f"Segments at {cutoff} (churn_model v{versions.get('churn_model')})")
     for col in ("segment", "customers", "expected revenue", "value at risk", "entered", "left"):
         table.add_column(col)
     for _, row in summary.iterrows():
@@ -238,12 +296,9 @@ def run_scoring(
             "" if pd.isna(row.get("left")) else f"{int(row['left']):,}",
         )
     console.print(table)
-    skipped = len(feats) - len(buyers)
-    if skipped:
-        console.print(f"{skipped:,} known customers without a purchase yet are not scored.")
     if holdout_percent:
         console.print(
-            f"control group for campaign '{campaign_name}': {int(scores['control'].sum()):,} "
+            f"control group for campaign '{campaign}': {control_count:,} "
             f"customers ({holdout_percent:g}% of each segment), flagged in column 'control'"
         )
     for _, row in drift[drift["status"] != "ok"].iterrows():
@@ -252,7 +307,6 @@ def run_scoring(
     console.print(
         f"scores: {paths['scores']}; lists: {out_dir / 'segments'}; summary: {paths['summary']}"
     )
-    return paths
 
 
 def run_report(

@@ -109,8 +109,19 @@ def assemble(passes: list[pa.Table], specs: list[FeatureSpec]) -> pd.DataFrame:
         frame = con.to_pyarrow(expr).to_pandas(split_blocks=True)
     finally:
         con.disconnect()
-    for s in specs:  # exact dtypes even for empty frames
-        frame[s.name] = frame[s.name].astype(s.dtype)
+    return conform_dtypes(frame)
+
+
+def conform_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give a feature frame the catalogue's dtypes (in place; returned for chaining).
+
+    Whatever produced the frame (DuckDB, Arrow batches from Spark), ``customer_id`` is text and
+    every catalogue column has its spec's dtype, even in an empty frame.
+    """
+    dtypes = {s.name: s.dtype for f in FAMILIES for s in f.specs}
+    for name in frame.columns:
+        if name in dtypes:
+            frame[name] = frame[name].astype(dtypes[name])
     frame["customer_id"] = frame["customer_id"].astype("str")
     return frame
 

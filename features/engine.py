@@ -199,3 +199,11 @@ def tables_from_parquet(
 def fetch(con: BaseBackend, expr: ir.Table) -> pa.Table:
     """Execute an expression on its backend and return a pyarrow table."""
     return con.to_pyarrow(expr)
+
+
+def to_spark_frame(con: BaseBackend, expr: ir.Table) -> Any:
+    """The expression as a lazy ``pyspark.sql.DataFrame`` on a PySpark backend (nothing runs)."""
+    if con.name != "pyspark":
+        raise ValueError(f"to_spark_frame needs the PySpark backend, not {con.name}")
+    con._run_pre_execute_hooks(expr)
+    return con._session.sql(con.compile(expr))

@@ -40,29 +40,65 @@ def assign_control_group(
     return u < share_percent / 100.0
 
 
-def segment_summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """Customers, expected revenue, CLV and value at risk per segment (and a total row)."""
-    grouped = scores.groupby(["segment", "risk_tier", "value_tier", "action"], sort=False).agg(
-        customers=("customer_id", "size"),
-        expected_revenue=("expected_revenue", "sum"),
-        clv=("clv", "sum"),
-        value_at_risk=("value_at_risk", "sum"),
-        mean_churn_probability=("churn_probability", "mean"),
-    )
-    out = grouped.reset_index().sort_values("value_at_risk", ascending=False, ignore_index=True)
+SUMMARY_KEYS = ["segment", "risk_tier", "value_tier", "action"]
+SUMMARY_SUMS = {
+    "customers": "customer_id",
+    "expected_revenue": "expected_revenue",
+    "clv": "clv",
+    "value_at_risk": "value_at_risk",
+    "churn_probability_sum": "churn_probability",
+}
+"""Per-segment partial aggregates (count of ``customer_id``, sums of the rest): any engine can
+compute them (pandas here, Spark in :mod:`serving.spark`) and :func:`summary_from_totals` turns
+them into the summary table."""
+
+
+def summary_from_totals(totals: pd.DataFrame) -> pd.DataFrame:
+    """The summary table from per-segment totals (columns SUMMARY_KEYS + SUMMARY_SUMS keys)."""
+    out = totals.assign(
+        mean_churn_probability=totals["churn_probability_sum"] / totals["customers"]
+    ).drop(columns="churn_probability_sum")
+    out = out.sort_values("value_at_risk", ascending=False, ignore_index=True)
+    n = int(totals["customers"].sum())
     total = pd.DataFrame(
         [
             {
                 "segment": "All customers",
-                "customers": len(scores),
-                "expected_revenue": scores["expected_revenue"].sum(),
-                "clv": scores["clv"].sum(),
-                "value_at_risk": scores["value_at_risk"].sum(),
-                "mean_churn_probability": scores["churn_probability"].mean(),
+                "customers": n,
+                "expected_revenue": totals["expected_revenue"].sum(),
+                "clv": totals["clv"].sum(),
+                "value_at_risk": totals["value_at_risk"].sum(),
+                "mean_churn_probability": totals["churn_probability_sum"].sum() / n
+                if n
+                else np.nan,
             }
         ]
     )
     return pd.concat([out, total], ignore_index=True)
+
+
+def mark_control_group(
+    scores: pd.DataFrame, campaign: str | None, holdout_percent: float
+) -> pd.DataFrame:
+    """Add ``control`` (held out of the campaign, see :func:`assign_control_group`) and
+    ``campaign`` columns to scores; a holdout needs a campaign name."""
+    if holdout_percent and not campaign:
+        raise ValueError("a holdout share needs a campaign name")
+    control = (
+        assign_control_group(scores["customer_id"], campaign, holdout_percent)
+        if holdout_percent
+        else np.zeros(len(scores), dtype=bool)
+    )
+    return scores.assign(control=control, campaign=campaign)
+
+
+def segment_summary(scores: pd.DataFrame) -> pd.DataFrame:
+    """Customers, expected revenue, CLV and value at risk per segment (and a total row)."""
+    totals = scores.groupby(SUMMARY_KEYS, sort=False).agg(
+        customers=("customer_id", "size"),
+        **{k: (col, "sum") for k, col in SUMMARY_SUMS.items() if k != "customers"},
+    )
+    return summary_from_totals(totals.reset_index())
 
 
 def _flat(scores: pd.DataFrame) -> pd.DataFrame:
@@ -96,8 +132,12 @@ def write_outputs(scores: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def record_run(db_path: Path, run_id: str, scores: pd.DataFrame) -> None:
-    """Append this run's scores (id, segment, values, control flag) to the DuckDB history."""
+def record_run(db_path: Path, run_id: str, scores: pd.DataFrame | Path) -> None:
+    """Append this run's scores (id, segment, values, control flag) to the DuckDB history.
+
+    ``scores``: the scores frame, or the path of a scores Parquet file or directory (as the
+    Spark engine writes), which DuckDB reads without loading it into Python.
+    """
     keep = [
         "customer_id",
         "segment",
@@ -108,15 +148,24 @@ def record_run(db_path: Path, run_id: str, scores: pd.DataFrame) -> None:
         "control",
         "campaign",
     ]
-    frame = scores[keep].assign(run_id=run_id)
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(db_path)) as con:
-        con.register("batch", frame)
+        if isinstance(scores, pd.DataFrame):
+            con.register("batch_in", scores[keep])
+            source = "batch_in"
+        else:
+            path = Path(scores)
+            pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+            source = "read_parquet('" + pattern.replace("'", "''") + "')"
+        cols = ", ".join(keep)
         con.execute(
-            f"create table if not exists {HISTORY_TABLE} as select *, current_timestamp as recorded_at "
-            "from batch limit 0"
+            f"create table if not exists {HISTORY_TABLE} as select {cols}, ''::varchar as run_id, "
+            f"current_timestamp as recorded_at from {source} limit 0"
         )
-        con.execute(f"insert into {HISTORY_TABLE} select *, current_timestamp from batch")
+        con.execute(
+            f"insert into {HISTORY_TABLE} select {cols}, ?, current_timestamp from {source}",
+            [run_id],
+        )
 
 
 def segment_movement(db_path: Path, run_id: str) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnclv.files import atomic_path, write_frame
+from churnclv.files import atomic_dir, atomic_path, write_frame
 
 
 def test_failed_write_keeps_previous_content(tmp_path: Path) -> None:
@@ -32,3 +32,23 @@ def test_unknown_suffix_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="only .csv and .parquet"):
         write_frame(pd.DataFrame({"a": [1]}), tmp_path / "x.xlsx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_dir_replaces_a_file_or_folder_only_when_complete(tmp_path: Path) -> None:
+    target = tmp_path / "scores.parquet"
+    write_frame(pd.DataFrame({"a": [1]}), target)  # a file from an earlier DuckDB run
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        tmp.mkdir()
+        (tmp / "part-0.parquet").write_text("half")
+        raise RuntimeError("killed")
+    assert target.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["scores.parquet"]
+
+    with atomic_dir(target) as tmp:
+        tmp.mkdir()
+        pd.DataFrame({"a": [2, 3]}).to_parquet(tmp / "part-0.parquet")
+    assert target.is_dir() and pd.read_parquet(target)["a"].tolist() == [2, 3]
+    with atomic_dir(target) as tmp:
+        tmp.mkdir()
+        pd.DataFrame({"a": [4]}).to_parquet(tmp / "part-0.parquet")
+    assert pd.read_parquet(target)["a"].tolist() == [4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.parquet"]

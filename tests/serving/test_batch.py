@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from serving.batch import (
     assign_control_group,
@@ -136,4 +137,10 @@ def test_summary_totals() -> None:
     s = scores(100)
     summ = segment_summary(s)
     assert summ["customers"].iloc[:-1].sum() == 100
-    assert summ["value_at_risk"].iloc[-1] == s["value_at_risk"].sum()
+    # the total row adds the per-segment sums: equal up to the order of float additions
+    assert summ["value_at_risk"].iloc[-1] == pytest.approx(s["value_at_risk"].sum(), rel=1e-12)
+    assert summ["mean_churn_probability"].iloc[-1] == pytest.approx(s["churn_probability"].mean())
+    by_seg = s.groupby("segment")["customer_id"].size()
+    assert (
+        summ.set_index("segment")["customers"].drop("All customers").to_dict() == by_seg.to_dict()
+    )

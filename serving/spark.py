@@ -1,0 +1,147 @@
+"""Batch scoring on Spark: the one scoring function, run by ``mapInPandas`` on every partition.
+
+:func:`score_spark` turns a Spark DataFrame of features into a Spark DataFrame of scores with
+:func:`serving.score.score_customers` (the function the batch run and the API use), so the
+scores and segments are the same whichever engine computed them. The model bundle is broadcast
+once per executor. :func:`write_spark_outputs` writes the outputs the DuckDB engine writes
+(``scores.parquet`` as a Parquet directory, one CSV list per segment, ``summary.csv``) without
+collecting the scores on the driver: only the per-segment totals come back.
+
+BentoML's ``bentoml.batch.run_in_spark`` is not used: it does not work with new-style class
+services (BentoML issue 5524), and scoring needs no service anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from churnclv.bundle import ModelBundle
+from churnclv.files import atomic_dir, write_frame
+from churnclv.settings import SegmentSettings
+from features.build import conform_dtypes
+from serving.batch import (
+    SUMMARY_KEYS,
+    SUMMARY_SUMS,
+    mark_control_group,
+    segment_slug,
+    summary_from_totals,
+)
+from serving.score import score_customers
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame as SparkDataFrame
+
+SCORE_SCHEMA = (
+    "customer_id string, churn_probability double, expected_revenue double, clv double, "
+    "clv_low double, clv_high double, value_at_risk double, risk_tier string, "
+    "value_tier string, segment string, reasons array<string>, preferred_channel string, "
+    "action string, churn_model_version string, clv_model_version string, "
+    "scoring_date timestamp, control boolean, campaign string"
+)
+"""Spark schema of :data:`serving.score.SCORE_COLUMNS` plus ``control`` and ``campaign``."""
+
+
+def score_spark(
+    features: SparkDataFrame,
+    bundle: ModelBundle,
+    segments: SegmentSettings,
+    *,
+    scoring_date: dt.date,
+    model_versions: dict[str, str] | None = None,
+    campaign: str | None = None,
+    holdout_percent: float = 0.0,
+) -> SparkDataFrame:
+    """Scores of every row of a Spark feature frame (lazy; nothing runs until it is written)."""
+    shared = features.sparkSession.sparkContext.broadcast(bundle)
+    versions = dict(model_versions or {})
+
+    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        model = shared.value
+        for batch in batches:
+            scores = score_customers(
+                conform_dtypes(batch),
+                model,
+                segments,
+                scoring_date=scoring_date,
+                model_versions=versions,
+            )
+            yield mark_control_group(scores, campaign, holdout_percent)
+
+    return features.mapInPandas(score_batches, SCORE_SCHEMA)
+
+
+def write_spark_parquet(frame: SparkDataFrame, path: Path) -> Path:
+    """Write a Spark DataFrame as a Parquet directory that replaces ``path`` when complete."""
+    with atomic_dir(Path(path)) as tmp:
+        frame.write.mode("overwrite").parquet(str(tmp))
+    return Path(path)
+
+
+def _csv_writer(frame: SparkDataFrame):
+    return (
+        frame.coalesce(1)
+        .write.mode("overwrite")
+        .option("header", True)
+        .option("escape", '"')  # RFC 4180 quoting, as pandas writes
+        .option("timestampFormat", "yyyy-MM-dd")
+    )
+
+
+def write_spark_csv(frame: SparkDataFrame, path: Path) -> Path:
+    """Write a (small or sorted) Spark DataFrame as one CSV file at ``path``, atomically."""
+    path = Path(path)
+    folder = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.spark"
+    try:
+        _csv_writer(frame).csv(str(folder))
+        (part,) = folder.glob("part-*.csv")
+        os.replace(part, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return path
+
+
+def write_spark_outputs(scores: SparkDataFrame, out_dir: Path) -> dict[str, Path]:
+    """scores.parquet (directory), segments/<segment>.csv by value at risk, summary.csv.
+
+    The scores are computed once (written to Parquet) and the lists and totals read back from
+    there. Lists of segments empty in this run are removed, as the DuckDB engine does.
+    """
+    from pyspark.sql import functions as F
+
+    out_dir = Path(out_dir)
+    paths = {"scores": write_spark_parquet(scores, out_dir / "scores.parquet")}
+    written = scores.sparkSession.read.parquet(str(paths["scores"]))
+    totals = (
+        written.groupBy(*SUMMARY_KEYS)
+        .agg(
+            F.count("customer_id").alias("customers"),
+            *[F.sum(col).alias(k) for k, col in SUMMARY_SUMS.items() if k != "customers"],
+        )
+        .toPandas()
+    )
+    totals["customers"] = totals["customers"].astype("int64")
+    seg_dir = out_dir / "segments"
+    seg_dir.mkdir(parents=True, exist_ok=True)
+    flat = written.withColumn("reasons", F.concat_ws("; ", "reasons"))
+    keep = set()
+    for name in sorted(totals["segment"]):
+        path = seg_dir / f"{segment_slug(name)}.csv"
+        rows = flat.filter(F.col("segment") == name).orderBy(
+            F.col("value_at_risk").desc(), F.col("customer_id")
+        )
+        paths[f"segment:{name}"] = write_spark_csv(rows, path)
+        keep.add(path.name)
+    for stale in seg_dir.glob("*.csv"):
+        if stale.name not in keep:
+            stale.unlink()
+    summary = summary_from_totals(totals[SUMMARY_KEYS + list(SUMMARY_SUMS)])
+    paths["summary"] = write_frame(summary, out_dir / "summary.csv")
+    return paths
