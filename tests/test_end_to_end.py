@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 from nbclient import NotebookClient
@@ -104,3 +105,77 @@ def test_quickstart_notebook_runs(job: Path) -> None:
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("customers scored on" in o.get("text", "") for o in outputs)
+
+
+SPARK_CONFIG = """\
+engine: spark
+spark:
+  master: local[1]
+  conf: {spark.sql.shuffle.partitions: "2", spark.ui.enabled: "false"}
+"""
+
+
+@pytest.mark.spark
+def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> None:
+    """`engine: spark` (config) and the default engine agree for every demo customer."""
+    pytest.importorskip("pyspark")
+    (job / "spark.yaml").write_text((job / "config.yaml").read_text() + SPARK_CONFIG)
+    cutoff = "2026-09-30"
+    common = ("--cutoff", cutoff, "--holdout", "10", "--campaign", "spring")
+    for step in (
+        (
+            "features",
+            "--config",
+            "config.yaml",
+            "--cutoff",
+            cutoff,
+            "--out",
+            "cmp/features.parquet",
+        ),
+        (
+            "features",
+            "--config",
+            "spark.yaml",
+            "--cutoff",
+            cutoff,
+            "--out",
+            "spark/features.parquet",
+        ),
+        ("score", "--config", "config.yaml", *common, "--out", "cmp"),
+        ("score", "--config", "spark.yaml", *common, "--out", "spark"),
+    ):
+        proc = run(*step, cwd=job)
+        assert proc.returncode == 0, (step, proc.stdout[-3000:], proc.stderr[-3000:])
+        if step[2] == "spark.yaml":
+            assert "on Spark (local[1])" in proc.stderr
+
+    from features.build import conform_dtypes
+
+    duck_f = pd.read_parquet(job / "cmp" / "features.parquet")
+    spark_f = conform_dtypes(pd.read_parquet(job / "spark" / "features.parquet"))
+    assert (job / "spark" / "features.parquet").is_dir()  # written by Spark as a directory
+    spark_f = spark_f.sort_values("customer_id", ignore_index=True)
+    pd.testing.assert_frame_equal(spark_f, duck_f, check_exact=False, rtol=1e-9, atol=1e-9)
+
+    duck = pd.read_parquet(job / "cmp" / "scores.parquet").set_index("customer_id")
+    spark = pd.read_parquet(job / "spark" / "scores.parquet").set_index("customer_id")
+    assert len(duck) > 1000 and sorted(spark.index) == sorted(duck.index)
+    spark = spark.loc[duck.index]
+    for col in duck.columns:
+        if duck[col].dtype == "float64":
+            np.testing.assert_allclose(spark[col], duck[col], rtol=1e-9, err_msg=col)
+        else:
+            assert [str(v) for v in spark[col]] == [str(v) for v in duck[col]], col
+    # same lists (same customers, same order) and the same summary
+    lists = sorted(p.name for p in (job / "cmp" / "segments").glob("*.csv"))
+    assert lists == sorted(p.name for p in (job / "spark" / "segments").glob("*.csv"))
+    for name in lists:
+        a = pd.read_csv(job / "cmp" / "segments" / name, dtype={"customer_id": str})
+        b = pd.read_csv(job / "spark" / "segments" / name, dtype={"customer_id": str})
+        assert b["customer_id"].tolist() == a["customer_id"].tolist(), name
+        assert b["reasons"].fillna("").tolist() == a["reasons"].fillna("").tolist(), name
+    sa = pd.read_csv(job / "cmp" / "summary.csv")
+    sb = pd.read_csv(job / "spark" / "summary.csv")
+    pd.testing.assert_frame_equal(sb, sa, check_exact=False, rtol=1e-9)
+    for name in ("drift.csv", "segment_movement.csv", "churnclv.duckdb"):
+        assert (job / "spark" / name).exists(), name
