@@ -68,14 +68,15 @@ format: setup ## Format and auto-fix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench-deps: ## Install Debian's wrk for the API load benchmark (needs root; skipped when present)
-	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+LIFETIMES_VENV := bench/data/lifetimes-venv
 
-bench: setup bench-deps ## Run the benchmarks in bench/ (each prints ratios to same-run references)
-	$(BIN)/python bench/bench_features.py
-	$(BIN)/python bench/bench_training.py
-	$(BIN)/python bench/bench_scoring.py
-	$(BIN)/python bench/bench_service.py
+bench-deps: ## Install wrk (Debian, needs root) and lifetimes 0.11.3 in its own venv, for the benchmarks
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	test -x $(LIFETIMES_VENV)/bin/python || ($(PYTHON) -m venv $(LIFETIMES_VENV) && \
+		$(LIFETIMES_VENV)/bin/pip install --quiet lifetimes==0.11.3 pyarrow)
+
+bench: setup bench-deps ## Run every benchmark (about 25 min) and write bench/RESULTS.md
+	$(BIN)/python bench/run_all.py
 
 docs: setup ## Regenerate docs/features.md from the feature catalogue
 	$(CLI) features --list > docs/features.md

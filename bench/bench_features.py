@@ -12,8 +12,8 @@ Measures, in one run on the same Parquet file (bench/data/, gitignored):
     ``build_features`` on the same 2M rows.
 
 ``lifetimes`` (0.11.3, archived) is not a project dependency, so (c) runs it as a subprocess in
-a throwaway virtualenv (``--lifetimes-python``, default /tmp/lt/bin/python; create it with
-``python3 -m venv /tmp/lt && /tmp/lt/bin/pip install lifetimes==0.11.3 pyarrow``; checked: it
+a virtualenv of its own (``--lifetimes-python``, default bench/data/lifetimes-venv/bin/python,
+which ``make bench-deps`` creates with ``pip install lifetimes==0.11.3 pyarrow``; checked: it
 installs there beside pandas 3.1 / numpy 2.4 and its summary function runs). Only the summary
 call is timed there, not the Parquet read. Ratios printed: features/groupby (target <= 3) and
 lifetimes/features on 2M (target >= 20).
@@ -35,6 +35,8 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import result  # noqa: E402
 
 START = dt.datetime(2022, 1, 1)
 DAYS = 3 * 365
@@ -180,7 +182,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=0, help="also generate N events")
     parser.add_argument("--lifetimes-rows", type=int, default=2_000_000)
-    parser.add_argument("--lifetimes-python", default="/tmp/lt/bin/python")
+    parser.add_argument(
+        "--lifetimes-python",
+        default=str(ROOT / "bench" / "data" / "lifetimes-venv" / "bin" / "python"),
+    )
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs; the best is kept")
     args = parser.parse_args(argv)
@@ -230,8 +235,15 @@ def main(argv: list[str] | None = None) -> None:
 
     print("ratios")
     print(f"  features / groupby           = {t_feat / t_group:.2f}  (target <= 3)")
+    size = f"{args.transactions / 1e6:g}M tx / {args.customers / 1e6:g}M customers"
+    result(f"features / hand GROUP BY, {size}", f"{t_feat / t_group:.2f}", "<= 3")
     if t_lt is not None:
         print(f"  lifetimes / features on {rows / 1e6:g}M = {t_lt / t_small:.1f}  (target >= 20)")
+        result(
+            f"lifetimes summary / features, {rows / 1e6:g}M tx",
+            f"{t_lt / t_small:.1f} ({t_lt:.1f} s vs {t_small:.1f} s)",
+            ">= 20",
+        )
 
 
 if __name__ == "__main__":

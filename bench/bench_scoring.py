@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from common import demo_tables
+from common import demo_tables, result
 
 from churnclv.settings import load_settings
 from features import build_features
@@ -62,6 +62,11 @@ def main() -> None:
         f"score_customers + Parquet write:  {best['score']:.2f} s  ({n / best['score']:,.0f} customers/s)"
     )
     print(f"ratio score/raw = {best['score'] / best['raw']:.2f} (target <= 1.5)")
+    result(
+        f"batch scoring / raw LightGBM work, {n:,} customers",
+        f"{best['score'] / best['raw']:.2f} ({n / best['score']:,.0f} customers/s)",
+        "<= 1.5",
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
-from common import DATA, ROOT
+from common import DATA, ROOT, result
 
 from serving.latest import LatestScores
 
@@ -391,6 +391,13 @@ def main() -> None:
     ]  # fmt: skip
     for name, ok, value in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}: {value}")
+        result(f"API {name}", f"{value} ({'met' if ok else 'MISSED'})")
+    for r in results:
+        result(
+            f"API {r['batch']} id(s) per call: service / in-process lookup",
+            f"{r['customers_per_s'] / raw[r['batch']]:.4f}",
+            "reference: LatestScores.lookup, same run",
+        )
 
 
 if __name__ == "__main__":

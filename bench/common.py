@@ -28,3 +28,18 @@ def demo_tables(customers: int, seed: int = 42) -> InputTables:
             f"generated demo data for {customers:,} customers in {time.perf_counter() - t0:.1f} s"
         )
     return InputTables(*(pd.read_parquet(folder / f"{n}.parquet") for n in names))
+
+
+def result(name: str, value: str, target: str = "") -> None:
+    """Print one headline figure as a ``RESULT`` line; ``bench/run_all.py`` tabulates them."""
+    print(f"RESULT\t{name}\t{value}\t{target}", flush=True)
+
+
+def growth(sizes: list[int], seconds: list[float]) -> str:
+    """How time grows with size: 'x10 size -> x9.1 time, ...' (x10 time = linear)."""
+    steps = []
+    for (n0, t0), (n1, t1) in zip(
+        zip(sizes, seconds, strict=True), zip(sizes[1:], seconds[1:], strict=True), strict=False
+    ):
+        steps.append(f"x{n1 / n0:g} size -> x{t1 / t0:.1f} time")
+    return ", ".join(steps)

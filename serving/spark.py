@@ -59,8 +59,15 @@ def score_spark(
     campaign: str | None = None,
     holdout_percent: float = 0.0,
 ) -> SparkDataFrame:
-    """Scores of every row of a Spark feature frame (lazy; nothing runs until it is written)."""
-    shared = features.sparkSession.sparkContext.broadcast(bundle)
+    """Scores of every row of a Spark feature frame (lazy; nothing runs until it is written).
+
+    Scoring is CPU-bound, so a frame with fewer partitions than twice the cores Spark has
+    (small inputs, or partitions coalesced by adaptive execution) is spread out first.
+    """
+    context = features.sparkSession.sparkContext
+    shared = context.broadcast(bundle)
+    if features.rdd.getNumPartitions() < 2 * context.defaultParallelism:
+        features = features.repartition(2 * context.defaultParallelism)
     versions = dict(model_versions or {})
 
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
