@@ -5,6 +5,7 @@ The CLI parses options and calls these; nothing here parses command lines.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from pathlib import Path
@@ -134,26 +135,40 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
     from training.train import train_models
     from training.truth import evaluate_against_truth
 
-    result_in = load_inputs(settings, console)
     out_dir = Path(settings.output_dir)
-    with progress_bar(console) as progress:
-        task = progress.add_task("training", total=None)
+    with contextlib.ExitStack() as stack:
+        backend = None
+        if settings.engine == "spark":  # read and sample on Spark, train here
+            from churnclv.pipeline_spark import spark_backend
 
-        def step(msg: str) -> None:
-            progress.update(task, description=msg, advance=1)
+            backend = stack.enter_context(spark_backend(settings))
+        result_in = load_inputs(settings, console, backend=backend)
+        tables, population = result_in.tables, None
+        if backend is not None:
+            from training.spark_sample import sample_on_spark
 
-        result = train_models(result_in.tables, settings, step=step)
-        extra = {}
-        truth = _find_truth(settings)
-        if truth is not None:
-            step("comparing with the demo generator's ground truth")
-            end = result.plan.data_end
-            feats = build_features(result_in.tables, end)
-            extra["Against the demo generator's ground truth (scored at the data end)"] = (
-                evaluate_against_truth(
-                    result.bundle, feats, truth, settings.churn_horizon_days, result.baselines
+            with console.status("Drawing the training sample on Spark"):
+                tables, population = sample_on_spark(
+                    result_in.tables, settings.model.max_training_customers, settings.model.seed
                 )
-            )
+        with progress_bar(console) as progress:
+            task = progress.add_task("training", total=None)
+
+            def step(msg: str) -> None:
+                progress.update(task, description=msg, advance=1)
+
+            result = train_models(tables, settings, step=step, population=population)
+            extra = {}
+            truth = _find_truth(settings)
+            if truth is not None:
+                step("comparing with the demo generator's ground truth")
+                end = result.plan.data_end
+                feats = build_features(result_in.tables, end)
+                extra["Against the demo generator's ground truth (scored at the data end)"] = (
+                    evaluate_against_truth(
+                        result.bundle, feats, truth, settings.churn_horizon_days, result.baselines
+                    )
+                )
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
     bundle_dir = result.bundle.save(out_dir / "model_bundle")

@@ -179,3 +179,30 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
     pd.testing.assert_frame_equal(sb, sa, check_exact=False, rtol=1e-9)
     for name in ("drift.csv", "segment_movement.csv", "churnclv.duckdb"):
         assert (job / "spark" / name).exists(), name
+
+
+@pytest.mark.spark
+def test_engine_spark_trains_on_the_same_sample_and_gets_the_same_model(job: Path) -> None:
+    """Training with `engine: spark` samples on Spark with the pandas path's rule: the same
+    customers, the same snapshots, byte-identical LightGBM models."""
+    pytest.importorskip("pyspark")
+    base = (
+        "data: {dir: data}\ngross_margin: 0.4\n"
+        "model: {n_snapshots: 3, max_training_customers: 600, "
+        "lightgbm: {n_estimators: 60, learning_rate: 0.05, num_leaves: 15}}\n"
+    )
+    (job / "train_duck.yaml").write_text(
+        base + "output_dir: train_duck\nmlflow_tracking_uri: sqlite:///train_duck.db\n"
+    )
+    (job / "train_spark.yaml").write_text(
+        base
+        + "output_dir: train_spark\nmlflow_tracking_uri: sqlite:///train_spark.db\n"
+        + SPARK_CONFIG
+    )
+    for config in ("train_duck.yaml", "train_spark.yaml"):
+        proc = run("train", "--config", config, cwd=job)
+        assert proc.returncode == 0, (config, proc.stdout[-3000:], proc.stderr[-3000:])
+        assert "sample of 600 of" in proc.stderr
+    for name in ("churn.txt", "revenue.txt", "revenue_q10.txt", "revenue_q90.txt"):
+        duck = (job / "train_duck" / "model_bundle" / name).read_bytes()
+        assert (job / "train_spark" / "model_bundle" / name).read_bytes() == duck, name

@@ -58,6 +58,44 @@ def build_snapshot(tables: InputTables, cutoff: dt.date, horizon_days: int) -> p
     return frame
 
 
+def sample_keys(ids: np.ndarray, seed: int) -> np.ndarray:
+    """The sampling key of each customer id: a seeded 64-bit hash as an order-preserving int64.
+
+    The customers with the smallest keys form the training sample, so any engine that computes
+    these keys (pandas here, Spark in :mod:`training.spark_sample`) draws the same sample.
+    """
+    key = pd.util.hash_array(np.asarray(ids, dtype=object), hash_key=f"{seed:016d}"[:16])
+    return (key ^ np.uint64(1 << 63)).view(np.int64)  # uint64 order as signed int64 order
+
+
+@dataclass(frozen=True)
+class Population:
+    """The data training tables were sampled from, when the sampling happened elsewhere."""
+
+    customers: int
+    transactions: int
+    first_timestamp: pd.Timestamp
+    last_timestamp: pd.Timestamp
+
+    @classmethod
+    def of(cls, transactions: pd.DataFrame) -> Population:
+        """The population of a transactions table."""
+        return cls(
+            customers=int(transactions["customer_id"].nunique()),
+            transactions=len(transactions),
+            first_timestamp=transactions["timestamp"].min(),
+            last_timestamp=transactions["timestamp"].max(),
+        )
+
+
+def sample_note(kept: int, population: int) -> str:
+    """The note the report and the console show when training used a sample."""
+    return (
+        f"Large data: training used a reproducible random sample of {kept:,} of "
+        f"{population:,} customers (setting model.max_training_customers); scoring covers everyone."
+    )
+
+
 def sample_customers(
     tables: InputTables, max_customers: int, seed: int
 ) -> tuple[InputTables, str | None]:
@@ -66,7 +104,7 @@ def sample_customers(
     ids = pd.Index(tables.transactions["customer_id"].unique())
     if len(ids) <= max_customers:
         return tables, None
-    key = pd.util.hash_array(np.asarray(ids, dtype=object), hash_key=f"{seed:016d}"[:16])
+    key = sample_keys(ids.to_numpy(), seed)
     keep = set(ids[np.argsort(key, kind="stable")[:max_customers]])
 
     def only(frame: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -74,10 +112,7 @@ def sample_customers(
             None if frame is None else frame[frame["customer_id"].isin(keep)].reset_index(drop=True)
         )
 
-    note = (
-        f"Large data: training used a reproducible random sample of {max_customers:,} of "
-        f"{len(ids):,} customers (setting model.max_training_customers); scoring covers everyone."
-    )
+    note = sample_note(max_customers, len(ids))
     return InputTables(only(tables.transactions), only(tables.events), only(tables.customers)), note
 
 
@@ -122,19 +157,26 @@ def train_models(
     tables: InputTables,
     settings: Settings,
     step: Step | None = None,
+    population: Population | None = None,
 ) -> TrainingResult:
     """Plan the backtest, build snapshots, fit and evaluate models and baselines, refit.
 
     ``step`` is called with a description before each stage (for a progress bar).
+    ``population``: set when ``tables`` are already a sample drawn elsewhere (the Spark engine
+    samples on the cluster); the data span and the report's note then describe the whole data.
     """
     step = step or (lambda _msg: None)
-    all_tx = tables.transactions
-    tables, sample_note = sample_customers(
-        tables, settings.model.max_training_customers, settings.model.seed
-    )
+    if population is None:
+        population = Population.of(tables.transactions)
+        tables, note = sample_customers(
+            tables, settings.model.max_training_customers, settings.model.seed
+        )
+    else:
+        kept = tables.transactions["customer_id"].nunique()
+        note = sample_note(kept, population.customers) if kept < population.customers else None
     tx = tables.transactions
-    data_start = all_tx["timestamp"].min().date()
-    data_end = settings.cutoff or all_tx["timestamp"].max().date()
+    data_start = population.first_timestamp.date()
+    data_end = settings.cutoff or population.last_timestamp.date()
     plan = plan_backtest(
         data_start,
         data_end,
@@ -201,8 +243,8 @@ def train_models(
         }
     ).sort_values("churn_gain", ascending=False, ignore_index=True)
     summary = {
-        "transactions": int(len(all_tx)),
-        "customers": int(all_tx["customer_id"].nunique()),
+        "transactions": population.transactions,
+        "customers": population.customers,
         "training_customers": int(tx["customer_id"].nunique()),
         "data_start": str(data_start),
         "data_end": str(data_end),
@@ -236,7 +278,7 @@ def train_models(
         data_summary=summary,
         feature_importance=importance,
         baselines=base,
-        notes=[*plan.notes, *([sample_note] if sample_note else [])],
+        notes=[*plan.notes, *([note] if note else [])],
     )
 
 
