@@ -49,7 +49,10 @@ EngineOpt = Annotated[
 ]
 SparkMasterOpt = Annotated[
     str | None,
-    typer.Option("--spark-master", help="Spark master URL, e.g. local[*] (the default)."),
+    typer.Option(
+        "--spark-master",
+        help="Spark master URL, e.g. local[4]; default: spark-submit's, else local[*].",
+    ),
 ]
 
 
@@ -154,11 +157,21 @@ def train(
     churn_horizon: ChurnHorizonOpt = None,
     clv_horizon: ClvHorizonOpt = None,
     out: OutOpt = None,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Train the churn and CLV models, evaluate against baselines, register in MLflow."""
     from churnclv.pipeline import run_training
 
-    settings = _settings(config, data, cutoff, churn_horizon, clv_horizon, out)
+    settings = _settings(
+        config,
+        data,
+        cutoff,
+        churn_horizon,
+        clv_horizon,
+        out,
+        **{"engine": engine, "spark.master": spark_master},
+    )
     run_training(settings, console)
 
 

@@ -51,6 +51,10 @@ def spark_backend(settings: Settings) -> Iterator[BaseBackend]:
         con._session.stop()
 
 
+def _master(con: BaseBackend) -> str:
+    return con._session.sparkContext.master
+
+
 def run_features_spark(settings: Settings, out: Path | None, console: Console) -> Path:
     """Build the feature frame at the cutoff on Spark and write it as a Parquet directory."""
     from features.build import feature_table
@@ -62,7 +66,7 @@ def run_features_spark(settings: Settings, out: Path | None, console: Console) -
         result = load_inputs(settings, console, backend=con)
         cutoff = resolve_cutoff(settings, result)
         with progress_bar(console) as progress:
-            task = progress.add_task(f"features on Spark ({settings.spark.master})", total=1)
+            task = progress.add_task(f"features on Spark ({_master(con)})", total=1)
             _, expr = feature_table(result.tables, cutoff)
             frame = to_spark_frame(con, expr)
             write_spark_parquet(frame, path)
@@ -98,7 +102,7 @@ def run_scoring_spark(
         cutoff = resolve_cutoff(settings, result)
         campaign_name = campaign_for(campaign, holdout_percent, cutoff)
         with progress_bar(console) as progress:
-            task = progress.add_task(f"scoring on Spark ({settings.spark.master})", total=3)
+            task = progress.add_task(f"scoring on Spark ({_master(con)})", total=3)
             _, expr = feature_table(result.tables, cutoff)
             buyers = to_spark_frame(con, expr.filter(expr.recency_days.notnull()))
             buyers = buyers.persist(StorageLevel.MEMORY_AND_DISK)  # scored, then sampled

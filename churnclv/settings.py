@@ -169,8 +169,16 @@ class ServingSettings(_Strict):
 
 
 class SparkSettings(_Strict):
-    master: str = "local[*]"
-    conf: dict[str, str] = Field(default_factory=dict)
+    """The Spark session of ``engine: spark`` (docs/spark.md)."""
+
+    master: str | None = Field(
+        default=None,
+        description="Spark master URL; default: the one spark-submit or the platform gives, "
+        "else local[*].",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="Any Spark settings, e.g. spark.driver.memory: 8g."
+    )
 
 
 class Settings(_Strict):

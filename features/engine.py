@@ -52,14 +52,16 @@ def default_backend() -> BaseBackend:
 def make_backend(
     engine: str = "duckdb",
     *,
-    spark_master: str = "local[*]",
+    spark_master: str | None = None,
     spark_conf: dict[str, str] | None = None,
 ) -> BaseBackend:
     """Open an Ibis backend: ``"duckdb"`` (in memory) or ``"spark"`` (a local/cluster session).
 
-    The Spark session gets ``spark.sql.session.timeZone=UTC`` so that naive timestamps mean the
-    same instant as in DuckDB; ``PYSPARK_PYTHON`` defaults to this interpreter so Spark's Python
-    workers see the same packages. Stop it with ``con._session.stop()`` when done.
+    Spark master: ``spark_master`` when given; otherwise the one ``spark-submit`` (or the
+    platform's existing session) provides, else ``local[*]``. The session gets
+    ``spark.sql.session.timeZone=UTC`` so that naive timestamps mean the same instant as in
+    DuckDB; ``PYSPARK_PYTHON`` defaults to this interpreter so Spark's Python workers see the
+    same packages. Stop it with ``con._session.stop()`` when done.
     """
     import ibis
 
@@ -74,7 +76,10 @@ def make_backend(
         # Python workers must run this interpreter (it has pandas/pyarrow), not PATH's python3
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
-        builder = SparkSession.builder.master(spark_master).appName("churnclv-features")
+        builder = SparkSession.builder.appName("churnclv")
+        under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # launched by spark-submit
+        if spark_master or not (under_submit or SparkSession.getActiveSession()):
+            builder = builder.master(spark_master or "local[*]")
         conf = {
             "spark.sql.session.timeZone": "UTC",
             "spark.ui.showConsoleProgress": "false",
