@@ -41,5 +41,5 @@ def growth(sizes: list[int], seconds: list[float]) -> str:
     for (n0, t0), (n1, t1) in zip(
         zip(sizes, seconds, strict=True), zip(sizes[1:], seconds[1:], strict=True), strict=False
     ):
-        steps.append(f"x{n1 / n0:g} size -> x{t1 / t0:.1f} time")
+        steps.append(f"x{n1 / n0:.3g} size -> x{t1 / t0:.1f} time")
     return ", ".join(steps)

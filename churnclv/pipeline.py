@@ -324,6 +324,13 @@ def finish_scoring(
     )
 
 
+REPORT_COLUMNS = {
+    "transactions": ["customer_id", "timestamp", "amount"],
+    "customers": ["customer_id", "signup_date", "acquisition_channel"],
+}
+"""What the retention, cohort, channel and campaign reports read of the input tables."""
+
+
 def run_report(
     settings: Settings,
     console: Console,
@@ -334,7 +341,17 @@ def run_report(
     """Retention, cohort and CLV-by-channel report; campaign effect when a campaign is named."""
     from serving.reports import build_retention_report, measure_campaign
 
-    result = load_inputs(settings, console)
+    if settings.engine == "spark":
+        # read on Spark (catalog tables, Parquet folders); the report's few columns come here
+        from churnclv.pipeline_spark import spark_backend
+        from features.backend_sources import collect_tables
+
+        with spark_backend(settings) as con:
+            result = load_inputs(settings, console, backend=con)
+            with console.status("Collecting the report's columns from Spark"):
+                result.tables = collect_tables(result.tables, REPORT_COLUMNS)
+    else:
+        result = load_inputs(settings, console)
     base = Path(settings.output_dir)
     out_dir = Path(out) if out else base / "reports"
     scores_path = base / "scores.parquet"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from churnclv.settings import TABLE_NAMES, DataSettings, TableSource
-from features.contract import CONTRACT, MAX_ABS_VALUE, TIME_COLUMN
+from features.contract import CONTRACT, MAX_ABS_VALUE, TIME_COLUMN, InputTables
 from features.engine import IbisTables, _register, fetch
 from features.sources import (
     _FALSE,
@@ -94,7 +94,9 @@ def _text(value: ir.Value) -> ir.StringValue:
 
 def _time(value: ir.Value, fmt: str | None) -> ir.TimestampValue:
     if value.type().is_timestamp():
-        return value.cast("timestamp")  # tz-aware values become UTC wall time (session tz UTC)
+        # tz-aware values become wall time in the session's time zone: UTC on the Spark
+        # sessions churnclv opens (features.engine.make_backend)
+        return value.cast("timestamp")
     if value.type().is_date():
         return value.cast("timestamp")
     text = _text(value)
@@ -116,18 +118,22 @@ def _first_reason(checks: list[tuple[ir.BooleanValue, Any]]) -> ir.StringValue:
     )
 
 
+def map_table(raw: ir.Table, src: TableSource, table: str, source: str) -> ir.Table:
+    """The source's columns renamed to the contract's (:func:`features.sources.plan_columns`)."""
+    rename, keep = plan_columns(list(raw.columns), src, table, source)
+    return raw.rename({canonical: user for user, canonical in rename.items()}).select(keep)
+
+
 def clean_table(
-    raw: ir.Table, src: TableSource, table: str, source: str, as_of: pd.Timestamp
+    mapped: ir.Table, src: TableSource, table: str, as_of: pd.Timestamp
 ) -> tuple[ir.Table, ir.Table]:
-    """Map, de-duplicate, parse and check one backend table: ``(clean, rejected)`` expressions.
+    """De-duplicate, parse and check one mapped table: ``(clean, rejected)`` expressions.
 
     ``rejected`` has the raw columns as text plus ``reason``; ``clean`` has the contract columns
     in canonical types, rows without a reason only.
     """
     import ibis
 
-    rename, keep = plan_columns(list(raw.columns), src, table, source)
-    mapped = raw.rename({canonical: user for user, canonical in rename.items()}).select(keep)
     mapped = mapped.distinct()
     spec = CONTRACT[table]
     time_col = TIME_COLUMN[table]
@@ -242,10 +248,8 @@ def load_backend_table(
     stays a lazy expression.
     """
     source = str(src.path) if _format_of(src) != "table" else f"table {src.table or table}"
-    raw = read_source(src, table, con)
-    clean, rejected = clean_table(raw, src, table, source, as_of)
-    rename, keep = plan_columns(list(raw.columns), src, table, source)
-    mapped = raw.rename({c: u for u, c in rename.items()}).select(keep)
+    mapped = map_table(read_source(src, table, con), src, table, source)
+    clean, rejected = clean_table(mapped, src, table, as_of)
     report = TableReport(source=source, rows_read=int(con.execute(mapped.count())))
     distinct = int(con.execute(mapped.distinct().count()))
     report.duplicates_dropped = report.rows_read - distinct
@@ -294,3 +298,25 @@ def load_tables_on(
 def max_timestamp(tables: IbisTables) -> pd.Timestamp:
     """Last transaction timestamp of backend tables: the default cutoff."""
     return pd.Timestamp(tables.con.execute(tables.transactions.timestamp.max()))
+
+
+def collect_tables(tables: IbisTables, columns: dict[str, list[str]] | None = None) -> InputTables:
+    """Fetch backend tables into pandas :class:`InputTables` with the contract's dtypes.
+
+    ``columns``: the columns needed per table (the others come back as nulls, tables not named
+    as None), to move less data to this process. Only for data that fits in memory here (a
+    training sample, a report's inputs).
+    """
+    frames: dict[str, pd.DataFrame | None] = dict.fromkeys(TABLE_NAMES)
+    for name in tables.present:
+        if columns is not None and name not in columns:
+            continue
+        table = getattr(tables, name)
+        wanted = columns[name] if columns is not None else list(CONTRACT[name])
+        frame = fetch(tables.con, table.select(wanted)).to_pandas()
+        out = pd.DataFrame(index=frame.index)
+        for col, (_required, dtype, _meaning) in CONTRACT[name].items():
+            values = frame[col] if col in frame else pd.Series(None, index=frame.index)
+            out[col] = values.astype(dtype)
+        frames[name] = out
+    return InputTables(**frames).validate()

@@ -143,10 +143,12 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
         ),
         ("score", "--config", "config.yaml", *common, "--out", "cmp"),
         ("score", "--config", "spark.yaml", *common, "--out", "spark"),
+        ("report", "--config", "config.yaml", "--out", "cmp/reports"),
+        ("report", "--config", "spark.yaml", "--out", "spark/reports"),
     ):
         proc = run(*step, cwd=job)
         assert proc.returncode == 0, (step, proc.stdout[-3000:], proc.stderr[-3000:])
-        if step[2] == "spark.yaml":
+        if step[2] == "spark.yaml" and step[0] != "report":
             assert "on Spark (local[1])" in proc.stderr
 
     from features.build import conform_dtypes
@@ -179,6 +181,10 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
     pd.testing.assert_frame_equal(sb, sa, check_exact=False, rtol=1e-9)
     for name in ("drift.csv", "segment_movement.csv", "churnclv.duckdb"):
         assert (job / "spark" / name).exists(), name
+    for name in ("retention.csv", "cohorts.csv", "clv_by_channel.csv"):
+        a = pd.read_csv(job / "cmp" / "reports" / name)
+        b = pd.read_csv(job / "spark" / "reports" / name)
+        pd.testing.assert_frame_equal(b, a, check_exact=False, rtol=1e-12)
 
 
 @pytest.mark.spark

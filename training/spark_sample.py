@@ -16,20 +16,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from features.contract import CONTRACT, InputTables
-from features.engine import TABLES, IbisTables, to_spark_frame
+from features.backend_sources import collect_tables
+from features.contract import InputTables
+from features.engine import IbisTables, to_spark_frame
 from training.train import Population, sample_keys
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
-
-
-def _with_contract_dtypes(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    """A frame collected from Spark with the contract's pandas dtypes."""
-    out = pd.DataFrame(index=frame.index)
-    for col, (_required, dtype, _meaning) in CONTRACT[table].items():
-        out[col] = frame[col].astype(dtype)
-    return out
 
 
 def sample_on_spark(
@@ -70,8 +63,16 @@ def sample_on_spark(
         spark = {
             name: frame.join(keep, "customer_id", "left_semi") for name, frame in spark.items()
         }
-    frames = {
-        name: _with_contract_dtypes(spark[name].toPandas(), name) if name in spark else None
-        for name in TABLES
-    }
-    return InputTables(**frames).validate(), population
+    sampled = IbisTables(
+        con=con, **{name: con.table(_view(frame, name)) for name, frame in spark.items()}
+    )
+    return collect_tables(sampled), population
+
+
+def _view(frame: SparkDataFrame, name: str) -> str:
+    """Register a Spark DataFrame as a temporary view for Ibis; returns its name."""
+    import ibis
+
+    view = ibis.util.gen_name(f"churnclv_sample_{name}")
+    frame.createOrReplaceTempView(view)
+    return view
