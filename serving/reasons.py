@@ -41,6 +41,18 @@ def _template(before: str, after: str = "") -> Phrase:
     return lambda v, df: before + _n(v) + after
 
 
+def _count(before: str, noun: str, after: str = "", plural: str | None = None) -> Phrase:
+    """``before`` + number + noun, singular when the shown number is 1: '1 order', '3 orders'."""
+    many = plural or noun + "s"
+
+    def phrase(v: pd.Series, df: pd.DataFrame) -> pd.Series:
+        one = v.astype(float).round(0).abs() == 1
+        words = pd.Series(np.where(one, noun, many), index=v.index)
+        return before + _n(v) + " " + words + after
+
+    return phrase
+
+
 def _trend(what: str, last_col: str) -> Phrase:
     """Trend t = (last - prev) / (prev + 1): recover prev, say the change in percent."""
 
@@ -62,21 +74,21 @@ def _trend(what: str, last_col: str) -> Phrase:
 
 
 FIXED: dict[str, Phrase] = {
-    "recency_days": _template("no purchase for ", " days"),
-    "frequency": _template("", " repeat purchase days so far"),
-    "btyd_x": _template("", " repeat purchase days so far"),
-    "orders_total": _template("", " orders in total"),
+    "recency_days": _count("no purchase for ", "day"),
+    "frequency": _count("", "repeat purchase day", " so far"),
+    "btyd_x": _count("", "repeat purchase day", " so far"),
+    "orders_total": _count("", "order", " in total"),
     "monetary_total": _template("net spend of ", " so far"),
     "monetary_mean": _template("spends ", " per purchase day"),
     "btyd_monetary_value": _template("repeat purchases worth ", " on average"),
-    "tenure_days": _template("first purchase ", " days ago"),
-    "btyd_T": _template("first purchase ", " days ago"),
-    "btyd_t_x": _template("bought over a span of ", " days"),
+    "tenure_days": _count("first purchase ", "day", " ago"),
+    "btyd_T": _count("first purchase ", "day", " ago"),
+    "btyd_t_x": _count("bought over a span of ", "day"),
     "first_purchase_value": _template("first purchase worth "),
     "last_purchase_value": _template("last purchase worth "),
-    "interpurchase_days_mean": _template("buys every ", " days on average"),
-    "interpurchase_days_std": _template("irregular buying (gaps vary by ", " days)"),
-    "signup_age_days": _template("signed up ", " days ago"),
+    "interpurchase_days_mean": _count("buys every ", "day", " on average"),
+    "interpurchase_days_std": _count("irregular buying (gaps vary by ", "day", ")"),
+    "signup_age_days": _count("signed up ", "day", " ago"),
     "orders_trend_90d": _trend("orders", "orders_90d"),
     "spend_trend_90d": _trend("spend", "spend_90d"),
     "email_click_trend_90d": _trend("email clicks", "email_clicks_90d"),
@@ -92,6 +104,8 @@ FIXED: dict[str, Phrase] = {
 
 
 def _missing(feature: str) -> str:
+    if feature == "loyalty_member":
+        return "loyalty membership not known"
     if feature.startswith("days_since_"):
         return f"no {SINCE_WORDS.get(feature[11:], feature[11:])} recorded"
     if feature in ("recency_days", "tenure_days", "btyd_T"):
@@ -104,17 +118,17 @@ def phrases(feature: str, values: pd.Series, frame: pd.DataFrame) -> pd.Series:
     if feature in FIXED:
         make = FIXED[feature]
     elif feature.startswith("days_since_"):
-        make = _template(f"last {SINCE_WORDS.get(feature[11:], feature[11:])} ", " days ago")
+        make = _count(f"last {SINCE_WORDS.get(feature[11:], feature[11:])} ", "day", " ago")
     elif m := _WINDOW.match(feature):
         what, days = m.group("what"), m.group("days")
         if what == "spend":
             make = _template("spent ", f" in the last {days} days")
         elif what == "active_days":
-            make = _template("bought on ", f" days in the last {days} days")
+            make = _count("bought on ", "day", f" in the last {days} days")
         else:
-            make = _template(
-                "", f" {EVENT_WORDS.get(what, what.replace('_', ' '))} in the last {days} days"
-            )
+            many = EVENT_WORDS.get(what, what.replace("_", " "))
+            one = many[:-1] if many.endswith("s") else many
+            make = _count("", one, f" in the last {days} days", plural=many)
     else:
         make = lambda v, df: f"{feature.replace('_', ' ')}: " + v.astype(str)  # noqa: E731
     present = values.notna()

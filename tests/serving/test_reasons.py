@@ -34,6 +34,19 @@ def test_phrases() -> None:
     assert one("email_click_rate", 0.05) == "clicks 5% of opened emails"
 
 
+def test_counts_of_one_are_singular() -> None:
+    assert one("visits_90d", 1) == "1 website visit in the last 90 days"
+    assert one("visits_90d", 2) == "2 website visits in the last 90 days"
+    assert one("orders_30d", 1) == "1 order in the last 30 days"
+    assert one("active_days_90d", 1) == "bought on 1 day in the last 90 days"
+    assert one("recency_days", 1.0) == "no purchase for 1 day"
+    assert one("recency_days", 0.0) == "no purchase for 0 days"
+    assert one("days_since_visit", 1.0) == "last website visit 1 day ago"
+    assert one("frequency", 1) == "1 repeat purchase day so far"
+    assert one("orders_total", 1) == "1 order in total"
+    assert one("loyalty_member", np.nan) == "loyalty membership not known"
+
+
 def test_top_reasons_take_the_largest_positive_contributions() -> None:
     frame = pd.DataFrame(
         {"recency_days": [200.0, 3.0], "csat_mean": [1.5, 4.8], "visits_30d": [0, 9]}
