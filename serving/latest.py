@@ -51,12 +51,14 @@ class LatestScores:
             ["value_at_risk", "customer_id"], ascending=[False, True], ignore_index=True
         )
         cols = [c for c in frame.columns if c not in ("control", "campaign")]
-        self.by_id: dict[str, dict[str, object]] = {
-            rec["customer_id"]: {k: _jsonable(v) for k, v in rec.items()} | {"status": "ok"}
+        # each customer's API record, encoded once as JSON (only the bytes are kept: at a
+        # million customers a dict per customer would cost gigabytes)
+        self.json_by_id: dict[str, bytes] = {
+            rec["customer_id"]: json.dumps(
+                {k: _jsonable(v) for k, v in rec.items()} | {"status": "ok"}
+            ).encode()
             for rec in frame[cols].to_dict("records")
         }
-        # the same records as JSON, for the API (json.dumps of a list joins items with ", ")
-        self.json_by_id = {k: json.dumps(v).encode() for k, v in self.by_id.items()}
         self.summary = segment_summary(frame)
         self.slugs = {segment_slug(s): s for s in frame["segment"].unique()}
         self.scoring_date = (
@@ -67,12 +69,18 @@ class LatestScores:
             "clv_model": str(frame["clv_model_version"].iloc[0]) if len(frame) else None,
         }
 
+    @property
+    def customer_ids(self) -> list[str]:
+        """Every scored customer id."""
+        return list(self.json_by_id)
+
     def lookup(self, ids: list[str]) -> list[dict[str, object]]:
         """One item per id, in order; unknown ids get status ``unknown_customer``."""
-        return [self.by_id.get(i) or {"customer_id": i, "status": "unknown_customer"} for i in ids]
+        return json.loads(self.lookup_json(ids))
 
     def lookup_json(self, ids: list[str]) -> bytes:
-        """``json.dumps(self.lookup(ids))``, from records encoded at load time."""
+        """The JSON list of :meth:`lookup`, joined from records encoded at load time (items
+        separated by ", " as ``json.dumps`` of a list does)."""
         get = self.json_by_id.get
         parts = [
             get(i) or json.dumps({"customer_id": i, "status": "unknown_customer"}).encode()
