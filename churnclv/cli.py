@@ -67,6 +67,8 @@ def _settings(
     churn_horizon: int | None,
     clv_horizon: int | None,
     out: Path | None = None,
+    engine: str | None = None,
+    spark_master: str | None = None,
     **extra: object,
 ) -> Settings:
     overrides: dict[str, object] = {
@@ -75,6 +77,8 @@ def _settings(
         "churn_horizon_days": churn_horizon,
         "clv_horizon_days": clv_horizon,
         "output_dir": str(out) if out else None,
+        "engine": engine,
+        "spark.master": spark_master,
         **extra,
     }
     return load_settings(config, overrides)
@@ -136,12 +140,7 @@ def features(
         typer.echo(catalogue_markdown())
         return
     settings = _settings(
-        config,
-        data,
-        cutoff,
-        churn_horizon,
-        clv_horizon,
-        **{"engine": engine, "spark.master": spark_master},
+        config, data, cutoff, churn_horizon, clv_horizon, None, engine, spark_master
     )
     from churnclv.pipeline import run_features
 
@@ -164,13 +163,7 @@ def train(
     from churnclv.pipeline import run_training
 
     settings = _settings(
-        config,
-        data,
-        cutoff,
-        churn_horizon,
-        clv_horizon,
-        out,
-        **{"engine": engine, "spark.master": spark_master},
+        config, data, cutoff, churn_horizon, clv_horizon, out, engine, spark_master
     )
     run_training(settings, console)
 
@@ -196,12 +189,7 @@ def score(
     from churnclv.pipeline import run_scoring
 
     settings = _settings(
-        config,
-        data,
-        cutoff,
-        churn_horizon,
-        clv_horizon,
-        **{"engine": engine, "spark.master": spark_master},
+        config, data, cutoff, churn_horizon, clv_horizon, None, engine, spark_master
     )
     run_scoring(settings, console, out=out, holdout_percent=holdout, campaign=campaign)
 
@@ -220,11 +208,15 @@ def report(
     since: Annotated[
         str | None, typer.Option(help="Campaign launch date (YYYY-MM-DD), with --campaign.")
     ] = None,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Retention, cohort, CLV-by-channel and campaign reports (HTML and CSV)."""
     from churnclv.pipeline import run_report
 
-    settings = _settings(config, data, cutoff, churn_horizon, clv_horizon)
+    settings = _settings(
+        config, data, cutoff, churn_horizon, clv_horizon, None, engine, spark_master
+    )
     try:
         launch = dt.date.fromisoformat(since) if since else None
     except ValueError:
