@@ -247,6 +247,7 @@ def serve(
 
 def main() -> None:
     """Entry point that turns user errors into one clear line and a non-zero exit code."""
+    from features.engine import EngineError
     from features.labels import LabelWindowError
     from features.sources import ContractError
     from serving.http import NoApiKeyError
@@ -262,6 +263,7 @@ def main() -> None:
         ModelNotFoundError,
         CampaignNotFoundError,
         NoApiKeyError,
+        EngineError,
         CliError,
     )
     try:

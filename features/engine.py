@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 TABLES = ("transactions", "events", "customers")
 
 
+class EngineError(RuntimeError):
+    """The engine cannot be started (e.g. Spark without pyspark or Java); says what to fix."""
+
+
 @dataclass(frozen=True)
 class IbisTables:
     """The contract tables as Ibis tables on one backend; events/customers may be None."""
@@ -71,7 +75,12 @@ def make_backend(
         import os
         import sys
 
-        from pyspark.sql import SparkSession
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise EngineError(
+                "engine spark needs pyspark (>=3.5,<4.1): `pip install pyspark` or `make setup`"
+            ) from exc
 
         # Python workers must run this interpreter (it has pandas/pyarrow), not PATH's python3
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -87,7 +96,14 @@ def make_backend(
         }
         for key, value in conf.items():
             builder = builder.config(key, value)
-        return ibis.pyspark.connect(builder.getOrCreate())
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # Java missing or too old, bad master URL, bad conf
+            raise EngineError(
+                f"cannot start Spark ({type(exc).__name__}: {str(exc).splitlines()[0][:300]}); "
+                "Spark needs Java 17 (JAVA_HOME) and a reachable master"
+            ) from exc
+        return ibis.pyspark.connect(session)
     raise ValueError(f"unknown engine {engine!r}: expected 'duckdb' or 'spark'")
 
 
