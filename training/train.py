@@ -27,6 +27,7 @@ from training.models import (
     fit_revenue_quantile,
     fit_revenue_regressor,
 )
+from training.seasonality import season_note
 
 Step = Callable[[str], None]
 INTERVAL_QUANTILES = {"revenue_q10": 0.1, "revenue_q90": 0.9}
@@ -225,6 +226,7 @@ def train_models(
     revenue_rows = {"model": evaluate_revenue(rev, test["pred_revenue_model"].to_numpy())}
     revenue_rows |= {n: evaluate_revenue(rev, p) for n, p in preds["revenue"].items()}
 
+    seasonal = season_note(tx, plan.test_cutoff, data_end, h)
     step("production refit on the newest cutoffs")
     prod_fit = _subset(frames, plan.production_fit_cutoffs)
     boosters, cal_x, cal_y = _fit_pair(prod_fit, test, spec, settings)
@@ -278,7 +280,7 @@ def train_models(
         data_summary=summary,
         feature_importance=importance,
         baselines=base,
-        notes=[*plan.notes, *([note] if note else [])],
+        notes=[*plan.notes, *(n for n in (note, seasonal) if n)],
     )
 
 
