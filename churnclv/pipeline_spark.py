@@ -27,6 +27,7 @@ from churnclv.settings import Settings
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
+    from rich.progress import Progress
 
 DRIFT_SAMPLE = 200_000
 """The drift check (PSI per feature) runs on a random sample of about this many customers."""
@@ -55,6 +56,41 @@ def _master(con: BaseBackend) -> str:
     return con._session.sparkContext.master
 
 
+@contextlib.contextmanager
+def spark_progress(con: BaseBackend, progress: Progress, label: str) -> Iterator[None]:
+    """Show the tasks of the running Spark stages on a progress bar while the block runs.
+
+    A background thread polls Spark's status tracker twice a second; the bar counts the tasks
+    of the stages seen so far (done / known), so it moves with the job.
+    """
+    import threading
+
+    tracker = con._session.sparkContext.statusTracker()
+    task = progress.add_task(label, total=None)
+    stop = threading.Event()
+    stages: dict[int, tuple[int, int]] = {}
+
+    def poll() -> None:
+        while not stop.wait(0.5):
+            for stage_id in tracker.getActiveStageIds():
+                info = tracker.getStageInfo(stage_id)
+                if info is not None:
+                    stages[stage_id] = (info.numCompletedTasks, info.numTasks)
+            done = sum(d for d, _ in stages.values())
+            total = sum(t for _, t in stages.values())
+            progress.update(task, completed=done, total=max(total, 1))
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        done = sum(t for _, t in stages.values()) or 1
+        progress.update(task, completed=done, total=done)
+
+
 def run_features_spark(settings: Settings, out: Path | None, console: Console) -> Path:
     """Build the feature frame at the cutoff on Spark and write it as a Parquet directory."""
     from features.build import feature_table
@@ -66,11 +102,9 @@ def run_features_spark(settings: Settings, out: Path | None, console: Console) -
         result = load_inputs(settings, console, backend=con)
         cutoff = resolve_cutoff(settings, result)
         with progress_bar(console) as progress:
-            task = progress.add_task(f"features on Spark ({_master(con)})", total=1)
-            _, expr = feature_table(result.tables, cutoff)
-            frame = to_spark_frame(con, expr)
-            write_spark_parquet(frame, path)
-            progress.advance(task)
+            with spark_progress(con, progress, f"features on Spark ({_master(con)}), tasks"):
+                _, expr = feature_table(result.tables, cutoff)
+                write_spark_parquet(to_spark_frame(con, expr), path)
             written = con._session.read.parquet(str(path))
             rows, cols = written.count(), len(written.columns)
     console.print(f"cutoff {cutoff}: {rows:,} customers x {cols - 1} features (Spark)")
@@ -102,31 +136,29 @@ def run_scoring_spark(
         cutoff = resolve_cutoff(settings, result)
         campaign_name = campaign_for(campaign, holdout_percent, cutoff)
         with progress_bar(console) as progress:
-            task = progress.add_task(f"scoring on Spark ({_master(con)})", total=3)
-            _, expr = feature_table(result.tables, cutoff)
-            buyers = to_spark_frame(con, expr.filter(expr.recency_days.notnull()))
-            buyers = buyers.persist(StorageLevel.MEMORY_AND_DISK)  # scored, then sampled
-            scores = score_spark(
-                buyers,
-                models.bundle,
-                settings.segments,
-                scoring_date=cutoff,
-                model_versions=models.versions,
-                campaign=campaign_name,
-                holdout_percent=holdout_percent,
-            )
-            paths = write_spark_outputs(scores, out_dir)
-            progress.advance(task)
-            summary = pd.read_csv(paths["summary"])
-            n = int(summary.loc[summary["segment"] == "All customers", "customers"].iloc[0])
-            fraction = min(1.0, DRIFT_SAMPLE / max(n, 1))
-            sample = conform_dtypes(buyers.sample(fraction=fraction, seed=7).toPandas())
-            drift = evaluate_drift(sample, models.bundle.meta.get("drift_reference", {}))
-            progress.advance(task)
-            written = con._session.read.parquet(str(paths["scores"]))
-            control_count = written.filter("control").count() if holdout_percent else 0
-            buyers.unpersist()
-            progress.advance(task)
+            with spark_progress(con, progress, f"scoring on Spark ({_master(con)}), tasks"):
+                _, expr = feature_table(result.tables, cutoff)
+                buyers = to_spark_frame(con, expr.filter(expr.recency_days.notnull()))
+                buyers = buyers.persist(StorageLevel.MEMORY_AND_DISK)  # scored, then sampled
+                scores = score_spark(
+                    buyers,
+                    models.bundle,
+                    settings.segments,
+                    scoring_date=cutoff,
+                    model_versions=models.versions,
+                    campaign=campaign_name,
+                    holdout_percent=holdout_percent,
+                )
+                paths = write_spark_outputs(scores, out_dir)
+            with spark_progress(con, progress, "drift sample and control group, tasks"):
+                summary = pd.read_csv(paths["summary"])
+                n = int(summary.loc[summary["segment"] == "All customers", "customers"].iloc[0])
+                fraction = min(1.0, DRIFT_SAMPLE / max(n, 1))
+                sample = conform_dtypes(buyers.sample(fraction=fraction, seed=7).toPandas())
+                drift = evaluate_drift(sample, models.bundle.meta.get("drift_reference", {}))
+                written = con._session.read.parquet(str(paths["scores"]))
+                control_count = written.filter("control").count() if holdout_percent else 0
+                buyers.unpersist()
     finish_scoring(
         console,
         out_dir,
