@@ -54,8 +54,8 @@ def season_note(
     direction = "under" if ratio > 1 else "over"
     return (
         f"Seasonality: last year the {days} days after {data_end - year} brought {ratio:.2f}x "
-        f"the revenue of the {days} days after {test_cutoff - year}. The models learned from "
-        f"windows like the latter and have no seasonal adjustment, so expected revenue for the "
+        f"the revenue of the {days} days after {test_cutoff - year}. The models were tested on "
+        f"a window like the latter and have no seasonal adjustment, so expected revenue for the "
         f"{days} days after {data_end} is probably {direction}estimated by a similar factor; "
         "the ranking of customers is not affected (the factor is the same for everyone)."
     )
