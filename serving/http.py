@@ -287,4 +287,11 @@ def install_request_timeout_fix() -> None:
     """
     from bentoml._internal.server.http import traffic
 
-    traffic.TimeoutMiddleware.__call__ = _timeout_call  # type: ignore[method-assign]
+    middleware = getattr(traffic, "TimeoutMiddleware", None)
+    if middleware is None or not hasattr(middleware, "_set_timer_out"):
+        # another BentoML than the pinned one: keep its own middleware rather than guess
+        logging.getLogger(__name__).warning(
+            "BentoML's TimeoutMiddleware is not the one this fix was written for; not patched"
+        )
+        return
+    middleware.__call__ = _timeout_call  # type: ignore[method-assign]
