@@ -181,6 +181,13 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
     pd.testing.assert_frame_equal(sb, sa, check_exact=False, rtol=1e-9)
     for name in ("drift.csv", "segment_movement.csv", "churnclv.duckdb"):
         assert (job / "spark" / name).exists(), name
+    # the service reads Spark's scores folder like the DuckDB run's file
+    from serving.latest import LatestScores
+
+    latest = LatestScores(job / "spark")
+    assert sorted(latest.customer_ids) == sorted(duck.index)
+    one = duck.index[0]
+    assert latest.lookup([one])[0]["segment"] == duck.loc[one, "segment"]
     for name in ("retention.csv", "cohorts.csv", "clv_by_channel.csv"):
         a = pd.read_csv(job / "cmp" / "reports" / name)
         b = pd.read_csv(job / "spark" / "reports" / name)
