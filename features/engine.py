@@ -89,9 +89,12 @@ def make_backend(
         under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # launched by spark-submit
         if spark_master or not (under_submit or SparkSession.getActiveSession()):
             builder = builder.master(spark_master or "local[*]")
+        log_config = Path(__file__).with_name("spark-log4j2.properties")
         conf = {
             "spark.sql.session.timeZone": "UTC",
             "spark.ui.showConsoleProgress": "false",
+            # errors only from the JVM's log (the CLI shows its own progress)
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{log_config}",
             **(spark_conf or {}),
         }
         for key, value in conf.items():
