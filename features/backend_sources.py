@@ -26,18 +26,18 @@ import pandas as pd
 
 from churnclv.settings import TABLE_NAMES, DataSettings, TableSource
 from features.contract import CONTRACT, MAX_ABS_VALUE, TIME_COLUMN, InputTables
-from features.engine import IbisTables, _register, fetch
+from features.engine import IbisTables, fetch, register_frame
 from features.sources import (
-    _FALSE,
-    _TRUE,
+    FALSE_TEXTS,
     REJECT_COLUMNS,
+    TRUE_TEXTS,
     ContractError,
     LoadResult,
     TableReport,
-    _format_of,
     load_table,
     plan_columns,
     resolve_sources,
+    source_format,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def read_source(src: TableSource, table: str, con: BaseBackend) -> ir.Table:
     """The raw source as an Ibis table on ``con`` (Parquet file/directory or catalog table)."""
     import ibis
 
-    fmt = _format_of(src)
+    fmt = source_format(src)
     if fmt == "table":
         name = src.table or table
         database, _, short = name.rpartition(".")
@@ -157,11 +157,11 @@ def clean_table(
             else:
                 text = _text(raw_col).lower()
                 values[col] = ibis.cases(
-                    (text.isin(sorted(_TRUE)), True),
-                    (text.isin(sorted(_FALSE)), False),
+                    (text.isin(sorted(TRUE_TEXTS)), True),
+                    (text.isin(sorted(FALSE_TEXTS)), False),
                     else_=ibis.null("boolean"),
                 )
-                bad = text.notnull() & ~text.isin(sorted(_TRUE | _FALSE))
+                bad = text.notnull() & ~text.isin(sorted(TRUE_TEXTS | FALSE_TEXTS))
                 checks.append((bad, "unreadable " + col + ": '" + _text(raw_col) + "'"))
     checks.append((values["customer_id"].isnull(), "missing customer_id"))
     raw_time = mapped[time_col]
@@ -247,7 +247,7 @@ def load_backend_table(
     Counting runs three small queries (rows read, distinct rows, rejects); the clean table
     stays a lazy expression.
     """
-    source = str(src.path) if _format_of(src) != "table" else f"table {src.table or table}"
+    source = str(src.path) if source_format(src) != "table" else f"table {src.table or table}"
     mapped = map_table(read_source(src, table, con), src, table, source)
     clean, rejected = clean_table(mapped, src, table, as_of)
     report = TableReport(source=source, rows_read=int(con.execute(mapped.count())))
@@ -277,11 +277,11 @@ def load_tables_on(
     rejects = []
     report: dict[str, TableReport] = {}
     for name, src in resolve_sources(data, allow_tables=True).items():
-        if _format_of(src) in BACKEND_FORMATS:
+        if source_format(src) in BACKEND_FORMATS:
             clean, rej, rep = load_backend_table(src, name, con, now)
         else:
             frame, rej, rep = load_table(src, name, now)
-            clean = _register(frame, name, con)
+            clean = register_frame(frame, name, con)
         tables[name] = clean
         rejects.append(rej)
         report[name] = rep

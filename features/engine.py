@@ -114,7 +114,7 @@ def _contract_columns(name: str, frame_columns: list[str]) -> list[str]:
     return [c for c in CONTRACT[name] if c in frame_columns]
 
 
-def _register(frame: Any, name: str, con: BaseBackend) -> ir.Table:
+def register_frame(frame: Any, name: str, con: BaseBackend) -> ir.Table:
     """An Ibis table of the contract columns of a pandas frame, usable on ``con``.
 
     Frames go through Arrow, so missing values stay null (never the text "NaN"). On DuckDB
@@ -187,7 +187,7 @@ def to_ibis(tables: InputTables | IbisTables, con: BaseBackend | None = None) ->
         if frame is None or isinstance(frame, ir.Table):
             out[name] = frame
         else:
-            out[name] = _register(frame, name, con)
+            out[name] = register_frame(frame, name, con)
     return IbisTables(con=con, **out)
 
 

@@ -33,8 +33,8 @@ SUFFIX_FORMAT = {
     ".db": "duckdb",
 }
 REJECT_COLUMNS = ["table", "source", "row", "reason", "record"]
-_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
-_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+TRUE_TEXTS = {"true", "t", "yes", "y", "1", "1.0"}
+FALSE_TEXTS = {"false", "f", "no", "n", "0", "0.0"}
 
 
 class ContractError(ValueError):
@@ -139,7 +139,7 @@ def _find_in_dir(folder: Path, name: str) -> Path | None:
     return None
 
 
-def _format_of(src: TableSource) -> str:
+def source_format(src: TableSource) -> str:
     if src.format != "auto":
         return src.format
     assert src.path is not None
@@ -158,7 +158,7 @@ def _format_of(src: TableSource) -> str:
 def read_raw(src: TableSource, table: str) -> pd.DataFrame:
     """Read one source file as-is (CSV as text, so ids and dates are not mangled)."""
     path = Path(src.path)  # type: ignore[arg-type]
-    fmt = _format_of(src)
+    fmt = source_format(src)
     if not path.exists():
         raise ContractError(f"{path}: file not found (table '{table}')")
     try:
@@ -261,9 +261,9 @@ def _parse_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
         return s.astype("boolean"), pd.Series(False, index=s.index)
     text = _as_text(s).str.lower()
     out = pd.Series(pd.NA, index=s.index, dtype="boolean")
-    out[text.isin(_TRUE)] = True
-    out[text.isin(_FALSE)] = False
-    bad = text.notna() & ~text.isin(_TRUE | _FALSE)
+    out[text.isin(TRUE_TEXTS)] = True
+    out[text.isin(FALSE_TEXTS)] = False
+    bad = text.notna() & ~text.isin(TRUE_TEXTS | FALSE_TEXTS)
     return out, bad
 
 
