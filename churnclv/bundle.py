@@ -5,13 +5,16 @@ metrics) and LightGBM model text files. Training builds it; serving applies it. 
 format here lets both sides share it without serving importing training.
 
 CLV over the CLV horizon extrapolates the churn-horizon revenue with the customer's own
-retention: CLV = margin * E[revenue_h] * sum_j (1 - p_churn)^j / (1 + d)^(months to end of
-period j), over the periods of length h (the churn horizon) that fit in the CLV horizon (the last
-one pro rata).
+retention: CLV = margin * sum_j R * s_j * (1 - p_churn)^j / (1 + d)^(months to end of period j),
+over the periods of length h (the churn horizon) that fit in the CLV horizon (the last one pro
+rata), where R is the revenue model's prediction per period and s_j the seasonal factor of
+period j: 1 unless training fitted a seasonal index (``model.seasonal_adjustment``), in which
+case R is seasonally adjusted and s_j the mean monthly factor over period j's days.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +48,8 @@ class ModelBundle:
     monthly_discount_rate: float
     value_cutpoints: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    season_index: list[float] | None = None
+    """Revenue factor per calendar month (January first, mean 1), when training fitted one."""
 
     def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
         """The model input for a feature frame."""
@@ -65,12 +70,30 @@ class ModelBundle:
         p = np.interp(raw, self.calibration_x, self.calibration_y)
         return p**self.rescale if self.rescale != 1.0 else p
 
-    def expected_revenue(self, matrix: pd.DataFrame) -> np.ndarray:
-        """Expected net revenue over the churn horizon (never negative)."""
+    def season_factor(self, start: dt.date | None, days: int | None = None) -> float:
+        """Mean seasonal factor of the days in (start, start + days] (default: churn horizon).
+
+        1.0 without a seasonal index; a bundle with one needs the date.
+        """
+        if self.season_index is None:
+            return 1.0
+        if start is None:
+            raise ValueError("this bundle adjusts revenue for the season: pass the scoring date")
+        days = days or self.churn_horizon_days
+        months = pd.date_range(pd.Timestamp(start) + pd.Timedelta(days=1), periods=days).month
+        return float(np.asarray(self.season_index)[np.asarray(months) - 1].mean())
+
+    def base_revenue(self, matrix: pd.DataFrame) -> np.ndarray:
+        """The revenue model's net revenue over the churn horizon (seasonally adjusted when the
+        bundle has an index; never negative)."""
         return np.clip(self.boosters["revenue"].predict(matrix), 0.0, None) * self.rescale
 
+    def expected_revenue(self, matrix: pd.DataFrame, start: dt.date | None = None) -> np.ndarray:
+        """Expected net revenue over the churn horizon after ``start`` (never negative)."""
+        return self.base_revenue(matrix) * self.season_factor(start)
+
     def clv_interval(
-        self, matrix: pd.DataFrame, churn_probability: np.ndarray
+        self, matrix: pd.DataFrame, churn_probability: np.ndarray, start: dt.date | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """10th and 90th percentile of CLV: revenue quantile models through the CLV formula.
 
@@ -83,10 +106,19 @@ class ModelBundle:
             np.clip(self.boosters[name].predict(matrix), 0.0, None) * self.rescale
             for name in ("revenue_q10", "revenue_q90")
         )
-        return self.clv(low, churn_probability), self.clv(np.maximum(high, low), churn_probability)
+        return (
+            self.clv(low, churn_probability, start),
+            self.clv(np.maximum(high, low), churn_probability, start),
+        )
 
-    def clv(self, expected_revenue: np.ndarray, churn_probability: np.ndarray) -> np.ndarray:
-        """Discounted margin over the CLV horizon (see module docstring)."""
+    def clv(
+        self,
+        base_revenue: np.ndarray,
+        churn_probability: np.ndarray,
+        start: dt.date | None = None,
+    ) -> np.ndarray:
+        """Discounted margin over the CLV horizon after ``start`` (see module docstring);
+        ``base_revenue`` as from :meth:`base_revenue`."""
         h = self.churn_horizon_days
         periods = self.clv_horizon_days / h
         stay = 1.0 - np.asarray(churn_probability, dtype=float)
@@ -95,18 +127,33 @@ class ModelBundle:
         while j < periods:
             weight = min(1.0, periods - j)
             months_to_end = (j + weight) * h / DAYS_PER_MONTH
-            total += weight * stay**j / (1 + self.monthly_discount_rate) ** months_to_end
+            season = 1.0
+            if self.season_index is not None:
+                period_start = pd.Timestamp(start) + pd.Timedelta(days=j * h) if start else None
+                season = self.season_factor(period_start, max(1, round(weight * h)))
+            total += season * weight * stay**j / (1 + self.monthly_discount_rate) ** months_to_end
             j += 1
-        return self.gross_margin * np.asarray(expected_revenue, dtype=float) * total
+        return self.gross_margin * np.asarray(base_revenue, dtype=float) * total
 
     def predict_frame(self, features: pd.DataFrame, output: str) -> pd.DataFrame:
-        """``churn`` -> churn_probability; ``clv`` -> expected_revenue and clv (MLflow models)."""
+        """``churn`` -> churn_probability; ``clv`` -> expected_revenue and clv (MLflow models).
+
+        With a seasonal index, revenue and CLV are for the window after the training data's end.
+        """
         matrix = self.matrix(features)
         churn = self.churn_probability(matrix)
         if output == "churn":
             return pd.DataFrame({"churn_probability": churn})
-        revenue = self.expected_revenue(matrix)
-        return pd.DataFrame({"expected_revenue": revenue, "clv": self.clv(revenue, churn)})
+        start = None
+        if self.season_index is not None:
+            start = dt.date.fromisoformat(str(self.meta["data"]["data_end"]))
+        base = self.base_revenue(matrix)
+        return pd.DataFrame(
+            {
+                "expected_revenue": base * self.season_factor(start),
+                "clv": self.clv(base, churn, start),
+            }
+        )
 
     def save(self, folder: Path) -> Path:
         """Write the bundle into ``folder`` (created); returns the folder."""
@@ -125,6 +172,7 @@ class ModelBundle:
             "gross_margin": self.gross_margin,
             "monthly_discount_rate": self.monthly_discount_rate,
             "value_cutpoints": self.value_cutpoints,
+            "season_index": self.season_index,
             "meta": self.meta,
         }
         (folder / BUNDLE_FILE).write_text(json.dumps(doc, indent=2, default=str))
@@ -154,4 +202,5 @@ class ModelBundle:
             monthly_discount_rate=doc["monthly_discount_rate"],
             value_cutpoints=doc.get("value_cutpoints", {}),
             meta=doc.get("meta", {}),
+            season_index=doc.get("season_index"),
         )

@@ -166,7 +166,12 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
                 feats = build_features(result_in.tables, end)
                 extra["Against the demo generator's ground truth (scored at the data end)"] = (
                     evaluate_against_truth(
-                        result.bundle, feats, truth, settings.churn_horizon_days, result.baselines
+                        result.bundle,
+                        feats,
+                        truth,
+                        settings.churn_horizon_days,
+                        result.baselines,
+                        scoring_date=end,
                     )
                 )
     for note in result.notes:

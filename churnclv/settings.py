@@ -158,6 +158,14 @@ class ModelSettings(_Strict):
         description="Above this many customers, training uses a reproducible random sample of "
         "them (by hash of customer_id and seed); scoring always covers everyone.",
     )
+    seasonal_adjustment: bool = Field(
+        default=False,
+        description="Fit a monthly revenue index (needs 24 complete months) and train the "
+        "revenue models on seasonally adjusted revenue; scoring multiplies by the factor of the "
+        "window ahead. Off by default: on the demo data it made revenue totals consistent "
+        "(86% / 82% of actual on the test window / after the data end, against 108% / 60% "
+        "without) at a small cost in ranking (Spearman 0.797 vs 0.800).",
+    )
     min_customers: int = Field(default=200, gt=0)
     min_class_count: int = Field(default=30, gt=0)
     gate_tolerance_auc: float = Field(default=0.005, ge=0.0)

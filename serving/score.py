@@ -53,9 +53,10 @@ def score_customers(
     versions = model_versions or {}
     matrix = bundle.matrix(features)
     churn = bundle.churn_probability(matrix)
-    revenue = bundle.expected_revenue(matrix)
-    clv = bundle.clv(revenue, churn)
-    low, high = bundle.clv_interval(matrix, churn)
+    base = bundle.base_revenue(matrix)
+    revenue = base * bundle.season_factor(scoring_date)  # 1 without a seasonal index
+    clv = bundle.clv(base, churn, scoring_date)
+    low, high = bundle.clv_interval(matrix, churn, scoring_date)
     risk = assign_risk_tier(churn, segments)
     value = assign_value_tier(clv, bundle.value_cutpoints)
     cells = assign_segments(risk, value, segments)

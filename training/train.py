@@ -27,7 +27,7 @@ from training.models import (
     fit_revenue_quantile,
     fit_revenue_regressor,
 )
-from training.seasonality import season_note
+from training.seasonality import fit_season_index, season_note
 
 Step = Callable[[str], None]
 INTERVAL_QUANTILES = {"revenue_q10": 0.1, "revenue_q90": 0.9}
@@ -135,13 +135,21 @@ def _subset(frames: dict[dt.date, pd.DataFrame], cutoffs) -> pd.DataFrame:  # no
 
 
 def _fit_pair(
-    fit: pd.DataFrame, cal: pd.DataFrame, spec: FeatureSpec, settings: Settings
+    fit: pd.DataFrame,
+    cal: pd.DataFrame,
+    spec: FeatureSpec,
+    settings: Settings,
+    season: ModelBundle,
 ) -> tuple[dict, list[float], list[float]]:
+    """Churn model + calibration; revenue models on revenue / its label window's season factor
+    (the factor is 1 without a seasonal index)."""
     params, seed = settings.model.lightgbm, settings.model.seed
     churn = fit_churn_classifier(spec.matrix(fit), fit["churned"].to_numpy(), params, seed)
     cal_x, cal_y = fit_calibration(churn.predict(spec.matrix(cal)), cal["churned"].to_numpy())
     both = pd.concat([fit, cal], ignore_index=True)
-    Xb, rev = spec.matrix(both), both["future_revenue"].to_numpy()
+    factors = {c: season.season_factor(c) for c in both["cutoff"].unique()}
+    adjusted = both["future_revenue"] / both["cutoff"].map(factors).astype(float)
+    Xb, rev = spec.matrix(both), adjusted.to_numpy()
     boosters = {"churn": churn, "revenue": fit_revenue_regressor(Xb, rev, params, seed)}
     for name, alpha in INTERVAL_QUANTILES.items():
         boosters[name] = fit_revenue_quantile(Xb, rev, alpha, params, seed)
@@ -193,6 +201,11 @@ def train_models(
     for c in cutoffs:
         step(f"snapshot at {c}")
         frames[c] = build_snapshot(tables, c, h)
+    # seasonal index (opt-in): for the backtest from data up to the test cutoff only, so its
+    # label window stays unseen; for the production models from all data
+    seasonal_on = settings.model.seasonal_adjustment
+    backtest_season = _season(fit_season_index(tx, plan.test_cutoff) if seasonal_on else None, h)
+    production_season = _season(fit_season_index(tx, data_end) if seasonal_on else None, h)
 
     fit = _subset(frames, plan.fit_cutoffs)
     cal = frames[plan.calibration_cutoff]
@@ -206,11 +219,13 @@ def train_models(
 
     step("backtest: fit models")
     spec = FeatureSpec.fit(fit)
-    boosters, cal_x, cal_y = _fit_pair(fit, cal, spec, settings)
+    boosters, cal_x, cal_y = _fit_pair(fit, cal, spec, settings, backtest_season)
     # evaluated on the label horizon itself, so no rescaling here
     Xt = spec.matrix(test)
     test["pred_churn_model"] = np.interp(boosters["churn"].predict(Xt), cal_x, cal_y)
-    test["pred_revenue_model"] = np.clip(boosters["revenue"].predict(Xt), 0, None)
+    test["pred_revenue_model"] = np.clip(
+        boosters["revenue"].predict(Xt), 0, None
+    ) * backtest_season.season_factor(plan.test_cutoff)
 
     step("backtest: fit baselines")
     base = Baselines.fit(pd.concat([fit, cal], ignore_index=True), h)
@@ -226,13 +241,20 @@ def train_models(
     revenue_rows = {"model": evaluate_revenue(rev, test["pred_revenue_model"].to_numpy())}
     revenue_rows |= {n: evaluate_revenue(rev, p) for n, p in preds["revenue"].items()}
 
-    seasonal = season_note(tx, plan.test_cutoff, data_end, h)
+    seasonal = season_note(
+        tx, plan.test_cutoff, data_end, h, adjusted=production_season.season_index is not None
+    )
+    if seasonal_on and production_season.season_index is None:
+        seasonal = (seasonal or "") + (
+            " No seasonal index: model.seasonal_adjustment needs 24 complete months of data."
+        )
     step("production refit on the newest cutoffs")
     prod_fit = _subset(frames, plan.production_fit_cutoffs)
-    boosters, cal_x, cal_y = _fit_pair(prod_fit, test, spec, settings)
+    boosters, cal_x, cal_y = _fit_pair(prod_fit, test, spec, settings, production_season)
     bundle = _bundle(spec, boosters, cal_x, cal_y, plan, settings)
+    bundle.season_index = production_season.season_index
     Xl = spec.matrix(test)
-    clv = bundle.clv(bundle.expected_revenue(Xl), bundle.churn_probability(Xl))
+    clv = bundle.clv(bundle.base_revenue(Xl), bundle.churn_probability(Xl), plan.test_cutoff)
     bundle.value_cutpoints = {
         t.name: float(np.quantile(clv, t.min_percentile)) if t.min_percentile > 0 else 0.0
         for t in settings.segments.value_tiers
@@ -281,6 +303,22 @@ def train_models(
         feature_importance=importance,
         baselines=base,
         notes=[*plan.notes, *(n for n in (note, seasonal) if n)],
+    )
+
+
+def _season(index: list[float] | None, horizon_days: int) -> ModelBundle:
+    """A bundle holding only a seasonal index, to compute window factors by the bundle's rule."""
+    return ModelBundle(
+        spec=FeatureSpec(columns=[], categories={}),
+        boosters={},
+        calibration_x=[],
+        calibration_y=[],
+        churn_horizon_days=horizon_days,
+        label_horizon_days=horizon_days,
+        clv_horizon_days=horizon_days,
+        gross_margin=1.0,
+        monthly_discount_rate=0.0,
+        season_index=index,
     )
 
 

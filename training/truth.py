@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -17,8 +19,12 @@ def evaluate_against_truth(
     truth: pd.DataFrame,
     horizon_days: int,
     baselines: Baselines | None = None,
+    scoring_date: dt.date | None = None,
 ) -> pd.DataFrame:
     """Metrics of the model's scores at the data end against what really happened next.
+
+    ``scoring_date``: the date the features were built at (the seasonal factor needs it when
+    the bundle has an index; default the training data's end recorded in the bundle).
 
     ``truth`` comes from the generator: ``churned_{h}d`` and ``future_spend_{h}d`` simulated
     beyond the data end, and ``true_churn_probability_{h}d`` computed from each customer's
@@ -27,6 +33,8 @@ def evaluate_against_truth(
     business formula and BG/NBD + Gamma-Gamma.
     """
     h = horizon_days
+    if scoring_date is None and "data" in bundle.meta:
+        scoring_date = dt.date.fromisoformat(str(bundle.meta["data"]["data_end"]))
     cols = [f"churned_{h}d", f"future_spend_{h}d", f"true_churn_probability_{h}d"]
     missing = [c for c in cols if c not in truth.columns]
     if missing:
@@ -41,7 +49,7 @@ def evaluate_against_truth(
     oracle = joined[f"true_churn_probability_{h}d"].to_numpy(dtype=float)
     model = evaluate_churn(y, p)
     best = evaluate_churn(y, oracle)
-    revenue = evaluate_revenue(spend, bundle.expected_revenue(matrix))
+    revenue = evaluate_revenue(spend, bundle.expected_revenue(matrix, scoring_date))
     rows = [
         {
             "measure": "churn ROC-AUC",
@@ -78,7 +86,7 @@ def evaluate_against_truth(
     if baselines is not None and clv_col in truth.columns:
         actual = truth.set_index("customer_id").loc[joined["customer_id"], clv_col]
         actual = actual.to_numpy(dtype=float) * bundle.gross_margin
-        clv = {"model": bundle.clv(bundle.expected_revenue(matrix), p)}
+        clv = {"model": bundle.clv(bundle.base_revenue(matrix), p, scoring_date)}
         clv |= baselines.predict_clv(
             joined, bundle.clv_horizon_days, bundle.gross_margin, bundle.monthly_discount_rate
         )

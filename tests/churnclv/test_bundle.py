@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import lightgbm as lgb
@@ -94,3 +95,41 @@ def test_unknown_category_level_scores_as_missing() -> None:
     X = bundle.matrix(odd)
     assert X["channel"].isna().tolist() == [False, True, True]
     assert np.isfinite(bundle.churn_probability(X)).all()
+
+
+# January 2, every other month 1 (mean 13/12 before scaling does not matter for these checks)
+INDEX = [2.0] + [1.0] * 11
+
+
+def test_season_factor_is_the_mean_over_the_windows_days() -> None:
+    bundle, _ = tiny_bundle()
+    assert bundle.season_factor(None) == 1.0  # no index: no adjustment, no date needed
+    bundle.season_index = INDEX
+    # (2025-12-21, +20 days]: 10 December days (1) and 10 January days (2)
+    assert bundle.season_factor(dt.date(2025, 12, 21), 20) == pytest.approx(1.5)
+    assert bundle.season_factor(dt.date(2025, 12, 31), 31) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="scoring date"):
+        bundle.season_factor(None)
+
+
+def test_clv_applies_each_periods_factor() -> None:
+    bundle, _ = tiny_bundle()
+    bundle.season_index = INDEX
+    bundle.clv_horizon_days = 180  # two 90-day periods
+    start = dt.date(2025, 10, 2)  # period 1: Oct 3 - Dec 31 (factor 1); period 2 from Jan 1
+    second = bundle.season_factor(dt.date(2025, 12, 31), 90)  # 31 days at 2, 59 at 1
+    assert second == pytest.approx((31 * 2 + 59) / 90)
+    # no churn, no discount: margin 0.5 x revenue x (1 + second)
+    clv = bundle.clv(np.array([100.0]), np.array([0.0]), start)
+    assert clv[0] == pytest.approx(0.5 * 100 * (1 + second))
+
+
+def test_seasonal_index_survives_save_and_load(tmp_path: Path) -> None:
+    bundle, frame = tiny_bundle()
+    bundle.season_index = INDEX
+    bundle.meta["data"] = {"data_end": "2025-12-31"}
+    loaded = ModelBundle.load(bundle.save(tmp_path / "b"))
+    assert loaded.season_index == INDEX
+    pd.testing.assert_frame_equal(
+        bundle.predict_frame(frame, "clv"), loaded.predict_frame(frame, "clv")
+    )

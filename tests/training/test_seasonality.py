@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
-from training.seasonality import season_note, season_shift, window_revenue
+from training.seasonality import fit_season_index, season_note, season_shift, window_revenue
 
 
 def tx(rows: list[tuple[str, float]]) -> pd.DataFrame:
@@ -52,3 +53,14 @@ def test_shift_is_last_years_ratio_of_the_two_windows() -> None:
 def test_no_note_when_alike_or_when_history_is_short() -> None:
     assert season_note(YEAR, dt.date(2025, 3, 1), dt.date(2025, 3, 1), 30) is None  # ratio 1
     assert season_shift(YEAR, dt.date(2024, 6, 1), dt.date(2024, 9, 1), 30) is None  # < 1 year
+
+
+def test_index_recovers_the_monthly_pattern_of_a_flat_business() -> None:
+    """Daily revenue = the month's factor, three years: the index is the pattern, scaled."""
+    pattern = np.array([0.8, 0.8, 0.9, 1.0, 1.0, 0.8, 0.7, 0.8, 1.0, 1.1, 1.4, 1.7])
+    days = pd.date_range("2022-12-15", "2026-01-10", freq="D")
+    frame = pd.DataFrame({"customer_id": "a", "timestamp": days, "amount": pattern[days.month - 1]})
+    index = fit_season_index(frame, dt.date(2026, 1, 10))
+    np.testing.assert_allclose(index, pattern / pattern.mean(), rtol=1e-9)
+    # 23 complete months are too few
+    assert fit_season_index(frame, dt.date(2024, 12, 15)) is None

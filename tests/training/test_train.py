@@ -173,3 +173,40 @@ def test_report_has_plots_and_plain_grades(result: TrainingResult, tmp_path: Pat
         "roc.png",
         "totals.png",
     ]
+
+
+def test_seasonal_adjustment_follows_the_season_and_gets_closer_to_the_peak(
+    demo, settings: Settings, result: TrainingResult
+) -> None:  # noqa: ANN001
+    """With model.seasonal_adjustment the bundle carries the fitted index; scoring the same
+    customers ahead of the generator's Nov/Dec peak predicts more than ahead of its summer dip,
+    and the total for the 90 days after the data end (Oct-Dec) is closer to the truth."""
+    from serving.score import score_customers
+
+    seasonal = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"seasonal_adjustment": True})}
+    )
+    adjusted_run = train_models(_tables(demo), seasonal)
+    index = adjusted_run.bundle.season_index
+    assert index is not None and len(index) == 12
+    assert index[11] > 1.3 > 0.9 > index[6]  # December peak, July dip (generator: 1.59, 0.74)
+    end = adjusted_run.plan.data_end
+    feats = build_features(_tables(demo), end)
+    feats = feats[feats["recency_days"].notna()]
+    at = {
+        d: score_customers(feats, adjusted_run.bundle, seasonal.segments, scoring_date=d)
+        for d in (end, dt.date(end.year, 6, 1))
+    }
+    assert (
+        at[end]["expected_revenue"].sum()
+        > 1.3 * at[dt.date(end.year, 6, 1)]["expected_revenue"].sum()
+    )
+    # the CLV covers a whole year from either date, so it moves much less than the quarter
+    ratio = at[end]["clv"].sum() / at[dt.date(end.year, 6, 1)]["clv"].sum()
+    assert 0.8 < ratio < 1.25
+    plain = evaluate_against_truth(result.bundle, feats, demo.truth, 90).set_index("measure")
+    adjusted = evaluate_against_truth(adjusted_run.bundle, feats, demo.truth, 90).set_index(
+        "measure"
+    )
+    total = "revenue total pred/actual %"
+    assert abs(adjusted.loc[total, "model"] - 100) < abs(plain.loc[total, "model"] - 100)
