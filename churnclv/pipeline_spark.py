@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 DRIFT_SAMPLE = 200_000
 """The drift check (PSI per feature) runs on a random sample of about this many customers."""
 
-SPARK_DEFAULTS = {"spark.ui.showConsoleProgress": "false"}
-
 
 @contextlib.contextmanager
 def spark_backend(settings: Settings) -> Iterator[BaseBackend]:
@@ -43,7 +41,7 @@ def spark_backend(settings: Settings) -> Iterator[BaseBackend]:
     con = make_backend(
         "spark",
         spark_master=settings.spark.master,
-        spark_conf={**SPARK_DEFAULTS, **settings.spark.conf},
+        spark_conf=settings.spark.conf,
     )
     con._session.sparkContext.setLogLevel("ERROR")
     try:

@@ -34,9 +34,9 @@ from features.sources import (
     ContractError,
     LoadResult,
     TableReport,
+    load_each,
     load_table,
     plan_columns,
-    resolve_sources,
     source_format,
 )
 
@@ -272,27 +272,17 @@ def load_tables_on(
     sources by the pandas loader, then registered on ``con``. Same rejects and report as
     :func:`features.sources.load_tables`.
     """
-    now = pd.Timestamp(as_of or dt.datetime.now()).tz_localize(None)
-    tables: dict[str, ir.Table | None] = dict.fromkeys(TABLE_NAMES)
-    rejects = []
-    report: dict[str, TableReport] = {}
-    for name, src in resolve_sources(data, allow_tables=True).items():
+
+    def load_one(
+        src: TableSource, name: str, now: pd.Timestamp
+    ) -> tuple[ir.Table, pd.DataFrame, TableReport]:
         if source_format(src) in BACKEND_FORMATS:
-            clean, rej, rep = load_backend_table(src, name, con, now)
-        else:
-            frame, rej, rep = load_table(src, name, now)
-            clean = register_frame(frame, name, con)
-        tables[name] = clean
-        rejects.append(rej)
-        report[name] = rep
-    if report["transactions"].rows_kept == 0:
-        raise ContractError(
-            f"{report['transactions'].source}: no usable transaction rows "
-            f"({report['transactions'].rows_read} read, {report['transactions'].rejected_total} "
-            "rejected); see the rejects file for reasons"
-        )
-    all_rejects = pd.concat([r for r in rejects if len(r)] or [rejects[0]], ignore_index=True)
-    return LoadResult(tables=IbisTables(con=con, **tables), rejects=all_rejects, report=report)
+            return load_backend_table(src, name, con, now)
+        frame, rejects, report = load_table(src, name, now)
+        return register_frame(frame, name, con), rejects, report
+
+    tables, rejects, report = load_each(data, as_of, load_one, allow_tables=True)
+    return LoadResult(tables=IbisTables(con=con, **tables), rejects=rejects, report=report)
 
 
 def max_timestamp(tables: IbisTables) -> pd.Timestamp:

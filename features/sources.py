@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -378,28 +379,41 @@ def load_table(
     return clean, rejects, report
 
 
-def load_tables(data: DataSettings, as_of: dt.datetime | None = None) -> LoadResult:
-    """Load every available table of the contract; ``as_of`` is the run time (default now).
+LoadOne = Callable[[TableSource, str, pd.Timestamp], tuple[object, pd.DataFrame, TableReport]]
 
-    Timestamps later than ``as_of`` are rejected as "in the future of the run".
+
+def load_each(
+    data: DataSettings, as_of: dt.datetime | None, load_one: LoadOne, allow_tables: bool = False
+) -> tuple[dict[str, object], pd.DataFrame, dict[str, TableReport]]:
+    """Run ``load_one(source, table, run_time)`` for every available table; stop when no
+    transaction row is usable; return (clean table by name, all rejects, report by name).
+
+    Shared by the pandas loader and the backend loader (:mod:`features.backend_sources`).
     """
     now = pd.Timestamp(as_of or dt.datetime.now()).tz_localize(None)
-    frames: dict[str, pd.DataFrame | None] = dict.fromkeys(TABLE_NAMES)
+    tables: dict[str, object] = dict.fromkeys(TABLE_NAMES)
     rejects = []
     report: dict[str, TableReport] = {}
-    for name, src in resolve_sources(data).items():
-        clean, rej, rep = load_table(src, name, now)
-        frames[name] = clean
+    for name, src in resolve_sources(data, allow_tables=allow_tables).items():
+        tables[name], rej, report[name] = load_one(src, name, now)
         rejects.append(rej)
-        report[name] = rep
     if report["transactions"].rows_kept == 0:
         raise ContractError(
             f"{report['transactions'].source}: no usable transaction rows "
             f"({report['transactions'].rows_read} read, {report['transactions'].rejected_total} "
             "rejected); see the rejects file for reasons"
         )
-    tables = InputTables(**frames).validate()
+    kept = [r for r in rejects if len(r)] or rejects[:1]
     all_rejects = (
-        pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(columns=REJECT_COLUMNS)
+        pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=REJECT_COLUMNS)
     )
-    return LoadResult(tables=tables, rejects=all_rejects, report=report)
+    return tables, all_rejects, report
+
+
+def load_tables(data: DataSettings, as_of: dt.datetime | None = None) -> LoadResult:
+    """Load every available table of the contract; ``as_of`` is the run time (default now).
+
+    Timestamps later than ``as_of`` are rejected as "in the future of the run".
+    """
+    frames, rejects, report = load_each(data, as_of, load_table)
+    return LoadResult(tables=InputTables(**frames).validate(), rejects=rejects, report=report)
