@@ -4,7 +4,7 @@ Business-literature rules (what users compute in a spreadsheet):
 - churn rate = 100 - retention rate, retention rate = (E - N) / S x 100 (features/retention.py);
 - CLV = average yearly revenue x margin / yearly churn rate;
 - revenue over a horizon = average monthly spend x months x retention rate.
-Probabilistic buy-till-you-die models: BG/NBD + Gamma-Gamma (``training/btyd.py``).
+Probabilistic buy-till-you-die models: BG/NBD + Gamma-Gamma (``churnclv/btyd.py``).
 Each baseline is fitted on the training snapshots only and applied to the test snapshot.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from churnclv.bundle import DAYS_PER_MONTH
-from training.btyd import BGNBD, GammaGamma, btyd_discounted_value
+from churnclv.btyd import BGNBD, GammaGamma, btyd_discounted_value
 
 
 def formula_clv(yearly_revenue: np.ndarray, gross_margin: float, yearly_churn: float) -> np.ndarray:

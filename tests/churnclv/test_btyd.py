@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.btyd import BGNBD, BTYDFitError, GammaGamma, btyd_discounted_value
+from churnclv.btyd import BGNBD, BTYDFitError, GammaGamma, btyd_discounted_value
 
 TRUE = BGNBD(r=0.8, alpha=30.0, a=0.9, b=3.0)
 HORIZON = 90.0
