@@ -1,22 +1,27 @@
 """The model bundle: what training writes and scoring reads, as plain files (no pickles).
 
-A bundle is a folder with ``bundle.json`` (feature spec, calibration, horizons, fitted cut-points,
-metrics) and LightGBM model text files. Training builds it; serving applies it. Keeping the
-format here lets both sides share it without serving importing training.
+A bundle is a folder with ``bundle.json`` (feature spec, BTYD parameters, the served heads,
+horizons, fitted cut-points and interval, metrics) and LightGBM model text files. Training builds
+it; serving applies it. Keeping the format here lets both sides share it without serving
+importing training.
 
-CLV over the CLV horizon extrapolates the churn-horizon revenue with the customer's own
-retention: CLV = margin * sum_j R * s_j * (1 - p_churn)^j / (1 + d)^(months to end of period j),
-over the periods of length h (the churn horizon) that fit in the CLV horizon (the last one pro
-rata), where R is the revenue model's prediction per period and s_j the seasonal factor of
-period j: 1 unless training fitted a seasonal index (``model.seasonal_adjustment``), in which
-case R is seasonally adjusted and s_j the mean monthly factor over period j's days.
+Prediction (:meth:`ModelBundle.predict`), for a feature frame at a scoring date:
+
+1. the BTYD posteriors (P(alive), P(no purchase), expected purchases, spend and revenue over the
+   label horizon L) from the BG/NBD + Gamma-Gamma parameters fitted in training are added as
+   features, so batch, API, Spark and the MLflow model compute the same values;
+2. the churn head gives P(no purchase in L) = sigmoid(c + a * LightGBM log-odds + b * BG/NBD
+   log-odds); training chose the candidate that won the backtest (LightGBM alone, BG/NBD
+   alone or the blend) and fitted its weights on a later fold than the models;
+3. the revenue head gives the net revenue over L = level * (u * LightGBM + v * BG/NBD x GG);
+4. churn horizon and CLV follow from the customer's own BTYD curve (:mod:`churnclv.clv`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +29,83 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from churnclv.btyd import POSTERIOR_COLUMNS, BTYDModel, btyd_summary
+from churnclv.clv import (
+    DAYS_PER_MONTH,
+    RatioInterval,
+    clv_from_revenue,
+    discount_factors,
+    extend_churn,
+    extend_revenue,
+    horizon_weights,
+    logit,
+    period_edges,
+    season_factor,
+    sigmoid,
+)
 from features.matrix import FeatureSpec
 
-DAYS_PER_MONTH = 365.25 / 12
+__all__ = ["DAYS_PER_MONTH", "ChurnHead", "ModelBundle", "RevenueHead", "with_btyd"]
+
 CHURN_MODEL = "churn_model"  # registered model names in MLflow
 CLV_MODEL = "clv_model"
 BUNDLE_FILE = "bundle.json"
-BOOSTERS = ("churn", "revenue")
+PREDICTION_COLUMNS = ["churn_probability", "expected_revenue", "clv", "clv_low", "clv_high"]
+
+
+def with_btyd(features: pd.DataFrame, btyd: BTYDModel, horizon_days: int) -> pd.DataFrame:
+    """The feature frame plus the BTYD posterior columns over ``horizon_days``."""
+    post = btyd.posteriors(features, horizon_days)
+    return pd.concat(
+        [features.drop(columns=list(POSTERIOR_COLUMNS), errors="ignore"), post], axis=1
+    )
+
+
+@dataclass(frozen=True)
+class ChurnHead:
+    """P(no purchase in the label horizon) = sigmoid(intercept + lightgbm * LightGBM log-odds
+    + btyd * BG/NBD log-odds). ``candidate`` names it: ``lightgbm`` (Platt-calibrated),
+    ``bgnbd`` (BG/NBD as it is: 0, 0, 1) or ``blend``."""
+
+    candidate: str
+    intercept: float
+    lightgbm: float
+    btyd: float
+
+    def apply(self, lightgbm_logit: np.ndarray | None, btyd_silent: np.ndarray) -> np.ndarray:
+        z = self.intercept + self.btyd * logit(btyd_silent)
+        if self.lightgbm:
+            z = z + self.lightgbm * lightgbm_logit
+        return sigmoid(z)
+
+
+@dataclass(frozen=True)
+class RevenueHead:
+    """Net revenue over the label horizon = level * (lightgbm * LightGBM prediction + btyd *
+    BG/NBD + Gamma-Gamma expected revenue); ``candidate``: ``lightgbm``, ``bgnbd_gamma_gamma``
+    or ``blend``."""
+
+    candidate: str
+    lightgbm: float
+    btyd: float
+    level: float = 1.0
+
+    def apply(self, lightgbm_revenue: np.ndarray | None, btyd_revenue: np.ndarray) -> np.ndarray:
+        r = self.btyd * np.asarray(btyd_revenue, dtype=float)
+        if self.lightgbm:
+            r = r + self.lightgbm * np.clip(lightgbm_revenue, 0.0, None)
+        return self.level * np.clip(r, 0.0, None)
 
 
 @dataclass
 class ModelBundle:
-    """Fitted churn and revenue models plus everything needed to apply them consistently."""
+    """Fitted models plus everything needed to apply them consistently."""
 
     spec: FeatureSpec
     boosters: dict[str, lgb.Booster]
-    calibration_x: list[float]
-    calibration_y: list[float]
+    btyd: BTYDModel
+    churn_head: ChurnHead
+    revenue_head: RevenueHead
     churn_horizon_days: int
     label_horizon_days: int
     clv_horizon_days: int
@@ -50,110 +115,91 @@ class ModelBundle:
     meta: dict[str, Any] = field(default_factory=dict)
     season_index: list[float] | None = None
     """Revenue factor per calendar month (January first, mean 1), when training fitted one."""
+    interval: RatioInterval | None = None
+    """CLV interval rule fitted on the backtest (None: no interval)."""
 
     def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The model input for a feature frame."""
-        return self.spec.matrix(features)
+        """The model input for a feature frame (BTYD posteriors added with the stored fit)."""
+        return self.spec.matrix(with_btyd(features, self.btyd, self.label_horizon_days))
 
-    @property
-    def rescale(self) -> float:
-        """Churn horizon / label horizon; 1.0 unless short history forced a shorter label."""
-        return self.churn_horizon_days / self.label_horizon_days
+    def season_factor(self, start: dt.date | None, days: float | None = None) -> float:
+        """Mean seasonal factor of the days in (start, start + days] (default: churn horizon);
+        1.0 without a seasonal index; a bundle with one needs the date."""
+        return season_factor(self.season_index, start, days or self.churn_horizon_days)
 
-    def churn_probability(self, matrix: pd.DataFrame) -> np.ndarray:
-        """Calibrated P(no purchase in the churn horizon).
-
-        With a shorter label horizon (short history) the probability of silence over the
-        label horizon is raised to the power churn/label horizon (constant purchase rate).
-        """
-        raw = self.boosters["churn"].predict(matrix)
-        p = np.interp(raw, self.calibration_x, self.calibration_y)
-        return p**self.rescale if self.rescale != 1.0 else p
-
-    def season_factor(self, start: dt.date | None, days: int | None = None) -> float:
-        """Mean seasonal factor of the days in (start, start + days] (default: churn horizon).
-
-        1.0 without a seasonal index; a bundle with one needs the date.
-        """
+    def _season_per_period(self, start: dt.date | None, edges: np.ndarray) -> np.ndarray | None:
         if self.season_index is None:
-            return 1.0
-        if start is None:
-            raise ValueError("this bundle adjusts revenue for the season: pass the scoring date")
-        days = days or self.churn_horizon_days
-        months = pd.date_range(pd.Timestamp(start) + pd.Timedelta(days=1), periods=days).month
-        return float(np.asarray(self.season_index)[np.asarray(months) - 1].mean())
-
-    def base_revenue(self, matrix: pd.DataFrame) -> np.ndarray:
-        """The revenue model's net revenue over the churn horizon (seasonally adjusted when the
-        bundle has an index; never negative)."""
-        return np.clip(self.boosters["revenue"].predict(matrix), 0.0, None) * self.rescale
-
-    def expected_revenue(self, matrix: pd.DataFrame, start: dt.date | None = None) -> np.ndarray:
-        """Expected net revenue over the churn horizon after ``start`` (never negative)."""
-        return self.base_revenue(matrix) * self.season_factor(start)
-
-    def clv_interval(
-        self, matrix: pd.DataFrame, churn_probability: np.ndarray, start: dt.date | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """10th and 90th percentile of CLV: revenue quantile models through the CLV formula.
-
-        Without quantile models in the bundle, returns (nan, nan) rather than a made-up range.
-        """
-        if not {"revenue_q10", "revenue_q90"} <= set(self.boosters):
-            nan = np.full(len(matrix), np.nan)
-            return nan, nan
-        low, high = (
-            np.clip(self.boosters[name].predict(matrix), 0.0, None) * self.rescale
-            for name in ("revenue_q10", "revenue_q90")
-        )
-        return (
-            self.clv(low, churn_probability, start),
-            self.clv(np.maximum(high, low), churn_probability, start),
+            return None
+        return np.array(
+            [
+                season_factor(
+                    self.season_index, start and start + dt.timedelta(days=round(a)), b - a
+                )
+                for a, b in zip(edges[:-1], edges[1:], strict=True)
+            ]
         )
 
-    def clv(
+    def predict(
         self,
-        base_revenue: np.ndarray,
-        churn_probability: np.ndarray,
-        start: dt.date | None = None,
-    ) -> np.ndarray:
-        """Discounted margin over the CLV horizon after ``start`` (see module docstring);
-        ``base_revenue`` as from :meth:`base_revenue`."""
-        h = self.churn_horizon_days
-        periods = self.clv_horizon_days / h
-        stay = 1.0 - np.asarray(churn_probability, dtype=float)
-        total = np.zeros_like(stay)
-        j = 0
-        while j < periods:
-            weight = min(1.0, periods - j)
-            months_to_end = (j + weight) * h / DAYS_PER_MONTH
-            season = 1.0
-            if self.season_index is not None:
-                period_start = pd.Timestamp(start) + pd.Timedelta(days=j * h) if start else None
-                season = self.season_factor(period_start, max(1, round(weight * h)))
-            total += season * weight * stay**j / (1 + self.monthly_discount_rate) ** months_to_end
-            j += 1
-        return self.gross_margin * np.asarray(base_revenue, dtype=float) * total
+        features: pd.DataFrame,
+        scoring_date: dt.date | None = None,
+        matrix: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """:data:`PREDICTION_COLUMNS` for every row of ``features`` (same index).
 
-    def predict_frame(self, features: pd.DataFrame, output: str) -> pd.DataFrame:
-        """``churn`` -> churn_probability; ``clv`` -> expected_revenue and clv (MLflow models).
-
-        With a seasonal index, revenue and CLV are for the window after the training data's end.
+        ``churn_probability``: P(no purchase in the churn horizon); ``expected_revenue``: net
+        revenue over the churn horizon; ``clv`` and its interval over the CLV horizon (see
+        :mod:`churnclv.clv`). ``matrix``: the model input when the caller already has it.
         """
-        matrix = self.matrix(features)
-        churn = self.churn_probability(matrix)
-        if output == "churn":
-            return pd.DataFrame({"churn_probability": churn})
-        start = None
-        if self.season_index is not None:
-            start = dt.date.fromisoformat(str(self.meta["data"]["data_end"]))
-        base = self.base_revenue(matrix)
+        X = self.matrix(features) if matrix is None else matrix
+        L, h = self.label_horizon_days, self.churn_horizon_days
+        edges = period_edges(self.clv_horizon_days)
+        days = np.unique(np.concatenate([[L, h], edges[1:]]))
+        cum = self.btyd.cumulative_purchases(features, days)
+        at = {float(d): cum[:, i] for i, d in enumerate(days)}
+        silent = X["btyd_p_silent"].to_numpy(dtype=float)
+        lgb_churn = (
+            self.boosters["churn"].predict(X, raw_score=True) if self.churn_head.lightgbm else None
+        )
+        churn = self.churn_head.apply(lgb_churn, silent)
+        lgb_revenue = self.boosters["revenue"].predict(X) if self.revenue_head.lightgbm else None
+        revenue_label = self.revenue_head.apply(lgb_revenue, X["btyd_revenue"].to_numpy(float))
+        if h != L:
+            x, t_x, T, _ = btyd_summary(features)
+            churn = extend_churn(churn, silent, self.btyd.purchases.p_no_purchase(h, x, t_x, T))
+        revenue = extend_revenue(revenue_label, at[float(L)], at[float(h)])
+        weights = horizon_weights(np.stack([at[float(e)] for e in edges[1:]], 1), at[float(L)])
+        clv = clv_from_revenue(
+            revenue_label,
+            weights,
+            discount_factors(edges, self.monthly_discount_rate),
+            self.gross_margin,
+            self._season_per_period(scoring_date, edges),
+        )
+        if self.interval is None:
+            low = high = np.full(len(X), np.nan)
+        else:
+            low, high = self.interval.apply(revenue_label, clv)
         return pd.DataFrame(
             {
-                "expected_revenue": base * self.season_factor(start),
-                "clv": self.clv(base, churn, start),
-            }
+                "churn_probability": churn,
+                "expected_revenue": revenue * self.season_factor(scoring_date),
+                "clv": clv,
+                "clv_low": np.minimum(low, clv),
+                "clv_high": np.maximum(high, clv),
+            },
+            index=features.index,
         )
+
+    def predict_frame(self, features: pd.DataFrame, output: str) -> pd.DataFrame:
+        """``churn`` -> churn_probability; ``clv`` -> expected_revenue and clv (MLflow models),
+        as scored the day after the training data's end."""
+        end = self.meta.get("data", {}).get("data_end")
+        start = dt.date.fromisoformat(str(end)) if end else None
+        pred = self.predict(features, start).reset_index(drop=True)
+        if output == "churn":
+            return pred[["churn_probability"]]
+        return pred[["expected_revenue", "clv"]]
 
     def save(self, folder: Path) -> Path:
         """Write the bundle into ``folder`` (created); returns the folder."""
@@ -162,10 +208,13 @@ class ModelBundle:
         for name, booster in self.boosters.items():
             (folder / f"{name}.txt").write_text(booster.model_to_string())
         doc = {
-            "format": 1,
+            "format": 2,
             "spec": self.spec.to_dict(),
             "boosters": sorted(self.boosters),
-            "calibration": {"x": list(self.calibration_x), "y": list(self.calibration_y)},
+            "btyd": self.btyd.to_dict(),
+            "churn_head": asdict(self.churn_head),
+            "revenue_head": asdict(self.revenue_head),
+            "interval": None if self.interval is None else self.interval.to_dict(),
             "churn_horizon_days": self.churn_horizon_days,
             "label_horizon_days": self.label_horizon_days,
             "clv_horizon_days": self.clv_horizon_days,
@@ -186,6 +235,11 @@ class ModelBundle:
         if not path.exists():
             raise FileNotFoundError(f"{folder}: not a model bundle (no {BUNDLE_FILE})")
         doc = json.loads(path.read_text())
+        if doc.get("format") != 2:
+            raise ValueError(
+                f"{folder}: model bundle format {doc.get('format')} is from an older churnclv; "
+                "retrain with `churnclv train`"
+            )
         boosters = {
             name: lgb.Booster(model_str=(folder / f"{name}.txt").read_text())
             for name in doc["boosters"]
@@ -193,8 +247,10 @@ class ModelBundle:
         return cls(
             spec=FeatureSpec.from_dict(doc["spec"]),
             boosters=boosters,
-            calibration_x=doc["calibration"]["x"],
-            calibration_y=doc["calibration"]["y"],
+            btyd=BTYDModel.from_dict(doc["btyd"]),
+            churn_head=ChurnHead(**doc["churn_head"]),
+            revenue_head=RevenueHead(**doc["revenue_head"]),
+            interval=None if doc.get("interval") is None else RatioInterval(**doc["interval"]),
             churn_horizon_days=doc["churn_horizon_days"],
             label_horizon_days=doc["label_horizon_days"],
             clv_horizon_days=doc["clv_horizon_days"],

@@ -203,6 +203,17 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
         },
     )
     console.print(table)
+    for kind, what in (("churn", "churn scores"), ("revenue", "revenue and CLV")):
+        console.print(
+            f"{what} served by [bold]{result.served[kind]}[/]: {result.selection[kind]}",
+            markup=True,
+        )
+    cov = result.bundle.interval
+    if cov is not None:
+        console.print(
+            f"CLV {cov.level:.0%} interval: {cov.coverage:.1%} of customers' actual "
+            f"{cov.horizon_days}-day revenue inside on the backtest"
+        )
     status = "champion" if reg.promoted else "challenger"
     console.print(
         f"registered churn_model v{reg.versions['churn_model']} and clv_model "

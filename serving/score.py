@@ -52,11 +52,8 @@ def score_customers(
     """
     versions = model_versions or {}
     matrix = bundle.matrix(features)
-    churn = bundle.churn_probability(matrix)
-    base = bundle.base_revenue(matrix)
-    revenue = base * bundle.season_factor(scoring_date)  # 1 without a seasonal index
-    clv = bundle.clv(base, churn, scoring_date)
-    low, high = bundle.clv_interval(matrix, churn, scoring_date)
+    pred = bundle.predict(features, scoring_date, matrix=matrix)
+    churn, clv = pred["churn_probability"].to_numpy(), pred["clv"].to_numpy()
     risk = assign_risk_tier(churn, segments)
     value = assign_value_tier(clv, bundle.value_cutpoints)
     cells = assign_segments(risk, value, segments)
@@ -74,10 +71,10 @@ def score_customers(
         {
             "customer_id": features["customer_id"].astype("str").to_numpy(),
             "churn_probability": churn,
-            "expected_revenue": revenue,
+            "expected_revenue": pred["expected_revenue"].to_numpy(),
             "clv": clv,
-            "clv_low": np.minimum(low, clv),
-            "clv_high": np.maximum(high, clv),
+            "clv_low": pred["clv_low"].to_numpy(),
+            "clv_high": pred["clv_high"].to_numpy(),
             "value_at_risk": churn * clv,
             "risk_tier": risk,
             "value_tier": value,

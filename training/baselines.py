@@ -4,8 +4,10 @@ Business-literature rules (what users compute in a spreadsheet):
 - churn rate = 100 - retention rate, retention rate = (E - N) / S x 100 (features/retention.py);
 - CLV = average yearly revenue x margin / yearly churn rate;
 - revenue over a horizon = average monthly spend x months x retention rate.
-Probabilistic buy-till-you-die models: BG/NBD + Gamma-Gamma (``churnclv/btyd.py``).
-Each baseline is fitted on the training snapshots only and applied to the test snapshot.
+Probabilistic buy-till-you-die models: BG/NBD + Gamma-Gamma (``churnclv/btyd.py``), fitted on the
+history up to each cutoff as their users do (no labels needed); every snapshot carries their
+posteriors (``btyd_p_silent``, ``btyd_revenue``), so here they are read, not refitted.
+The other baselines are fitted on the training snapshots only and applied to the test snapshot.
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnclv.bundle import DAYS_PER_MONTH
-from churnclv.btyd import BGNBD, GammaGamma, btyd_discounted_value
+from churnclv.btyd import BTYDModel
+from churnclv.clv import (
+    DAYS_PER_MONTH,
+    clv_from_revenue,
+    discount_factors,
+    horizon_weights,
+    period_edges,
+)
 
 
 def formula_clv(yearly_revenue: np.ndarray, gross_margin: float, yearly_churn: float) -> np.ndarray:
@@ -24,13 +32,6 @@ def formula_clv(yearly_revenue: np.ndarray, gross_margin: float, yearly_churn: f
     if not 0 < yearly_churn <= 1:
         raise ValueError(f"yearly churn must be in (0, 1], got {yearly_churn}")
     return np.asarray(yearly_revenue, dtype=float) * gross_margin / yearly_churn
-
-
-def _btyd_columns(frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
-    return tuple(
-        frame[c].fillna(0.0).to_numpy(dtype=float)
-        for c in ("btyd_x", "btyd_t_x", "btyd_T", "btyd_monetary_value")
-    )
 
 
 @dataclass
@@ -41,8 +42,6 @@ class Baselines:
     churn_rate: float
     rfm_rates: pd.Series
     rfm_edges: dict[str, np.ndarray]
-    bgnbd: BGNBD
-    gamma_gamma: GammaGamma
 
     @classmethod
     def fit(cls, train: pd.DataFrame, horizon_days: int) -> Baselines:
@@ -53,14 +52,11 @@ class Baselines:
         }
         cells = cls._cells(train, edges)
         rates = train["churned"].groupby(cells).mean()
-        x, t_x, T, m = _btyd_columns(train)
         return cls(
             horizon_days=horizon_days,
             churn_rate=float(train["churned"].mean()),
             rfm_rates=rates,
             rfm_edges=edges,
-            bgnbd=BGNBD.fit(x, t_x, T),
-            gamma_gamma=GammaGamma.fit(x, m),
         )
 
     @staticmethod
@@ -74,7 +70,6 @@ class Baselines:
         h = self.horizon_days
         cells = self._cells(frame, self.rfm_edges)
         rfm = cells.map(self.rfm_rates).fillna(self.churn_rate).to_numpy(dtype=float)
-        x, t_x, T, m = _btyd_columns(frame)
         tenure_months = np.maximum(
             frame["tenure_days"].fillna(0).to_numpy(float) / DAYS_PER_MONTH, 1.0
         )
@@ -84,13 +79,12 @@ class Baselines:
             "churn": {
                 "churn_rate_formula": np.full(len(frame), self.churn_rate),
                 "rfm_cells": rfm,
-                "bgnbd": self.bgnbd.p_no_purchase(h, x, t_x, T),
+                "bgnbd": frame["btyd_p_silent"].to_numpy(float),
             },
             "revenue": {
                 "monthly_spend_x_retention": monthly_spend * (h / DAYS_PER_MONTH) * retention,
                 "last_year_run_rate": frame["spend_365d"].fillna(0).to_numpy(float) * h / 365.0,
-                "bgnbd_gamma_gamma": self.bgnbd.expected_purchases(h, x, t_x, T)
-                * self.gamma_gamma.expected_spend(x, m),
+                "bgnbd_gamma_gamma": frame["btyd_revenue"].to_numpy(float),
             },
         }
 
@@ -102,6 +96,7 @@ class Baselines:
     def predict_clv(
         self,
         frame: pd.DataFrame,
+        btyd: BTYDModel,
         clv_horizon_days: int,
         gross_margin: float,
         monthly_discount_rate: float,
@@ -109,22 +104,18 @@ class Baselines:
         """CLV by the business formula and by BG/NBD + Gamma-Gamma for each customer.
 
         formula: yearly revenue (last 365 days) x margin / yearly churn rate (an open-ended
-        lifetime value, as the textbook defines it); BTYD: discounted expected purchases x
-        expected spend over the CLV horizon.
+        lifetime value, as the textbook defines it); BTYD: expected purchases x expected spend
+        in each month of the CLV horizon, discounted (the same CLV module as the models, with
+        the BTYD revenue as the prediction).
         """
-        x, t_x, T, m = _btyd_columns(frame)
         yearly = frame["spend_365d"].fillna(0).clip(lower=0).to_numpy(float)
+        edges = period_edges(clv_horizon_days)
+        cum = btyd.cumulative_purchases(frame, [self.horizon_days, *edges[1:]])
+        weights = horizon_weights(cum[:, 1:], cum[:, 0])
+        revenue = btyd.posteriors(frame, self.horizon_days)["btyd_revenue"].to_numpy()
         return {
             "clv_formula": formula_clv(yearly, gross_margin, self.yearly_churn_rate),
-            "bgnbd_gamma_gamma": btyd_discounted_value(
-                self.bgnbd,
-                self.gamma_gamma,
-                x,
-                t_x,
-                T,
-                m,
-                horizon_days=clv_horizon_days,
-                monthly_discount_rate=monthly_discount_rate,
-                margin=gross_margin,
+            "bgnbd_gamma_gamma": clv_from_revenue(
+                revenue, weights, discount_factors(edges, monthly_discount_rate), gross_margin
             ),
         }

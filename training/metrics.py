@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 
 def _top_share(score: np.ndarray, share: float) -> np.ndarray:
@@ -32,7 +32,7 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -
 
 
 def evaluate_churn(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """ROC-AUC, PR-AUC, Brier, calibration error, lift and capture at top 10% / 20%."""
+    """ROC-AUC, PR-AUC, Brier, log-loss, calibration error, lift and capture at top 10% / 20%."""
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=float)
     base = y.mean()
@@ -40,6 +40,7 @@ def evaluate_churn(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "roc_auc": float(roc_auc_score(y, p)),
         "pr_auc": float(average_precision_score(y, p)),
         "brier": float(brier_score_loss(y, np.clip(p, 0, 1))),
+        "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])),
         "calibration_error": expected_calibration_error(y, np.clip(p, 0, 1)),
         "base_rate": float(base),
     }

@@ -25,13 +25,23 @@ REVENUE_BASELINE_LABELS = {
     "last_year_run_rate": "last year's spend, pro rata",
     "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma",
 }
+MODEL_LABELS = {"lightgbm": "LightGBM (with BTYD features)", "blend": "blend of LightGBM and BTYD"}
+
+
+def label(name: str) -> str:
+    """A candidate's or baseline's name for people."""
+    return (
+        MODEL_LABELS.get(name)
+        or CHURN_BASELINE_LABELS.get(name)
+        or (REVENUE_BASELINE_LABELS.get(name, name))
+    )
 
 
 def _churn_preds(test: pd.DataFrame) -> dict[str, np.ndarray]:
     return {
         c.removeprefix("pred_churn_"): test[c].to_numpy()
         for c in test.columns
-        if c.startswith("pred_churn_")
+        if c.startswith("pred_churn_") and c != "pred_churn_model"
     }
 
 
@@ -90,7 +100,7 @@ def _plots(result: TrainingResult) -> dict[str, str]:
     totals = {
         c.removeprefix("pred_revenue_"): test[c].sum()
         for c in test.columns
-        if c.startswith("pred_revenue_")
+        if c.startswith("pred_revenue_") and c != "pred_revenue_model"
     }
     fig, ax = report_html.figure(6, 3.5)
     names = ["actual", *totals]
@@ -110,8 +120,13 @@ def grades(result: TrainingResult) -> list[str]:
     """Plain-language sentences for a marketing reader, with the figures behind them."""
     churn = result.churn_metrics.set_index("model")
     revenue = result.revenue_metrics.set_index("model")
-    out = []
-    rules = churn.drop(index=["model", "churn_rate_formula"], errors="ignore")
+    sc, sr = result.served["churn"], result.served["revenue"]
+    churn.loc["model"], revenue.loc["model"] = churn.loc[sc], revenue.loc[sr]
+    out = [
+        f"Churn scores come from {label(sc)}: {result.selection['churn']}.",
+        f"Revenue and CLV come from {label(sr)}: {result.selection['revenue']}.",
+    ]
+    rules = churn.drop(index=["model", sc, *MODEL_LABELS, "churn_rate_formula"], errors="ignore")
     best_rule = rules["roc_auc"].idxmax()
     test = result.test_frame
     y = test["churned"].to_numpy()
@@ -142,7 +157,9 @@ def grades(result: TrainingResult) -> list[str]:
         f"Probabilities can be read at face value: on average a predicted probability is "
         f"{cal_err * 100:.1f} percentage points from the observed churn rate."
     )
-    best_rev = revenue.drop(index="model")["revenue_capture_top20"].idxmax()
+    best_rev = revenue.drop(index=["model", sr, *MODEL_LABELS], errors="ignore")[
+        "revenue_capture_top20"
+    ].idxmax()
     rc, rb = (
         revenue.loc["model", "revenue_capture_top20"],
         revenue.loc[best_rev, "revenue_capture_top20"],
@@ -153,6 +170,13 @@ def grades(result: TrainingResult) -> list[str]:
     )
     tot = revenue.loc["model", "total_pred_vs_actual_pct"]
     out.append(f"Predicted total revenue was {tot:.0f}% of the actual total.")
+    cov = result.bundle.interval
+    if cov is not None:
+        out.append(
+            f"The CLV range (low to high) is an {cov.level:.0%} interval: on the backtest, "
+            f"{cov.coverage:.0%} of customers' actual {cov.horizon_days}-day revenue fell inside "
+            "their predicted range."
+        )
     return out
 
 

@@ -44,8 +44,9 @@ def _pip_requirements() -> list[str]:
 
 
 def _headline(result: TrainingResult) -> dict[str, float]:
-    churn = result.churn_metrics.set_index("model").loc["model"]
-    revenue = result.revenue_metrics.set_index("model").loc["model"]
+    """The gated metrics of the served candidates."""
+    churn = result.churn_metrics.set_index("model").loc[result.served["churn"]]
+    revenue = result.revenue_metrics.set_index("model").loc[result.served["revenue"]]
     return {"churn": float(churn[GATED["churn"]]), "revenue": float(revenue[GATED["revenue"]])}
 
 
@@ -56,6 +57,8 @@ def _flat_metrics(result: TrainingResult) -> dict[str, float]:
             for metric, value in row.drop("model").items():
                 if pd.notna(value):
                     out[f"{kind}.{row['model']}.{metric}"] = float(value)
+                    if row["model"] == result.served[kind]:
+                        out[f"{kind}.served.{metric}"] = float(value)
     return out
 
 
@@ -90,7 +93,7 @@ def _champion_metrics(client: MlflowClient) -> dict[str, float] | None:
         return None
     metrics = client.get_run(version.run_id).data.metrics
     try:
-        return {kind: metrics[f"{kind}.model.{m}"] for kind, m in GATED.items()}
+        return {kind: metrics[f"{kind}.served.{m}"] for kind, m in GATED.items()}
     except KeyError:
         return None
 
@@ -135,6 +138,9 @@ def log_and_register(
         mlflow.log_artifacts(str(report_dir), artifact_path="report")
         for note in result.notes:
             mlflow.set_tag("note", note)
+        for kind, candidate in result.served.items():
+            mlflow.set_tag(f"served.{kind}", candidate)
+            mlflow.set_tag(f"served.{kind}.why", result.selection[kind])
         versions = {}
         for name, output in ((CHURN_MODEL, "churn"), (CLV_MODEL, "clv")):
             info = mlflow.pyfunc.log_model(

@@ -13,24 +13,34 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from churnclv.bundle import ModelBundle
+from churnclv.btyd import BTYDFitError, BTYDModel
+from churnclv.bundle import ModelBundle, with_btyd
+from churnclv.clv import fit_ratio_interval, season_factor
 from churnclv.settings import Settings
 from features.contract import InputTables
 from features.drift import fit_drift_reference
 from features.matrix import FeatureSpec
 from training.backtest import BacktestPlan, InsufficientDataError, plan_backtest
 from training.baselines import Baselines
-from training.metrics import evaluate_churn, evaluate_revenue
-from training.models import (
-    fit_calibration,
-    fit_churn_classifier,
-    fit_revenue_quantile,
-    fit_revenue_regressor,
+from training.heads import (
+    CHURN_CANDIDATES,
+    REVENUE_CANDIDATES,
+    fit_churn_head,
+    fit_revenue_head,
+    select_churn,
+    select_revenue,
 )
+from training.metrics import evaluate_churn, evaluate_revenue
+from training.models import fit_churn_classifier, fit_revenue_regressor
 from training.seasonality import fit_season_index, season_note
 
 Step = Callable[[str], None]
-INTERVAL_QUANTILES = {"revenue_q10": 0.1, "revenue_q90": 0.9}
+CANDIDATE_LABELS = {
+    "lightgbm": "LightGBM (with BTYD features)",
+    "blend": "blend of LightGBM and BTYD",
+    "bgnbd": "BG/NBD",
+    "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma",
+}
 
 
 @dataclass
@@ -45,16 +55,28 @@ class TrainingResult:
     data_summary: dict[str, object]
     feature_importance: pd.DataFrame
     baselines: Baselines
+    served: dict[str, str] = field(default_factory=dict)  # churn/revenue -> candidate name
+    selection: dict[str, str] = field(default_factory=dict)  # churn/revenue -> why
     notes: list[str] = field(default_factory=list)
 
 
+def fit_btyd(features: pd.DataFrame, where: str) -> BTYDModel:
+    """BG/NBD + Gamma-Gamma on one cutoff's features (history only); a clear error if not."""
+    try:
+        return BTYDModel.fit(features)
+    except BTYDFitError as exc:
+        raise InsufficientDataError(f"{where}: {exc}. No model was trained.") from None
+
+
 def build_snapshot(tables: InputTables, cutoff: dt.date, horizon_days: int) -> pd.DataFrame:
-    """Features at ``cutoff`` joined with labels over the following ``horizon_days``."""
+    """Features at ``cutoff`` (with the posteriors of a BTYD model fitted on them, so on the
+    history up to the cutoff only) joined with labels over the following ``horizon_days``."""
     from features import build_features, build_labels
 
     feats = build_features(tables, cutoff)
     labels = build_labels(tables, cutoff, horizon_days)
     frame = feats.merge(labels, on="customer_id", how="inner")
+    frame = with_btyd(frame, fit_btyd(frame, f"cutoff {cutoff}"), horizon_days)
     frame.insert(1, "cutoff", pd.Timestamp(cutoff))
     return frame
 
@@ -134,26 +156,66 @@ def _subset(frames: dict[dt.date, pd.DataFrame], cutoffs) -> pd.DataFrame:  # no
     return pd.concat([frames[c] for c in cutoffs], ignore_index=True)
 
 
-def _fit_pair(
-    fit: pd.DataFrame,
-    cal: pd.DataFrame,
-    spec: FeatureSpec,
-    settings: Settings,
-    season: ModelBundle,
-) -> tuple[dict, list[float], list[float]]:
-    """Churn model + calibration; revenue models on revenue / its label window's season factor
-    (the factor is 1 without a seasonal index)."""
+@dataclass
+class _Fitted:
+    """LightGBM models fitted on some cutoffs, applied to a later snapshot."""
+
+    spec: FeatureSpec
+    churn: object
+    revenue: object
+    season_index: list[float] | None
+    horizon_days: int
+
+    def raw(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """LightGBM log-odds, revenue (seasonally adjusted units) and the BTYD columns."""
+        X = self.spec.matrix(frame)
+        return {
+            "lightgbm_logit": self.churn.predict(X, raw_score=True),
+            "lightgbm_revenue": np.clip(self.revenue.predict(X), 0, None),
+            "btyd_silent": frame["btyd_p_silent"].to_numpy(float),
+            "btyd_revenue": frame["btyd_revenue"].to_numpy(float),
+        }
+
+    def adjusted_revenue(self, frame: pd.DataFrame) -> np.ndarray:
+        """Label revenue divided by its window's seasonal factor (1 without an index)."""
+        factors = {
+            c: season_factor(self.season_index, pd.Timestamp(c).date(), self.horizon_days)
+            for c in frame["cutoff"].unique()
+        }
+        return (frame["future_revenue"] / frame["cutoff"].map(factors).astype(float)).to_numpy()
+
+
+def _fit_models(
+    fit: pd.DataFrame, spec: FeatureSpec, settings: Settings, index: list[float] | None, h: int
+) -> _Fitted:
+    """Churn classifier and revenue regressor (on seasonally adjusted revenue) on ``fit``."""
     params, seed = settings.model.lightgbm, settings.model.seed
-    churn = fit_churn_classifier(spec.matrix(fit), fit["churned"].to_numpy(), params, seed)
-    cal_x, cal_y = fit_calibration(churn.predict(spec.matrix(cal)), cal["churned"].to_numpy())
-    both = pd.concat([fit, cal], ignore_index=True)
-    factors = {c: season.season_factor(c) for c in both["cutoff"].unique()}
-    adjusted = both["future_revenue"] / both["cutoff"].map(factors).astype(float)
-    Xb, rev = spec.matrix(both), adjusted.to_numpy()
-    boosters = {"churn": churn, "revenue": fit_revenue_regressor(Xb, rev, params, seed)}
-    for name, alpha in INTERVAL_QUANTILES.items():
-        boosters[name] = fit_revenue_quantile(Xb, rev, alpha, params, seed)
-    return boosters, cal_x, cal_y
+    fitted = _Fitted(spec, None, None, index, h)
+    fitted.churn = fit_churn_classifier(spec.matrix(fit), fit["churned"].to_numpy(), params, seed)
+    fitted.revenue = fit_revenue_regressor(
+        spec.matrix(fit), fitted.adjusted_revenue(fit), params, seed
+    )
+    return fitted
+
+
+def _candidates(
+    fitted: _Fitted, cal: pd.DataFrame, only: dict[str, str] | None = None
+) -> tuple[dict, dict]:
+    """Every churn and revenue candidate's head fitted on the calibration snapshot ``cal``
+    (or only the ones named in ``only``)."""
+    r = fitted.raw(cal)
+    y, rev = cal["churned"].to_numpy(), fitted.adjusted_revenue(cal)
+    churn = {
+        c: fit_churn_head(c, r["lightgbm_logit"], r["btyd_silent"], y)
+        for c in CHURN_CANDIDATES
+        if only is None or only["churn"] == c
+    }
+    revenue = {
+        c: fit_revenue_head(c, r["lightgbm_revenue"], r["btyd_revenue"], rev)
+        for c in REVENUE_CANDIDATES
+        if only is None or only["revenue"] == c
+    }
+    return churn, revenue
 
 
 def _metrics_table(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
@@ -204,8 +266,8 @@ def train_models(
     # seasonal index (opt-in): for the backtest from data up to the test cutoff only, so its
     # label window stays unseen; for the production models from all data
     seasonal_on = settings.model.seasonal_adjustment
-    backtest_season = _season(fit_season_index(tx, plan.test_cutoff) if seasonal_on else None, h)
-    production_season = _season(fit_season_index(tx, data_end) if seasonal_on else None, h)
+    backtest_index = fit_season_index(tx, plan.test_cutoff) if seasonal_on else None
+    production_index = fit_season_index(tx, data_end) if seasonal_on else None
 
     fit = _subset(frames, plan.fit_cutoffs)
     cal = frames[plan.calibration_cutoff]
@@ -219,13 +281,16 @@ def train_models(
 
     step("backtest: fit models")
     spec = FeatureSpec.fit(fit)
-    boosters, cal_x, cal_y = _fit_pair(fit, cal, spec, settings, backtest_season)
-    # evaluated on the label horizon itself, so no rescaling here
-    Xt = spec.matrix(test)
-    test["pred_churn_model"] = np.interp(boosters["churn"].predict(Xt), cal_x, cal_y)
-    test["pred_revenue_model"] = np.clip(
-        boosters["revenue"].predict(Xt), 0, None
-    ) * backtest_season.season_factor(plan.test_cutoff)
+    fitted = _fit_models(fit, spec, settings, backtest_index, h)
+    churn_heads, revenue_heads = _candidates(fitted, cal)
+    # evaluated on the label horizon itself, so no extrapolation here
+    raw = fitted.raw(test)
+    test_factor = season_factor(backtest_index, plan.test_cutoff, h)
+    for name, head in churn_heads.items():
+        test[f"pred_churn_{name}"] = head.apply(raw["lightgbm_logit"], raw["btyd_silent"])
+    for name, head in revenue_heads.items():
+        revenue_label = head.apply(raw["lightgbm_revenue"], raw["btyd_revenue"])
+        test[f"pred_revenue_{name}"] = revenue_label * test_factor
 
     step("backtest: fit baselines")
     base = Baselines.fit(pd.concat([fit, cal], ignore_index=True), h)
@@ -236,25 +301,61 @@ def train_models(
         test[f"pred_revenue_{name}"] = p
 
     y, rev = test["churned"].to_numpy(), test["future_revenue"].to_numpy()
-    churn_rows = {"model": evaluate_churn(y, test["pred_churn_model"].to_numpy())}
-    churn_rows |= {n: evaluate_churn(y, p) for n, p in preds["churn"].items()}
-    revenue_rows = {"model": evaluate_revenue(rev, test["pred_revenue_model"].to_numpy())}
-    revenue_rows |= {n: evaluate_revenue(rev, p) for n, p in preds["revenue"].items()}
-
-    seasonal = season_note(
-        tx, plan.test_cutoff, data_end, h, adjusted=production_season.season_index is not None
+    churn_rows = {n: evaluate_churn(y, test[f"pred_churn_{n}"].to_numpy()) for n in churn_heads}
+    churn_rows |= {
+        n: evaluate_churn(y, p) for n, p in preds["churn"].items() if n not in churn_rows
+    }
+    revenue_rows = {
+        n: evaluate_revenue(rev, test[f"pred_revenue_{n}"].to_numpy()) for n in revenue_heads
+    }
+    revenue_rows |= {
+        n: evaluate_revenue(rev, p) for n, p in preds["revenue"].items() if n not in revenue_rows
+    }
+    served, selection = {}, {}
+    served["churn"], selection["churn"] = select_churn(churn_rows)
+    served["revenue"], selection["revenue"] = select_revenue(revenue_rows)
+    test["pred_churn_model"] = test[f"pred_churn_{served['churn']}"]
+    test["pred_revenue_model"] = test[f"pred_revenue_{served['revenue']}"]
+    # the CLV interval: spread of actual / predicted revenue on the test cutoff, by bin of the
+    # prediction (coverage measured by cross-fitting; see churnclv.clv.RatioInterval)
+    interval = fit_ratio_interval(
+        test["pred_revenue_model"].to_numpy() / test_factor,
+        test["pred_revenue_model"].to_numpy(),
+        rev,
+        horizon_days=h,
+        seed=settings.model.seed,
     )
-    if seasonal_on and production_season.season_index is None:
+
+    seasonal = season_note(tx, plan.test_cutoff, data_end, h, adjusted=production_index is not None)
+    if seasonal_on and production_index is None:
         seasonal = (seasonal or "") + (
             " No seasonal index: model.seasonal_adjustment needs 24 complete months of data."
         )
     step("production refit on the newest cutoffs")
+    from features import build_features
+
     prod_fit = _subset(frames, plan.production_fit_cutoffs)
-    boosters, cal_x, cal_y = _fit_pair(prod_fit, test, spec, settings, production_season)
-    bundle = _bundle(spec, boosters, cal_x, cal_y, plan, settings)
-    bundle.season_index = production_season.season_index
-    Xl = spec.matrix(test)
-    clv = bundle.clv(bundle.base_revenue(Xl), bundle.churn_probability(Xl), plan.test_cutoff)
+    prod = _fit_models(prod_fit, spec, settings, production_index, h)
+    churn_head, revenue_head = (
+        next(iter(d.values())) for d in _candidates(prod, test, only=served)
+    )
+    latest = build_features(tables, data_end)
+    latest = latest[latest["recency_days"].notna()].reset_index(drop=True)
+    bundle = ModelBundle(
+        spec=spec,
+        boosters={"churn": prod.churn, "revenue": prod.revenue},
+        btyd=fit_btyd(latest, f"data end {data_end}"),
+        churn_head=churn_head,
+        revenue_head=revenue_head,
+        churn_horizon_days=plan.horizon_days,
+        label_horizon_days=plan.label_horizon_days,
+        clv_horizon_days=settings.clv_horizon_days,
+        gross_margin=settings.gross_margin,
+        monthly_discount_rate=settings.monthly_discount_rate,
+        season_index=production_index,
+        interval=interval,
+    )
+    clv = bundle.predict(latest, data_end)["clv"].to_numpy()
     bundle.value_cutpoints = {
         t.name: float(np.quantile(clv, t.min_percentile)) if t.min_percentile > 0 else 0.0
         for t in settings.segments.value_tiers
@@ -262,8 +363,8 @@ def train_models(
     importance = pd.DataFrame(
         {
             "feature": spec.columns,
-            "churn_gain": boosters["churn"].feature_importance("gain"),
-            "revenue_gain": boosters["revenue"].feature_importance("gain"),
+            "churn_gain": prod.churn.feature_importance("gain"),
+            "revenue_gain": prod.revenue.feature_importance("gain"),
         }
     ).sort_values("churn_gain", ascending=False, ignore_index=True)
     summary = {
@@ -281,56 +382,37 @@ def train_models(
         "test_rows": int(len(test)),
         "test_churn_rate": float(y.mean()),
     }
+    churn_table, revenue_table = _metrics_table(churn_rows), _metrics_table(revenue_rows)
     bundle.meta.update(
         {
             "data": summary,
             "trained_at": dt.datetime.now().isoformat(timespec="seconds"),
             # scoring compares its batch with the newest labelled snapshot (PSI)
             "drift_reference": fit_drift_reference(frames[plan.test_cutoff], spec.columns),
+            "served": {
+                kind: {"candidate": served[kind], "why": selection[kind]} for kind in served
+            },
+            "clv_interval": {
+                "level": interval.level,
+                "coverage": interval.coverage,
+                "horizon_days": interval.horizon_days,
+            },
             "backtest": {
-                "churn": _metrics_table(churn_rows).set_index("model").to_dict("index"),
-                "revenue": _metrics_table(revenue_rows).set_index("model").to_dict("index"),
+                "churn": churn_table.set_index("model").to_dict("index"),
+                "revenue": revenue_table.set_index("model").to_dict("index"),
             },
         }
     )
     return TrainingResult(
         plan=plan,
         bundle=bundle,
-        churn_metrics=_metrics_table(churn_rows),
-        revenue_metrics=_metrics_table(revenue_rows),
+        churn_metrics=churn_table,
+        revenue_metrics=revenue_table,
         test_frame=test,
         data_summary=summary,
         feature_importance=importance,
         baselines=base,
+        served=served,
+        selection=selection,
         notes=[*plan.notes, *(n for n in (note, seasonal) if n)],
-    )
-
-
-def _season(index: list[float] | None, horizon_days: int) -> ModelBundle:
-    """A bundle holding only a seasonal index, to compute window factors by the bundle's rule."""
-    return ModelBundle(
-        spec=FeatureSpec(columns=[], categories={}),
-        boosters={},
-        calibration_x=[],
-        calibration_y=[],
-        churn_horizon_days=horizon_days,
-        label_horizon_days=horizon_days,
-        clv_horizon_days=horizon_days,
-        gross_margin=1.0,
-        monthly_discount_rate=0.0,
-        season_index=index,
-    )
-
-
-def _bundle(spec, boosters, cal_x, cal_y, plan: BacktestPlan, settings: Settings) -> ModelBundle:  # noqa: ANN001
-    return ModelBundle(
-        spec=spec,
-        boosters=boosters,
-        calibration_x=cal_x,
-        calibration_y=cal_y,
-        churn_horizon_days=plan.horizon_days,
-        label_horizon_days=plan.label_horizon_days,
-        clv_horizon_days=settings.clv_horizon_days,
-        gross_margin=settings.gross_margin,
-        monthly_discount_rate=settings.monthly_discount_rate,
     )

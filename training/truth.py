@@ -42,14 +42,14 @@ def evaluate_against_truth(
     joined = features.merge(truth[["customer_id", *cols]], on="customer_id", how="inner")
     # only customers with a purchase before the end, as in training
     joined = joined[joined["recency_days"].notna()]
-    matrix = bundle.matrix(joined)
-    p = bundle.churn_probability(matrix)
+    pred = bundle.predict(joined, scoring_date)
+    p = pred["churn_probability"].to_numpy()
     y = joined[f"churned_{h}d"].astype(int).to_numpy()
     spend = joined[f"future_spend_{h}d"].to_numpy(dtype=float)
     oracle = joined[f"true_churn_probability_{h}d"].to_numpy(dtype=float)
     model = evaluate_churn(y, p)
     best = evaluate_churn(y, oracle)
-    revenue = evaluate_revenue(spend, bundle.expected_revenue(matrix, scoring_date))
+    revenue = evaluate_revenue(spend, pred["expected_revenue"].to_numpy())
     rows = [
         {
             "measure": "churn ROC-AUC",
@@ -86,9 +86,13 @@ def evaluate_against_truth(
     if baselines is not None and clv_col in truth.columns:
         actual = truth.set_index("customer_id").loc[joined["customer_id"], clv_col]
         actual = actual.to_numpy(dtype=float) * bundle.gross_margin
-        clv = {"model": bundle.clv(bundle.base_revenue(matrix), p, scoring_date)}
+        clv = {"model": pred["clv"].to_numpy()}
         clv |= baselines.predict_clv(
-            joined, bundle.clv_horizon_days, bundle.gross_margin, bundle.monthly_discount_rate
+            joined,
+            bundle.btyd,
+            bundle.clv_horizon_days,
+            bundle.gross_margin,
+            bundle.monthly_discount_rate,
         )
         for name, values in clv.items():
             rows.append(

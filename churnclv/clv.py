@@ -1,0 +1,193 @@
+"""The one CLV computation, used by training (backtest, baselines), scoring, the API, Spark and
+the MLflow model: pure functions on arrays.
+
+CLV over the CLV horizon H after the scoring date is the predicted revenue of each month of the
+horizon, with margin and discounting applied per month::
+
+    CLV_i = margin * sum_k R_i * w_ik * s_k / (1 + d) ** m_k
+
+* ``R_i``: the predicted net revenue of customer i over the label horizon L (the days the revenue
+  model was trained on, normally the churn horizon);
+* ``w_ik = (E_i(b_k) - E_i(a_k)) / E_i(L)``: the customer's own expected purchases in month k =
+  (a_k, b_k] relative to those in (0, L], where ``E_i(t)`` is the BG/NBD expected number of
+  purchase days in (0, t] given the customer's history. It carries both the customer's purchase
+  rate and their chance of still being active, so a customer who buys twice a year keeps buying
+  in the later months (a quiet quarter is not read as leaving for good), while one who has
+  probably left adds little;
+* ``s_k``: the seasonal factor of month k (1 without a seasonal index);
+* ``m_k``: months from the scoring date to the end of month k; ``d`` the monthly discount rate.
+
+The same weights carry a prediction from the label horizon to another horizon (short histories,
+where the model could only learn a shorter label): revenue by the ratio of expected purchases,
+churn by shifting the log-odds by the BG/NBD model's own difference between the two horizons.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+DAYS_PER_MONTH = 365.25 / 12
+_EPS = 1e-9
+
+
+def period_edges(horizon_days: float) -> np.ndarray:
+    """Day offsets 0 = e_0 < e_1 < ... < e_K = horizon of the months that cover the horizon
+    (the last one shorter when the horizon is not a whole number of months)."""
+    if horizon_days <= 0:
+        raise ValueError(f"horizon must be positive, got {horizon_days}")
+    inner = np.arange(1, int(np.ceil(horizon_days / DAYS_PER_MONTH))) * DAYS_PER_MONTH
+    return np.concatenate([[0.0], inner[inner < horizon_days - 1e-9], [float(horizon_days)]])
+
+
+def season_factor(index: Sequence[float] | None, start: dt.date | None, days: float) -> float:
+    """Mean monthly factor of ``index`` (January first) over the days in (start, start + days];
+    1.0 without an index."""
+    if index is None:
+        return 1.0
+    if start is None:
+        raise ValueError("this model adjusts revenue for the season: pass the scoring date")
+    span = pd.date_range(pd.Timestamp(start) + pd.Timedelta(days=1), periods=max(1, round(days)))
+    return float(np.asarray(index)[np.asarray(span.month) - 1].mean())
+
+
+def horizon_weights(cumulative: np.ndarray, cumulative_label: np.ndarray) -> np.ndarray:
+    """``w_ik``: expected purchases in each period relative to the label horizon.
+
+    ``cumulative``: (customers, K) expected purchases up to each period end e_1..e_K;
+    ``cumulative_label``: expected purchases up to the label horizon. A customer expected to
+    make no purchase at all gets weight 0 (their predicted revenue is ~0 too).
+    """
+    cumulative = np.asarray(cumulative, dtype=float)
+    inc = np.diff(cumulative, axis=1, prepend=0.0)
+    label = np.asarray(cumulative_label, dtype=float)[:, None]
+    return np.where(label > _EPS, np.clip(inc, 0.0, None) / np.maximum(label, _EPS), 0.0)
+
+
+def discount_factors(edges: np.ndarray, monthly_discount_rate: float) -> np.ndarray:
+    """1 / (1 + d) ** (months to the end of each period)."""
+    months = np.asarray(edges[1:], dtype=float) / DAYS_PER_MONTH
+    return 1.0 / (1.0 + monthly_discount_rate) ** months
+
+
+def clv_from_revenue(
+    revenue_label: np.ndarray,
+    weights: np.ndarray,
+    discount: np.ndarray,
+    gross_margin: float,
+    season: np.ndarray | None = None,
+) -> np.ndarray:
+    """CLV = margin * sum_k R * w_k * s_k * discount_k (see the module docstring)."""
+    per_period = np.asarray(discount, dtype=float)
+    if season is not None:
+        per_period = per_period * np.asarray(season, dtype=float)
+    return gross_margin * np.asarray(revenue_label, dtype=float) * (weights @ per_period)
+
+
+def extend_revenue(
+    revenue_label: np.ndarray, cumulative_label: np.ndarray, cumulative_target: np.ndarray
+) -> np.ndarray:
+    """Revenue over another horizon: R_L * E(target) / E(L) (the customer's own curve)."""
+    label = np.asarray(cumulative_label, dtype=float)
+    ratio = np.where(label > _EPS, np.asarray(cumulative_target) / np.maximum(label, _EPS), 0.0)
+    return np.asarray(revenue_label, dtype=float) * ratio
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), with p kept inside (1e-6, 1 - 1e-6)."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`logit`."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
+
+
+def extend_churn(
+    p_label: np.ndarray, silent_label: np.ndarray, silent_target: np.ndarray
+) -> np.ndarray:
+    """P(no purchase over another horizon) from the model's P(no purchase over L): the model's
+    log-odds shifted by BG/NBD's log-odds difference between the two horizons for the same
+    customer (``silent_*`` = BG/NBD P(no purchase) over L and over the target horizon)."""
+    return sigmoid(logit(p_label) + logit(silent_target) - logit(silent_label))
+
+
+@dataclass(frozen=True)
+class RatioInterval:
+    """Interval of a predicted value from the spread of actual / predicted on a backtest.
+
+    Customers are put in bins by their predicted label-horizon revenue (``edges``: inner bin
+    edges); within each bin the ``low``/``high`` quantiles of actual / predicted (a split-
+    conformal, Mondrian-by-bin rule) scale a customer's value into an interval. ``coverage``:
+    the share of customers whose actual value fell inside, measured by cross-fitting (fitted on
+    one half, checked on the other) over ``horizon_days``.
+    """
+
+    edges: list[float]
+    low: list[float]
+    high: list[float]
+    level: float
+    coverage: float
+    horizon_days: int
+
+    def apply(self, binned_by: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) for ``value``, binned by ``binned_by`` (predicted label revenue)."""
+        b = np.searchsorted(np.asarray(self.edges), np.asarray(binned_by, dtype=float), "right")
+        value = np.asarray(value, dtype=float)
+        return value * np.asarray(self.low)[b], value * np.asarray(self.high)[b]
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _fit_bins(
+    binned_by: np.ndarray, pred: np.ndarray, actual: np.ndarray, level: float, bins: int
+) -> tuple[list[float], list[float], list[float]]:
+    edges = np.unique(np.quantile(binned_by, np.linspace(0, 1, bins + 1)[1:-1]))
+    b = np.searchsorted(edges, binned_by, "right")
+    ratio = np.clip(actual, 0.0, None) / np.maximum(pred, _EPS)
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    low, high = [], []
+    for k in range(len(edges) + 1):
+        r = ratio[b == k]
+        if len(r) == 0:
+            r = ratio
+        lo = float(np.quantile(r, lo_q, method="lower"))
+        # revenue has a point mass at 0: when the low end sits on it, every zero is inside, so
+        # the high end only needs the level's share above it (else the interval over-covers)
+        below = float(np.mean(r < lo))
+        hi_share = min(1.0, level + below) if lo <= 0 else hi_q
+        low.append(lo)
+        high.append(float(np.quantile(r, hi_share, method="higher")))
+    return [float(e) for e in edges], low, high
+
+
+def fit_ratio_interval(
+    binned_by: np.ndarray,
+    pred: np.ndarray,
+    actual: np.ndarray,
+    horizon_days: int,
+    level: float = 0.8,
+    bins: int = 10,
+    seed: int = 0,
+) -> RatioInterval:
+    """Fit :class:`RatioInterval` on backtest predictions and measure its coverage by
+    cross-fitting on two random halves (each half's coverage under the other half's rule)."""
+    binned_by, pred, actual = (np.asarray(a, dtype=float) for a in (binned_by, pred, actual))
+    half = np.random.default_rng(seed).random(len(pred)) < 0.5
+    inside = 0
+    for fit_part in (half, ~half):
+        edges, low, high = _fit_bins(
+            binned_by[fit_part], pred[fit_part], actual[fit_part], level, bins
+        )
+        rule = RatioInterval(edges, low, high, level, float("nan"), horizon_days)
+        lo, hi = rule.apply(binned_by[~fit_part], pred[~fit_part])
+        a = np.clip(actual[~fit_part], 0.0, None)
+        inside += int(np.sum((a >= lo - 1e-9) & (a <= hi + 1e-9)))
+    edges, low, high = _fit_bins(binned_by, pred, actual, level, bins)
+    return RatioInterval(edges, low, high, level, inside / max(len(pred), 1), horizon_days)
