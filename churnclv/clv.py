@@ -37,11 +37,13 @@ _EPS = 1e-9
 
 def period_edges(horizon_days: float) -> np.ndarray:
     """Day offsets 0 = e_0 < e_1 < ... < e_K = horizon of the months that cover the horizon
-    (the last one shorter when the horizon is not a whole number of months)."""
+    (the last one shorter or, by under a day, longer when the horizon is not a whole number of
+    months)."""
     if horizon_days <= 0:
         raise ValueError(f"horizon must be positive, got {horizon_days}")
     inner = np.arange(1, int(np.ceil(horizon_days / DAYS_PER_MONTH))) * DAYS_PER_MONTH
-    return np.concatenate([[0.0], inner[inner < horizon_days - 1e-9], [float(horizon_days)]])
+    # a last piece shorter than a day joins the month before it
+    return np.concatenate([[0.0], inner[inner < horizon_days - 1.0], [float(horizon_days)]])
 
 
 def season_factor(index: Sequence[float] | None, start: dt.date | None, days: float) -> float:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from churnclv.btyd import BGNBD, BTYDFitError, GammaGamma, btyd_discounted_value
+from churnclv.btyd import BGNBD, BTYDFitError, BTYDModel, GammaGamma
+from churnclv.clv import clv_from_revenue, discount_factors, horizon_weights, period_edges
 
 TRUE = BGNBD(r=0.8, alpha=30.0, a=0.9, b=3.0)
 HORIZON = 90.0
@@ -89,17 +91,73 @@ def test_gamma_gamma_recovers_mean_spend() -> None:
     assert 40 < spend[1] < 50  # shrunk from 50 towards the population mean (~30)
 
 
-def test_discounted_value_grows_with_horizon_and_falls_with_discount(
+def test_btyd_clv_grows_with_horizon_and_falls_with_discount(
     sim: dict[str, np.ndarray],
 ) -> None:
+    """The BTYD baseline's CLV goes through the one CLV module; undiscounted it is expected
+    purchases over the horizon x expected spend."""
     gg = GammaGamma(p=6.0, q=4.0, v=15.0)
-    args = (sim["x"][:50], sim["t_x"][:50], sim["T"][:50], np.full(50, 30.0))
-    v1 = btyd_discounted_value(TRUE, gg, *args, horizon_days=180, monthly_discount_rate=0.0)
-    v2 = btyd_discounted_value(TRUE, gg, *args, horizon_days=365, monthly_discount_rate=0.0)
-    v3 = btyd_discounted_value(TRUE, gg, *args, horizon_days=365, monthly_discount_rate=0.05)
+    x, t_x, T, m = sim["x"][:50], sim["t_x"][:50], sim["T"][:50], np.full(50, 30.0)
+    spend = gg.expected_spend(x, m)
+
+    def clv(horizon: int, rate: float) -> np.ndarray:
+        edges = period_edges(horizon)
+        cum = np.stack([TRUE.expected_purchases(e, x, t_x, T) for e in edges[1:]], axis=1)
+        label = TRUE.expected_purchases(90, x, t_x, T)
+        revenue = label * spend
+        return clv_from_revenue(
+            revenue, horizon_weights(cum, label), discount_factors(edges, rate), 1.0
+        )
+
+    v1, v2, v3 = clv(180, 0.0), clv(365, 0.0), clv(365, 0.05)
     assert np.all(v2 >= v1) and np.all(v3 <= v2) and v2.sum() > v3.sum() > 0
-    no_disc = TRUE.expected_purchases(365, *args[:3]) * gg.expected_spend(args[0], args[3])
+    no_disc = TRUE.expected_purchases(365, x, t_x, T) * spend
     np.testing.assert_allclose(v2, no_disc, rtol=1e-9)
+
+
+def test_grouped_fit_gives_the_same_optimum_as_one_row_per_customer(
+    sim: dict[str, np.ndarray],
+) -> None:
+    """Customers with equal (x, t_x, T) are fitted as one weighted term: same likelihood."""
+    x, t_x, T = (np.round(sim[k]) for k in ("x", "t_x", "T"))
+    fit = BGNBD.fit(x, t_x, T)
+    from churnclv.btyd import bgnbd_log_likelihood
+
+    params = np.array([fit.r, fit.alpha, fit.a, fit.b])
+    best = bgnbd_log_likelihood(params, x, t_x, T).mean()
+    for bump in (0.97, 1.03):
+        for k in range(4):
+            other = params.copy()
+            other[k] *= bump
+            assert bgnbd_log_likelihood(other, x, t_x, T).mean() <= best + 1e-7
+
+
+def test_btyd_model_round_trips_and_gives_every_posterior() -> None:
+    frame = pd.DataFrame(
+        {
+            "btyd_x": [0, 3, 10, None],
+            "btyd_t_x": [0.0, 100.0, 380.0, None],
+            "btyd_T": [50.0, 400.0, 400.0, None],
+            "btyd_monetary_value": [0.0, 40.0, 25.0, None],
+            "monetary_mean": [20.0, 35.0, 25.0, None],
+        }
+    )
+    model = BTYDModel(TRUE, GammaGamma(6.0, 4.0, 15.0), 30.0)
+    post = model.posteriors(frame, 90)
+    assert list(post.columns) == [
+        "btyd_p_alive",
+        "btyd_p_silent",
+        "btyd_purchases",
+        "btyd_spend_per_purchase",
+        "btyd_revenue",
+    ]
+    assert post.notna().all().all()  # a customer without a purchase gets a new customer's curve
+    assert post.loc[2, "btyd_p_silent"] < post.loc[1, "btyd_p_silent"]  # recent frequent buyer
+    np.testing.assert_allclose(
+        post["btyd_revenue"], post["btyd_purchases"] * post["btyd_spend_per_purchase"]
+    )
+    again = BTYDModel.from_dict(model.to_dict())
+    pd.testing.assert_frame_equal(again.posteriors(frame, 90), post)
 
 
 def test_too_few_customers_is_a_clear_error() -> None:

@@ -1,7 +1,9 @@
-"""Model bundle: CLV formula by hand, save/load round trip gives identical predictions."""
+"""Model bundle: heads, horizons and CLV applied consistently; save/load gives identical
+predictions."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -10,80 +12,138 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnclv.bundle import ModelBundle
+from churnclv.btyd import BGNBD, BTYDModel, GammaGamma
+from churnclv.bundle import ChurnHead, ModelBundle, RevenueHead, with_btyd
+from churnclv.clv import DAYS_PER_MONTH, RatioInterval
 from features.matrix import FeatureSpec
 
+BTYD = BTYDModel(BGNBD(r=0.8, alpha=30.0, a=0.9, b=3.0), GammaGamma(6.0, 4.0, 15.0), 30.0)
 
-def tiny_bundle(discount: float = 0.0, label_horizon: int = 90) -> tuple[ModelBundle, pd.DataFrame]:
+
+def tiny_bundle(
+    discount: float = 0.0,
+    label_horizon: int = 90,
+    churn: ChurnHead | None = None,
+    revenue: RevenueHead | None = None,
+) -> tuple[ModelBundle, pd.DataFrame]:
     rng = np.random.default_rng(0)
+    n = 300
+    x = rng.integers(0, 8, n).astype(float)
+    T = rng.uniform(100, 600, n)
     frame = pd.DataFrame(
         {
-            "customer_id": [f"{i:05d}" for i in range(300)],
-            "recency_days": rng.uniform(0, 300, 300),
-            "channel": pd.Series(rng.choice(["web", "app"], 300), dtype="str"),
+            "customer_id": [f"{i:05d}" for i in range(n)],
+            "recency_days": rng.uniform(0, 90, n),
+            "channel": pd.Series(rng.choice(["web", "app"], n), dtype="str"),
+            "btyd_x": x,
+            "btyd_t_x": np.where(x > 0, T * rng.uniform(0.2, 1.0, n), 0.0),
+            "btyd_T": T,
+            "btyd_monetary_value": np.where(x > 0, rng.uniform(10, 80, n), 0.0),
+            "monetary_mean": rng.uniform(10, 80, n),
         }
     )
-    spec = FeatureSpec.fit(frame)
-    X = spec.matrix(frame)
-    y = (frame["recency_days"] > 150).astype(int)
-    churn = lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y).booster_
-    revenue = (
-        lgb.LGBMRegressor(n_estimators=10, verbose=-1).fit(X, 300 - frame["recency_days"]).booster_
+    train = with_btyd(frame, BTYD, label_horizon)
+    spec = FeatureSpec.fit(train)
+    X = spec.matrix(train)
+    y = (frame["recency_days"] > 45).astype(int)
+    booster_c = lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y).booster_
+    booster_r = (
+        lgb.LGBMRegressor(n_estimators=10, verbose=-1).fit(X, 90 - frame["recency_days"]).booster_
     )
     bundle = ModelBundle(
         spec=spec,
-        boosters={"churn": churn, "revenue": revenue},
-        calibration_x=[0.0, 1.0],
-        calibration_y=[0.0, 1.0],
+        boosters={"churn": booster_c, "revenue": booster_r},
+        btyd=BTYD,
+        churn_head=churn or ChurnHead("blend", 0.1, 0.5, 0.5),
+        revenue_head=revenue or RevenueHead("blend", 0.5, 0.5, 1.1),
         churn_horizon_days=90,
         label_horizon_days=label_horizon,
         clv_horizon_days=365,
         gross_margin=0.5,
         monthly_discount_rate=discount,
         value_cutpoints={"high": 10.0, "low": 0.0},
+        interval=RatioInterval([10.0], [0.0, 0.5], [2.0, 1.5], 0.8, 0.81, 90),
     )
     return bundle, frame
 
 
-def test_clv_by_hand() -> None:
-    bundle, _ = tiny_bundle()
-    rev = np.array([100.0, 100.0, 100.0])
-    p = np.array([0.0, 1.0, 0.5])
-    periods = 365 / 90  # 4.0556: four full 90-day periods and a part
-    expected = 0.5 * 100 * np.array([periods, 1.0, 1 + 0.5 + 0.25 + 0.125 + (periods - 4) * 0.0625])
-    np.testing.assert_allclose(bundle.clv(rev, p), expected)
+def test_btyd_heads_serve_the_baseline_exactly() -> None:
+    """With the BTYD candidates served, churn and revenue are BG/NBD's own numbers."""
+    bundle, frame = tiny_bundle(
+        churn=ChurnHead("bgnbd", 0.0, 0.0, 1.0),
+        revenue=RevenueHead("bgnbd_gamma_gamma", 0.0, 1.0, 1.0),
+    )
+    pred = bundle.predict(frame)
+    post = BTYD.posteriors(frame, 90)
+    np.testing.assert_allclose(pred["churn_probability"], post["btyd_p_silent"], rtol=1e-5)
+    np.testing.assert_allclose(pred["expected_revenue"], post["btyd_revenue"], rtol=1e-9)
+
+
+def test_clv_is_the_btyd_curve_times_the_predicted_revenue() -> None:
+    """No discount, margin 0.5: CLV = 0.5 x R_90 x E(365) / E(90) for every customer."""
+    bundle, frame = tiny_bundle()
+    pred = bundle.predict(frame)
+    x, t_x, T = (frame[c].to_numpy(float) for c in ("btyd_x", "btyd_t_x", "btyd_T"))
+    ratio = BTYD.purchases.expected_purchases(365, x, t_x, T) / (
+        BTYD.purchases.expected_purchases(90, x, t_x, T)
+    )
+    np.testing.assert_allclose(pred["clv"], 0.5 * pred["expected_revenue"] * ratio, rtol=1e-9)
+    assert (pred["churn_probability"].between(0, 1, inclusive="neither")).all()
 
 
 def test_discounting_lowers_clv() -> None:
-    plain, _ = tiny_bundle(0.0)
+    plain, frame = tiny_bundle(0.0)
     disc, _ = tiny_bundle(0.02)
-    rev, p = np.array([100.0]), np.array([0.2])
-    assert disc.clv(rev, p)[0] < plain.clv(rev, p)[0]
-    # first period alone: discounted by its 90 days (~2.96 months)
-    one = disc.clv(rev, np.array([1.0]))[0]
-    assert one == pytest.approx(0.5 * 100 / 1.02 ** (90 / (365.25 / 12)))
+    a, b = plain.predict(frame)["clv"], disc.predict(frame)["clv"]
+    assert (b < a).all() and (b > a / 1.02 ** (365 / DAYS_PER_MONTH)).all()
+
+
+def test_interval_brackets_clv_by_the_stored_ratios() -> None:
+    bundle, frame = tiny_bundle()
+    pred = bundle.predict(frame)
+    assert (pred["clv_low"] <= pred["clv"]).all() and (pred["clv_high"] >= pred["clv"]).all()
+    lowbin = pred["expected_revenue"] / 1.0 <= 10.0  # label revenue = expected revenue here
+    np.testing.assert_allclose(pred.loc[lowbin, "clv_high"], 2.0 * pred.loc[lowbin, "clv"])
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
     bundle, frame = tiny_bundle()
+    bundle.meta["data"] = {"data_end": "2025-12-31"}
     loaded = ModelBundle.load(bundle.save(tmp_path / "b"))
     for output in ("churn", "clv"):
         pd.testing.assert_frame_equal(
             bundle.predict_frame(frame, output), loaded.predict_frame(frame, output)
         )
+    pd.testing.assert_frame_equal(bundle.predict(frame), loaded.predict(frame))
     assert loaded.value_cutpoints == {"high": 10.0, "low": 0.0}
-    assert loaded.spec == bundle.spec
+    assert loaded.spec == bundle.spec and loaded.churn_head == bundle.churn_head
 
 
-def test_short_label_horizon_rescales() -> None:
-    full, frame = tiny_bundle(label_horizon=90)
-    short, _ = tiny_bundle(label_horizon=45)
-    X = full.matrix(frame)
-    np.testing.assert_allclose(short.churn_probability(X), full.churn_probability(X) ** 2)
-    np.testing.assert_allclose(short.expected_revenue(X), 2 * full.expected_revenue(X))
+def test_an_old_bundle_format_asks_for_retraining(tmp_path: Path) -> None:
+    bundle, _ = tiny_bundle()
+    folder = bundle.save(tmp_path / "b")
+    doc = (folder / "bundle.json").read_text().replace('"format": 2', '"format": 1')
+    (folder / "bundle.json").write_text(doc)
+    with pytest.raises(ValueError, match="retrain"):
+        ModelBundle.load(folder)
 
 
-def test_missing_feature_column_is_named(tmp_path: Path) -> None:
+def test_short_label_horizon_extends_with_each_customers_curve() -> None:
+    """Models that learned 45 days: revenue x E(90)/E(45), churn log-odds shifted by BG/NBD's
+    own 45 -> 90 day difference; a BG/NBD-served bundle then gives BG/NBD's 90-day values."""
+    served = {
+        "churn": ChurnHead("bgnbd", 0.0, 0.0, 1.0),
+        "revenue": RevenueHead("bgnbd_gamma_gamma", 0.0, 1.0, 1.0),
+    }
+    full, frame = tiny_bundle(label_horizon=90, **served)
+    short, _ = tiny_bundle(label_horizon=45, **served)
+    a, b = full.predict(frame), short.predict(frame)
+    np.testing.assert_allclose(b["churn_probability"], a["churn_probability"], rtol=1e-5)
+    np.testing.assert_allclose(b["expected_revenue"], a["expected_revenue"], rtol=1e-9)
+    np.testing.assert_allclose(b["clv"], a["clv"], rtol=1e-9)
+
+
+def test_missing_feature_column_is_named() -> None:
     bundle, frame = tiny_bundle()
     with pytest.raises(KeyError, match="recency_days"):
         bundle.matrix(frame.drop(columns="recency_days"))
@@ -94,7 +154,7 @@ def test_unknown_category_level_scores_as_missing() -> None:
     odd = frame.head(3).assign(channel=["web", "fax", None])
     X = bundle.matrix(odd)
     assert X["channel"].isna().tolist() == [False, True, True]
-    assert np.isfinite(bundle.churn_probability(X)).all()
+    assert np.isfinite(bundle.predict(odd)["churn_probability"]).all()
 
 
 # January 2, every other month 1 (mean 13/12 before scaling does not matter for these checks)
@@ -112,16 +172,18 @@ def test_season_factor_is_the_mean_over_the_windows_days() -> None:
         bundle.season_factor(None)
 
 
-def test_clv_applies_each_periods_factor() -> None:
-    bundle, _ = tiny_bundle()
-    bundle.season_index = INDEX
-    bundle.clv_horizon_days = 180  # two 90-day periods
-    start = dt.date(2025, 10, 2)  # period 1: Oct 3 - Dec 31 (factor 1); period 2 from Jan 1
-    second = bundle.season_factor(dt.date(2025, 12, 31), 90)  # 31 days at 2, 59 at 1
-    assert second == pytest.approx((31 * 2 + 59) / 90)
-    # no churn, no discount: margin 0.5 x revenue x (1 + second)
-    clv = bundle.clv(np.array([100.0]), np.array([0.0]), start)
-    assert clv[0] == pytest.approx(0.5 * 100 * (1 + second))
+def test_clv_applies_each_months_factor() -> None:
+    """A steady buyer: January's revenue counts twice with the index, the rest once."""
+    bundle, frame = tiny_bundle()
+    plain = bundle.predict(frame, dt.date(2025, 12, 31))
+    seasonal = dataclasses.replace(bundle, season_index=INDEX)
+    pred = seasonal.predict(frame, dt.date(2025, 12, 31))
+    # the first month of the horizon is (Dec 31, Jan 31]: 30.4 days, all January but 0.4
+    assert (pred["clv"] > plain["clv"]).all()
+    np.testing.assert_allclose(
+        pred["expected_revenue"],
+        plain["expected_revenue"] * seasonal.season_factor(dt.date(2025, 12, 31)),
+    )
 
 
 def test_seasonal_index_survives_save_and_load(tmp_path: Path) -> None:
