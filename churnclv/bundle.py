@@ -118,9 +118,13 @@ class ModelBundle:
     interval: RatioInterval | None = None
     """CLV interval rule fitted on the backtest (None: no interval)."""
 
+    def model_frame(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The feature frame with the BTYD posteriors of the stored fit added."""
+        return with_btyd(features, self.btyd, self.label_horizon_days)
+
     def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
         """The model input for a feature frame (BTYD posteriors added with the stored fit)."""
-        return self.spec.matrix(with_btyd(features, self.btyd, self.label_horizon_days))
+        return self.spec.matrix(self.model_frame(features))
 
     def season_factor(self, start: dt.date | None, days: float | None = None) -> float:
         """Mean seasonal factor of the days in (start, start + days] (default: churn horizon);

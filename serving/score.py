@@ -51,7 +51,8 @@ def score_customers(
     three phrases behind the churn score (LightGBM TreeSHAP via ``pred_contrib``).
     """
     versions = model_versions or {}
-    matrix = bundle.matrix(features)
+    frame = bundle.model_frame(features)  # features + the BTYD posteriors the models use
+    matrix = bundle.spec.matrix(frame)
     pred = bundle.predict(features, scoring_date, matrix=matrix)
     churn, clv = pred["churn_probability"].to_numpy(), pred["clv"].to_numpy()
     risk = assign_risk_tier(churn, segments)
@@ -59,7 +60,7 @@ def score_customers(
     cells = assign_segments(risk, value, segments)
     if with_reasons and len(features):
         contrib = bundle.boosters["churn"].predict(matrix, pred_contrib=True)
-        reasons = top_reasons(contrib, features, bundle.spec.columns)
+        reasons = top_reasons(contrib, frame, bundle.spec.columns)
     else:
         reasons = [[] for _ in range(len(features))]
     channel = (
