@@ -409,6 +409,8 @@ def _future_truth(
         surv *= np.exp(-mu_d)
         if k + 1 == churn_h:
             churn_prob[alive] = p_none + no_buy
+            if paid_share is not None:  # exactly 1 for customers who never pay
+                churn_prob[alive & (paid_share == 0.0)] = 1.0
         if k + 1 in expected:
             expected[k + 1][alive] = exp_orders
     return churn_prob, expected
@@ -682,7 +684,7 @@ def write_demo_data(
     names = [
         n for n in ("transactions", "events", "customers", "truth") if getattr(data, n) is not None
     ]
-    for name in {"events", "customers"} - set(names):
+    for name in [n for n in ("events", "customers") if n not in names]:
         for stale in (f"{name}.parquet", f"{name}.csv", f"{name}.csv.gz", name):
             if (out_dir / stale).exists():
                 raise FileExistsError(
