@@ -98,9 +98,30 @@ def demo_data(
         str, typer.Option(help="Last day of the simulated history (YYYY-MM-DD).")
     ] = "2026-09-30",
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="retail (the demo), btyd, short, transactions-only, zero-amounts or trend "
+            "(docs/demo_data.md)."
+        ),
+    ] = "retail",
+    churn_horizon: Annotated[
+        int | None,
+        typer.Option(
+            "--churn-horizon", min=1, help="Truth churn horizon in days (default: the scenario's)."
+        ),
+    ] = None,
+    clv_horizon: Annotated[
+        int | None,
+        typer.Option(
+            "--clv-horizon", min=1, help="Truth CLV horizon in days (default: the scenario's)."
+        ),
+    ] = None,
 ) -> None:
-    """Generate a realistic synthetic retailer (3 years) plus a ground-truth table."""
-    from churnclv.demo_data import generate_demo_data, write_demo_data
+    """Generate a realistic synthetic retailer (3 years) plus a ground-truth table, or a
+    stress scenario (--scenario) with its own truth."""
+    from churnclv.demo_data import write_demo_data
+    from churnclv.scenarios import generate_scenario, scenario_settings
 
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format must be csv or parquet, not '{fmt}'")
@@ -108,12 +129,26 @@ def demo_data(
         end = dt.date.fromisoformat(end_date)
     except ValueError:
         raise _fail(f"--end-date: '{end_date}' is not a date (YYYY-MM-DD)") from None
+    try:
+        settings = scenario_settings(scenario)
+    except ValueError as exc:
+        raise _fail(f"--scenario: {exc}") from None
+    h = churn_horizon or settings.churn_horizon_days
+    c = clv_horizon or settings.clv_horizon_days
     with console.status(f"Simulating {customers:,} customers"):
-        data = generate_demo_data(n_customers=customers, seed=seed, end_date=end)
-        paths = write_demo_data(data, out, fmt=fmt)  # type: ignore[arg-type]
+        data = generate_scenario(scenario, customers, seed, end, h, c)
+        try:
+            paths = write_demo_data(data, out, fmt=fmt)  # type: ignore[arg-type]
+        except FileExistsError as exc:
+            raise _fail(str(exc)) from None
     for name, path in paths.items():
         rows = len(getattr(data, name))
         console.print(f"wrote {path} ({rows:,} rows)")
+    if scenario != "retail" or (h, c) != (90, 365):
+        console.print(
+            f"scenario {scenario}: truth for a {h}-day churn and {c}-day CLV horizon; train "
+            f"with --churn-horizon {h} --clv-horizon {c}"
+        )
 
 
 @app.command()

@@ -40,6 +40,10 @@ includes the whole of ``end_date``; the truth continues the same process afterwa
   support tickets become 4x as likely and their CSAT is mostly 1-2. After dropout only a
   small residual of email opens remains.
 
+Keyword options of :func:`generate_demo_data` vary this world for the scenarios of
+:mod:`churnclv.scenarios` (no seasonality, another signup growth, a trend in the purchase
+rate, $0 orders, no events or customers table); their defaults give the demo retailer above.
+
 Nothing is generated at import time.
 """
 
@@ -81,6 +85,7 @@ _LOYAL_DROPOUT = 0.5  # dropout-hazard multiplier for members
 _LATE_JOIN_PROB = 0.35
 _LATE_JOIN_MEAN_DAYS = 365.0
 _FIRST_ORDER_PROB = 0.6
+SIGNUP_GROWTH = 2.0  # the last day of the history gets 1 + 2 = 3x the signups of the first
 _SPEND_MEAN, _SPEND_SHAPE, _ORDER_SHAPE = 55.0, 3.0, 3.0
 
 # Jan..Dec purchase-rate multipliers, normalised to mean 1
@@ -123,7 +128,9 @@ _CH_WEB, _CH_APP, _CH_EMAIL, _CH_PHONE, _CH_CHAT = range(5)
 class DemoData:
     """The three contract tables plus one ground-truth row per customer.
 
-    ``transactions``, ``events`` and ``customers`` hold exactly the contract columns.
+    ``transactions``, ``events`` and ``customers`` hold exactly the contract columns;
+    ``events`` and ``customers`` are None when a scenario leaves them out (they are optional
+    in the input contract), and :func:`write_demo_data` then writes no file for them.
     ``truth`` (``H`` = truth_horizon_days, ``C`` = clv_horizon_days; windows start at midnight
     after ``end_date``, i.e. ``(end_date, end_date + H days]`` in dates):
 
@@ -149,8 +156,8 @@ class DemoData:
     """
 
     transactions: pd.DataFrame
-    events: pd.DataFrame
-    customers: pd.DataFrame
+    events: pd.DataFrame | None
+    customers: pd.DataFrame | None
     truth: pd.DataFrame
 
 
@@ -189,10 +196,15 @@ class _Latent:
     fav: np.ndarray  # favourite category code
 
 
-def _draw_latent(rng: np.random.Generator, n: int, hist_days: int) -> _Latent:
-    growth = 2.0  # signup rate rises linearly from 1x to 3x over the history
+def _draw_latent(
+    rng: np.random.Generator, n: int, hist_days: int, growth: float = SIGNUP_GROWTH
+) -> _Latent:
+    # the signup rate rises (falls) linearly from 1x to (1 + growth)x over the history
     f = rng.random(n)
-    u = (np.sqrt(1.0 + 2.0 * growth * f * (1.0 + growth / 2.0)) - 1.0) / growth
+    if growth == 0.0:
+        u = f
+    else:  # inverse of the CDF (u + growth u^2 / 2) / (1 + growth / 2)
+        u = (np.sqrt(1.0 + 2.0 * growth * f * (1.0 + growth / 2.0)) - 1.0) / growth
     t0 = np.sort(np.minimum(u * hist_days, np.nextafter(float(hist_days), 0.0)))
     acq = rng.choice(len(ACQUISITION_CHANNELS), size=n, p=_ACQ_SHARE)
     lam = rng.gamma(_RATE_SHAPE, _BASE_RATE / _RATE_SHAPE, n) * _ACQ_RATE[acq]
@@ -232,12 +244,16 @@ def _simulate_block(
     season: np.ndarray,
     hist_days: int,
     sim_days: int,
+    s_max: float,
 ) -> dict[str, np.ndarray]:
-    """Orders, returns (whole simulated horizon) and events (history only) of customers lo..hi."""
+    """Orders, returns (whole simulated horizon) and events (history only) of customers lo..hi.
+
+    ``season``: the purchase-rate multiplier of each simulated day; ``s_max``: an upper
+    bound of it (the thinning envelope).
+    """
     t0, tau, join = lat.t0[lo:hi], lat.tau[lo:hi], lat.join[lo:hi]
     lam, spend, pref = lat.lam[lo:hi], lat.spend[lo:hi], lat.pref[lo:hi]
     alive_end = np.minimum(tau, float(sim_days))
-    s_max = MONTH_SEASONALITY.max()
 
     # --- orders: Poisson process with seasonality and loyalty boost, by thinning
     joins = join < alive_end
@@ -355,16 +371,25 @@ def _simulate_block(
 
 
 def _future_truth(
-    lat: _Latent, season: np.ndarray, hist_days: int, churn_h: int, horizons: tuple[int, ...]
+    lat: _Latent,
+    season: np.ndarray,
+    hist_days: int,
+    churn_h: int,
+    horizons: tuple[int, ...],
+    paid_share: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Exact P(no order in the next ``churn_h`` days) and expected order counts per horizon.
+    """Exact P(no paid order in the next ``churn_h`` days) and expected paid order counts.
 
     Conditions on: alive at the end of the history, lambda, mu, the loyalty join date and the
-    seasonality - not on the realised dropout time. Rates are constant within each day, so the
-    day-by-day recursion below is exact. Customers already dropped out get 1.0 and 0 orders.
+    seasonality (with any trend) - not on the realised dropout time. Rates are constant
+    within each day, so the day-by-day recursion below is exact. Customers already dropped
+    out get 1.0 and 0 orders. ``paid_share``: per customer, the probability that an order has
+    a positive amount (paid orders are then a thinned Poisson process); None = all paid.
     """
     alive = lat.tau >= hist_days
     lam, mu0, join = lat.lam[alive], lat.mu0[alive], lat.join[alive]
+    if paid_share is not None:
+        lam = lam * paid_share[alive]
     mu1 = mu0 * _LOYAL_DROPOUT
     no_buy = np.ones(lam.size)  # P(alive and no order yet) at the start of the day
     surv = np.ones(lam.size)  # P(alive) at the start of the day
@@ -384,9 +409,44 @@ def _future_truth(
         surv *= np.exp(-mu_d)
         if k + 1 == churn_h:
             churn_prob[alive] = p_none + no_buy
+            if paid_share is not None:  # exactly 1 for customers who never pay
+                churn_prob[alive & (paid_share == 0.0)] = 1.0
         if k + 1 in expected:
             expected[k + 1][alive] = exp_orders
     return churn_prob, expected
+
+
+def _zero_amounts(
+    rng: np.random.Generator,
+    sim: dict[str, np.ndarray],
+    n: int,
+    customer_share: float,
+    order_share: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Set some orders to $0 in place (and drop their returns); return the zero-only
+    customers and each customer's probability that an order is paid."""
+    zero_customer = rng.random(n) < customer_share
+    cust = sim["ord_cust"]
+    zero = zero_customer[cust] | (rng.random(cust.size) < order_share)
+    sim["ord_amount"][zero] = 0.0
+    keep = ~zero[sim["ret_parent"]]
+    for key in ("ret_parent", "ret_t", "ret_amount", "ret_quantity"):
+        sim[key] = sim[key][keep]
+    paid_share = np.where(zero_customer, 0.0, 1.0 - order_share)
+    return zero_customer, paid_share
+
+
+def _events_frame(sim: dict[str, np.ndarray], ids: pa.Array, start_us: int) -> pd.DataFrame:
+    ev_perm = np.lexsort((sim["ev_type"], sim["ev_cust"], np.floor(sim["ev_t"] * _SECONDS_PER_DAY)))
+    return pd.DataFrame(
+        {
+            "customer_id": _str_series(pc.take(ids, pa.array(sim["ev_cust"][ev_perm]))),
+            "timestamp": _to_timestamp(start_us, sim["ev_t"][ev_perm]),
+            "event_type": _codes_to_str(sim["ev_type"][ev_perm], EVENT_TYPES),
+            "channel": _codes_to_str(sim["ev_channel"][ev_perm], EVENT_CHANNELS),
+            "value": sim["ev_value"][ev_perm],
+        }
+    )
 
 
 def _str_series(values: pa.Array) -> pd.Series:
@@ -415,12 +475,35 @@ def generate_demo_data(
     years: float = 3.0,
     truth_horizon_days: int = 90,
     clv_horizon_days: int = 365,
+    *,
+    seasonality: bool = True,
+    signup_growth: float = SIGNUP_GROWTH,
+    rate_trend_per_year: float = 0.0,
+    zero_customer_share: float = 0.0,
+    zero_order_share: float = 0.0,
+    with_events: bool = True,
+    with_customers: bool = True,
 ) -> DemoData:
     """Simulate a retailer's customers up to and including ``end_date``, plus the truth.
 
-    Deterministic in (n_customers, seed, end_date, years, horizons). All timestamps of the
-    three input tables fall on or before ``end_date``. See the module docstring for the model
-    and :class:`DemoData` for the truth columns.
+    Deterministic in all arguments. All timestamps of the three input tables fall on or
+    before ``end_date``. See the module docstring for the model and :class:`DemoData` for the
+    truth columns. The keyword options vary the world (their defaults give the demo retailer,
+    identical to the generator without them; :mod:`churnclv.scenarios` builds presets):
+
+    * ``seasonality``: False makes every month factor 1 (no seasonal peaks or dips);
+    * ``signup_growth``: the signup rate rises linearly from 1x on the first day to
+      ``1 + signup_growth`` x on the last (> -1; negative = falling signups);
+    * ``rate_trend_per_year``: every customer's purchase rate is multiplied by
+      ``(1 + rate_trend_per_year) ** (days since the history start / 365.25)`` (> -1;
+      -0.2 = customers buy 20% less each year), continued into the truth windows;
+    * ``zero_customer_share``: this share of customers (drawn at random) only ever place $0
+      orders (free samples); ``zero_order_share``: each order of everyone else is $0 with this
+      probability. $0 orders are never returned. Labels and truth count *paid* orders only
+      (amount > 0, as the features and labels do), and ``truth.zero_amount_customer`` flags
+      the zero-only customers (when ``zero_customer_share > 0``);
+    * ``with_events`` / ``with_customers``: False leaves that table out (None). The simulation
+      is unchanged, so transactions and truth stay the same as with the table.
     """
     if n_customers < 1:
         raise ValueError("n_customers must be at least 1")
@@ -428,6 +511,12 @@ def generate_demo_data(
         raise ValueError("years must be positive")
     if truth_horizon_days < 1 or clv_horizon_days < 1:
         raise ValueError("truth_horizon_days and clv_horizon_days must be at least 1")
+    if not signup_growth > -1.0:
+        raise ValueError("signup_growth must be greater than -1")
+    if not rate_trend_per_year > -1.0:
+        raise ValueError("rate_trend_per_year must be greater than -1")
+    if not (0.0 <= zero_customer_share <= 1.0 and 0.0 <= zero_order_share <= 1.0):
+        raise ValueError("zero_customer_share and zero_order_share must lie in [0, 1]")
     n = int(n_customers)
     hist_days = max(1, round(years * 365.25))
     horizon = max(truth_horizon_days, clv_horizon_days)
@@ -436,14 +525,24 @@ def generate_demo_data(
     start = stop - pd.Timedelta(days=hist_days)
     start_us = int(np.datetime64(start.to_datetime64(), "us").astype(np.int64))
     dates = pd.date_range(start, periods=sim_days, freq="D")
-    season = MONTH_SEASONALITY[np.asarray(dates.month) - 1]
+    months = MONTH_SEASONALITY if seasonality else np.ones(12)
+    trend = (1.0 + rate_trend_per_year) ** ((np.arange(sim_days) + 0.5) / 365.25)
+    season = months[np.asarray(dates.month) - 1] * trend  # rate multiplier per day
+    s_max = float(months.max() * trend.max())
 
     seeds = np.random.SeedSequence(seed)
     lat_seed, *block_seeds = seeds.spawn(1 + (n + _BLOCK - 1) // _BLOCK)
-    lat = _draw_latent(np.random.default_rng(lat_seed), n, hist_days)
+    lat = _draw_latent(np.random.default_rng(lat_seed), n, hist_days, signup_growth)
     blocks = [
         _simulate_block(
-            np.random.default_rng(s), lat, lo, min(lo + _BLOCK, n), season, hist_days, sim_days
+            np.random.default_rng(s),
+            lat,
+            lo,
+            min(lo + _BLOCK, n),
+            season,
+            hist_days,
+            sim_days,
+            s_max,
         )
         for s, lo in zip(block_seeds, range(0, n, _BLOCK), strict=True)
     ]
@@ -453,6 +552,11 @@ def generate_demo_data(
     # concatenate key by key, releasing each block's array as soon as it is copied
     sim = {k: np.concatenate([b.pop(k) for b in blocks]) for k in list(blocks[0])}
     del blocks
+    zero_customer, paid_share = None, None
+    if zero_customer_share > 0.0 or zero_order_share > 0.0:
+        zero_customer, paid_share = _zero_amounts(
+            np.random.default_rng(seeds.spawn(1)[0]), sim, n, zero_customer_share, zero_order_share
+        )
 
     width = max(6, len(str(n)))
     ids = _padded(np.arange(1, n + 1), width)
@@ -495,30 +599,22 @@ def generate_demo_data(
     )
 
     # --- events
-    ev_perm = np.lexsort((sim["ev_type"], sim["ev_cust"], np.floor(sim["ev_t"] * _SECONDS_PER_DAY)))
-    events = pd.DataFrame(
-        {
-            "customer_id": _str_series(pc.take(ids, pa.array(sim["ev_cust"][ev_perm]))),
-            "timestamp": _to_timestamp(start_us, sim["ev_t"][ev_perm]),
-            "event_type": _codes_to_str(sim["ev_type"][ev_perm], EVENT_TYPES),
-            "channel": _codes_to_str(sim["ev_channel"][ev_perm], EVENT_CHANNELS),
-            "value": sim["ev_value"][ev_perm],
-        }
-    )
-    del ev_perm
+    events = _events_frame(sim, ids, start_us) if with_events else None
     for key in ("ev_cust", "ev_t", "ev_type", "ev_channel", "ev_value"):
         del sim[key]
 
     # --- customers
     member_at_end = lat.join < np.minimum(lat.tau, hist)
-    customers = pd.DataFrame(
-        {
-            "customer_id": _str_series(ids),
-            "signup_date": _to_timestamp(start_us, np.floor(lat.t0)),
-            "acquisition_channel": _codes_to_str(lat.acq, ACQUISITION_CHANNELS),
-            "loyalty_member": pd.array(member_at_end, dtype="boolean"),
-        }
-    )
+    customers = None
+    if with_customers:
+        customers = pd.DataFrame(
+            {
+                "customer_id": _str_series(ids),
+                "signup_date": _to_timestamp(start_us, np.floor(lat.t0)),
+                "acquisition_channel": _codes_to_str(lat.acq, ACQUISITION_CHANNELS),
+                "loyalty_member": pd.array(member_at_end, dtype="boolean"),
+            }
+        )
 
     # --- truth: the same process continued after end_date
     truth = pd.DataFrame({"customer_id": _str_series(ids)})
@@ -536,13 +632,21 @@ def generate_demo_data(
     truth["disengagement_start"] = _to_timestamp(
         start_us, np.where(dropped, lat.tau - lat.decline, 0.0)
     ).where(dropped)
+    if zero_customer is not None:
+        truth["zero_amount_customer"] = zero_customer
     churn_prob, expected = _future_truth(
-        lat, season, hist_days, truth_horizon_days, (truth_horizon_days, clv_horizon_days)
+        lat,
+        season,
+        hist_days,
+        truth_horizon_days,
+        (truth_horizon_days, clv_horizon_days),
+        paid_share,
     )
+    paid = sim["ord_amount"] > 0
     for h in dict.fromkeys((truth_horizon_days, clv_horizon_days)):
         in_win = (sim["ord_t"] >= hist) & (sim["ord_t"] < hist + h)
         ret_win = (sim["ret_t"] >= hist) & (sim["ret_t"] < hist + h)
-        orders = np.bincount(sim["ord_cust"][in_win], minlength=n)
+        orders = np.bincount(sim["ord_cust"][in_win & paid], minlength=n)
         spend = np.bincount(sim["ord_cust"][in_win], sim["ord_amount"][in_win], minlength=n)
         spend += np.bincount(
             sim["ord_cust"][sim["ret_parent"][ret_win]], sim["ret_amount"][ret_win], minlength=n
@@ -568,13 +672,28 @@ def write_demo_data(
     data: DemoData, out_dir: pathlib.Path, fmt: Literal["csv", "parquet"] = "csv"
 ) -> dict[str, pathlib.Path]:
     """Write transactions/events/customers/truth as out_dir/<name>.<ext>; each file written
-    atomically (write to a temp file in the same dir, then os.replace). Returns name -> path."""
+    atomically (write to a temp file in the same dir, then os.replace). Returns name -> path.
+
+    A table that is None (a scenario without events or customers) gets no file; if out_dir
+    already holds one for it (e.g. from an earlier run), the loader would read it with the
+    new data, so FileExistsError is raised before anything is written.
+    """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
     out_dir = pathlib.Path(out_dir)
+    names = [
+        n for n in ("transactions", "events", "customers", "truth") if getattr(data, n) is not None
+    ]
+    for name in [n for n in ("events", "customers") if n not in names]:
+        for stale in (f"{name}.parquet", f"{name}.csv", f"{name}.csv.gz", name):
+            if (out_dir / stale).exists():
+                raise FileExistsError(
+                    f"{out_dir / stale} exists but this data has no {name} table; the loader "
+                    "would read the old file: remove it or write to another folder"
+                )
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, pathlib.Path] = {}
-    for name in ("transactions", "events", "customers", "truth"):
+    for name in names:
         frame: pd.DataFrame = getattr(data, name)
         target = out_dir / f"{name}.{fmt}"
         with atomic_path(target) as tmp:
