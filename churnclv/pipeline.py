@@ -254,9 +254,8 @@ def run_scoring(
     with progress_bar(console) as progress:
         feats = build_features(result.tables, cutoff, progress=progress)
         task = progress.add_task("scoring", total=1)
-        buyers = feats[feats["recency_days"].notna()]
         scores = score_customers(
-            buyers,
+            feats,
             models.bundle,
             settings.segments,
             scoring_date=cutoff,
@@ -266,6 +265,7 @@ def run_scoring(
     campaign_name = campaign_for(campaign, holdout_percent, cutoff)
     scores = mark_control_group(scores, campaign_name, holdout_percent)
     paths = write_outputs(scores, out_dir)
+    buyers = feats[feats["recency_days"].notna()]  # the models' population, for drift
     drift = evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {}))
     finish_scoring(
         console,
@@ -280,9 +280,12 @@ def run_scoring(
         campaign=campaign_name,
         holdout_percent=holdout_percent,
     )
-    skipped = len(feats) - len(buyers)
-    if skipped:
-        console.print(f"{skipped:,} known customers without a purchase yet are not scored.")
+    newcomers = len(feats) - len(buyers)
+    if newcomers:
+        console.print(
+            f"{newcomers:,} known customers without a paid purchase yet are in the segment "
+            f"'{settings.segments.no_purchase_segment}' (no churn probability or CLV yet)."
+        )
     return paths
 
 

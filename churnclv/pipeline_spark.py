@@ -136,10 +136,10 @@ def run_scoring_spark(
         with progress_bar(console) as progress:
             with spark_progress(con, progress, f"scoring on Spark ({_master(con)}), tasks"):
                 _, expr = feature_table(result.tables, cutoff)
-                buyers = to_spark_frame(con, expr.filter(expr.recency_days.notnull()))
-                buyers = buyers.persist(StorageLevel.MEMORY_AND_DISK)  # scored, then sampled
+                everyone = to_spark_frame(con, expr)
+                everyone = everyone.persist(StorageLevel.MEMORY_AND_DISK)  # scored, then sampled
                 scores = score_spark(
-                    buyers,
+                    everyone,
                     models.bundle,
                     settings.segments,
                     scoring_date=cutoff,
@@ -152,11 +152,12 @@ def run_scoring_spark(
                 summary = pd.read_csv(paths["summary"])
                 n = int(summary.loc[summary["segment"] == "All customers", "customers"].iloc[0])
                 fraction = min(1.0, DRIFT_SAMPLE / max(n, 1))
+                buyers = everyone.filter("recency_days IS NOT NULL")  # the models' population
                 sample = conform_dtypes(buyers.sample(fraction=fraction, seed=7).toPandas())
                 drift = evaluate_drift(sample, models.bundle.meta.get("drift_reference", {}))
                 written = con._session.read.parquet(str(paths["scores"]))
                 control_count = written.filter("control").count() if holdout_percent else 0
-                buyers.unpersist()
+                everyone.unpersist()
     finish_scoring(
         console,
         out_dir,

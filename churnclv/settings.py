@@ -113,6 +113,12 @@ class SegmentSettings(_Strict):
         ]
     )
     cells: list[SegmentCell] = Field(default_factory=_default_cells)
+    no_purchase_segment: str = Field(
+        default="No purchase yet",
+        description="Segment of customers known (signup, events or $0 orders) who have not "
+        "made a paid purchase: no churn probability or CLV can be estimated for them yet.",
+    )
+    no_purchase_action: str = "onboarding: welcome series with a first-purchase offer"
 
     @model_validator(mode="after")
     def _grid_complete(self) -> SegmentSettings:

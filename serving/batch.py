@@ -55,11 +55,19 @@ them into the summary table."""
 
 def summary_from_totals(totals: pd.DataFrame) -> pd.DataFrame:
     """The summary table from per-segment totals (columns SUMMARY_KEYS + SUMMARY_SUMS keys)."""
+    # the "no purchase yet" segment has no tiers and no churn probability: no mean for it, and
+    # the overall mean is over the customers who have one
+    sums = [k for k in SUMMARY_SUMS if k != "customers"]
+    totals = totals.assign(**{k: totals[k].astype(float).fillna(0.0) for k in sums})
+    tiered = totals["risk_tier"].notna().to_numpy()
     out = totals.assign(
-        mean_churn_probability=totals["churn_probability_sum"] / totals["customers"]
+        mean_churn_probability=np.where(
+            tiered, totals["churn_probability_sum"] / totals["customers"], np.nan
+        )
     ).drop(columns="churn_probability_sum")
     out = out.sort_values("value_at_risk", ascending=False, ignore_index=True)
     n = int(totals["customers"].sum())
+    n_scored = int(totals.loc[tiered, "customers"].sum())
     total = pd.DataFrame(
         [
             {
@@ -68,8 +76,9 @@ def summary_from_totals(totals: pd.DataFrame) -> pd.DataFrame:
                 "expected_revenue": totals["expected_revenue"].sum(),
                 "clv": totals["clv"].sum(),
                 "value_at_risk": totals["value_at_risk"].sum(),
-                "mean_churn_probability": totals["churn_probability_sum"].sum() / n
-                if n
+                "mean_churn_probability": totals.loc[tiered, "churn_probability_sum"].sum()
+                / n_scored
+                if n_scored
                 else np.nan,
             }
         ]
@@ -94,7 +103,7 @@ def mark_control_group(
 
 def segment_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """Customers, expected revenue, CLV and value at risk per segment (and a total row)."""
-    totals = scores.groupby(SUMMARY_KEYS, sort=False).agg(
+    totals = scores.groupby(SUMMARY_KEYS, sort=False, dropna=False).agg(
         customers=("customer_id", "size"),
         **{k: (col, "sum") for k, col in SUMMARY_SUMS.items() if k != "customers"},
     )

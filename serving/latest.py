@@ -108,8 +108,8 @@ class LatestScores:
             {
                 "segment": r["segment"],
                 "slug": segment_slug(r["segment"]),
-                "risk_tier": r["risk_tier"],
-                "value_tier": r["value_tier"],
+                "risk_tier": r["risk_tier"] if isinstance(r["risk_tier"], str) else None,
+                "value_tier": r["value_tier"] if isinstance(r["value_tier"], str) else None,
                 "action": r["action"],
                 "customers": int(r["customers"]),
                 "expected_revenue": float(r["expected_revenue"]),

@@ -54,6 +54,14 @@ def score_customers(
     frame = bundle.model_frame(features)  # features + the BTYD posteriors the models use
     matrix = bundle.spec.matrix(frame)
     pred = bundle.predict(features, scoring_date, matrix=matrix)
+    # customers without a paid purchase yet (signup, events or $0 orders only) get a row in
+    # their own segment with no churn probability or value: nothing to estimate them from
+    newcomer = (
+        features["recency_days"].isna().to_numpy()
+        if "recency_days" in features
+        else np.zeros(len(features), dtype=bool)
+    )
+    pred.loc[newcomer, :] = np.nan
     churn, clv = pred["churn_probability"].to_numpy(), pred["clv"].to_numpy()
     risk = assign_risk_tier(churn, segments)
     value = assign_value_tier(clv, bundle.value_cutpoints)
@@ -63,6 +71,13 @@ def score_customers(
         reasons = top_reasons(contrib, frame, bundle.spec.columns)
     else:
         reasons = [[] for _ in range(len(features))]
+    if newcomer.any():
+        risk, value = risk.astype(object), value.astype(object)
+        risk[newcomer] = value[newcomer] = None
+        cells.loc[newcomer, "segment"] = segments.no_purchase_segment
+        cells.loc[newcomer, "action"] = segments.no_purchase_action
+        for i in np.flatnonzero(newcomer):
+            reasons[i] = ["no paid purchase yet"]
     channel = (
         features["preferred_channel"].to_numpy(dtype=object)
         if "preferred_channel" in features

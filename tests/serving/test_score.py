@@ -120,3 +120,30 @@ def test_row_order_and_id_relabelling_change_nothing(world) -> None:  # noqa: AN
     )
     renamed.index = renamed.index.map({v: k for k, v in relabel.items()})
     pd.testing.assert_frame_equal(renamed.loc[base.index], base, check_names=False)
+
+
+def test_customers_without_a_paid_purchase_get_a_row_in_their_own_segment(world) -> None:  # noqa: ANN001
+    """Everyone known is scored: a signup with only $0 orders and one with none get the
+    'No purchase yet' segment and onboarding action, with no made-up churn probability or
+    value; the buyers beside them score exactly as without them."""
+    tables, bundle, cutoff = world
+    ts = pd.Timestamp(cutoff) - pd.Timedelta(days=10)
+    extra_tx = pd.DataFrame({"customer_id": ["free"], "timestamp": [ts], "amount": [0.0]})
+    extra_cu = pd.DataFrame({"customer_id": ["free", "signup"], "signup_date": [ts, ts]}).astype(
+        {"customer_id": "str"}
+    )
+    tx = pd.concat([tables.transactions, extra_tx], ignore_index=True)
+    cu = pd.concat([tables.customers, extra_cu], ignore_index=True)
+    both = InputTables(tx, tables.events, cu)
+    feats = build_features(both, cutoff)
+    scores = score_customers(feats, bundle, SETTINGS.segments, scoring_date=cutoff)
+    assert len(scores) == len(feats)
+    new = scores.set_index("customer_id").loc[["free", "signup"]]
+    assert (new["segment"] == "No purchase yet").all()
+    assert new["action"].str.startswith("onboarding").all()
+    assert new[["churn_probability", "clv", "value_at_risk"]].isna().all().all()
+    assert new["risk_tier"].isna().all() and new["reasons"].map(len).eq(1).all()
+    buyers = scores[scores["segment"] != "No purchase yet"].set_index("customer_id")
+    pd.testing.assert_frame_equal(
+        buyers.sort_index(), _score(tables, bundle, cutoff).sort_index(), check_dtype=False
+    )
