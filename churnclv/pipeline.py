@@ -335,7 +335,7 @@ def finish_scoring(
             f"control group for campaign '{campaign}': {control_count:,} "
             f"customers ({holdout_percent:g}% of each segment), flagged in column 'control'"
         )
-    for _, row in drift[drift["status"] != "ok"].iterrows():
+    for _, row in drift[drift["status"].isin(["warn", "flag"])].iterrows():
         colour = "red" if row["status"] == "flag" else "yellow"
         console.print(f"[{colour}]drift {row['status']}:[/] {row['feature']} PSI {row['psi']:.2f}")
     console.print(

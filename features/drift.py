@@ -15,6 +15,11 @@ import pandas as pd
 WARN_PSI = 0.1
 FLAG_PSI = 0.25
 _EPS = 1e-4
+AGES_WITH_TIME = ("tenure_days", "btyd_T", "signup_age_days")
+"""Features that grow with calendar time by construction: every customer is older at a later
+scoring date, so a stable business would "drift" on them on every run. They are listed with
+status ``not compared`` instead of a PSI."""
+NOT_COMPARED = "not compared (grows with calendar time)"
 
 
 def _numeric_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
@@ -60,10 +65,14 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def evaluate_drift(frame: pd.DataFrame, reference: dict[str, Any]) -> pd.DataFrame:
-    """PSI per feature of ``frame`` against the reference, with status ok / warn / flag."""
+    """PSI per feature of ``frame`` against the reference, with status ok / warn / flag
+    (:data:`AGES_WITH_TIME` listed as not compared)."""
     rows = []
     for col, ref in reference.items():
         if col not in frame.columns:
+            continue
+        if col in AGES_WITH_TIME:
+            rows.append({"feature": col, "psi": np.nan, "status": NOT_COMPARED})
             continue
         if "levels" in ref:
             shares = _category_shares(frame[col], ref["levels"])
@@ -73,4 +82,4 @@ def evaluate_drift(frame: pd.DataFrame, reference: dict[str, Any]) -> pd.DataFra
         status = "flag" if value >= FLAG_PSI else "warn" if value >= WARN_PSI else "ok"
         rows.append({"feature": col, "psi": value, "status": status})
     out = pd.DataFrame(rows, columns=["feature", "psi", "status"])
-    return out.sort_values("psi", ascending=False, ignore_index=True)
+    return out.sort_values("psi", ascending=False, ignore_index=True, na_position="last")

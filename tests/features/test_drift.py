@@ -47,3 +47,14 @@ def test_new_category_level_counts_as_other() -> None:
     ref = fit_drift_reference(frame(), ["channel"])
     new = frame(seed=2).assign(channel="kiosk")
     assert evaluate_drift(new, ref).loc[0, "status"] == "flag"
+
+
+def test_features_that_age_with_the_calendar_are_not_flagged() -> None:
+    """A closed cohort scored 90 days later is 90 days older: not drift."""
+    base = frame().assign(tenure_days=np.arange(5000) % 700.0)
+    ref = fit_drift_reference(base, ["recency_days", "tenure_days"])
+    later = base.assign(tenure_days=base["tenure_days"] + 90)
+    out = evaluate_drift(later, ref).set_index("feature")
+    assert out.loc["tenure_days", "status"].startswith("not compared")
+    assert np.isnan(out.loc["tenure_days", "psi"])
+    assert out.loc["recency_days", "status"] == "ok"
