@@ -149,7 +149,7 @@ class ModelBundle:
         scoring_date: dt.date | None = None,
         matrix: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
-        """:data:`PREDICTION_COLUMNS` for every row of ``features`` (same index).
+        """:data:`PREDICTION_COLUMNS` and ``label_revenue`` for every row of ``features``.
 
         ``churn_probability``: P(no purchase in the churn horizon); ``expected_revenue``: net
         revenue over the churn horizon; ``clv`` and its interval over the CLV horizon (see
@@ -191,6 +191,8 @@ class ModelBundle:
                 "clv": clv,
                 "clv_low": np.minimum(low, clv),
                 "clv_high": np.maximum(high, clv),
+                # the revenue head's prediction over the label horizon (seasonally adjusted)
+                "label_revenue": revenue_label,
             },
             index=features.index,
         )

@@ -208,6 +208,21 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
             f"{what} served by [bold]{result.served[kind]}[/]: {result.selection[kind]}",
             markup=True,
         )
+    check = result.clv_check
+    if check is not None:
+        console.print(
+            _metric_table(
+                f"CLV over {check.plan.horizon_days} days from {check.plan.cutoff} "
+                "(margin 1, undiscounted)",
+                check.metrics,
+                {
+                    "Spearman": ("spearman", "{:.3f}"),
+                    "norm. Gini": ("normalized_gini", "{:.3f}"),
+                    "top-10% capture": ("revenue_capture_top10", "{:.1%}"),
+                    "total pred/actual %": ("total_pred_vs_actual_pct", "{:.0f}%"),
+                },
+            )
+        )
     cov = result.bundle.interval
     if cov is not None:
         console.print(

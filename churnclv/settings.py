@@ -164,13 +164,15 @@ class ModelSettings(_Strict):
         description="Above this many customers, training uses a reproducible random sample of "
         "them (by hash of customer_id and seed); scoring always covers everyone.",
     )
-    seasonal_adjustment: bool = Field(
-        default=False,
-        description="Fit a monthly revenue index (needs 24 complete months) and train the "
-        "revenue models on seasonally adjusted revenue; scoring multiplies by the factor of the "
-        "window ahead. Off by default: on the demo data it made revenue totals consistent "
-        "(86% / 82% of actual on the test window / after the data end, against 108% / 60% "
-        "without) at a small cost in ranking (Spearman 0.797 vs 0.800).",
+    seasonal_adjustment: bool | Literal["auto"] = Field(
+        default="auto",
+        description="Seasonal revenue index: 'auto' fits a monthly index when there are 24 "
+        "complete months and uses it when some month differs from the trend by 10% or more (a "
+        "business that only grows or shrinks has no season); true always uses it when it can be "
+        "fitted; false never. With it the revenue models learn seasonally adjusted revenue and "
+        "scoring multiplies by the factor of each window ahead. On the demo data it brings the "
+        "predicted revenue after the data end from 62% to 97% of the truth and CLV from 82% to "
+        "98%.",
     )
     min_customers: int = Field(default=200, gt=0)
     min_class_count: int = Field(default=30, gt=0)

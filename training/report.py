@@ -208,6 +208,20 @@ def render_report(
         "<h2>Revenue over the horizon: model vs baselines</h2>",
         report_html.table(result.revenue_metrics),
     ]
+    check = result.clv_check
+    if check is not None:
+        c = check.plan
+        sections += [
+            f"<h2>CLV over {c.horizon_days} days: model vs baselines</h2>",
+            f"<p>Models refitted on cutoffs whose labels end by {c.cutoff} predict, at "
+            f"{c.cutoff}, each of {check.customers:,} customers' revenue over the next "
+            f"{c.horizon_days} days (margin 1, no discounting); compared with what they really "
+            f"spent. The {check.interval.level:.0%} CLV range held the actual value for "
+            f"{check.interval.coverage:.1%} of customers.</p>",
+            report_html.table(check.metrics),
+            f"<h3>CLV deciles ({c.horizon_days} days)</h3>",
+            report_html.table(check.deciles),
+        ]
     for title, extra in (extra_tables or {}).items():
         sections += [f"<h2>{html.escape(title)}</h2>", report_html.table(extra)]
     sections += [

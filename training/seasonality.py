@@ -1,13 +1,16 @@
-"""Seasonality of revenue: a plain warning, and (opt-in) a fitted monthly index.
+"""Seasonality of revenue: a fitted monthly index, and a plain note about it.
 
-:func:`season_note` warns when, one year earlier, the window after the data end brought much
-more (or less) revenue than the window after the test cutoff.
+:func:`fit_season_index` is the classic multiplicative decomposition: average daily net revenue
+per calendar month divided by its centred 12-month moving average (the trend), averaged per
+calendar month, scaled to mean 1; it needs 24 complete months. Because the trend is divided
+out, a business that only grows or shrinks gets a flat index (:func:`is_material` False): a
+trend is not a season. With ``model.seasonal_adjustment: auto`` (the default) a material index
+is used; the bundle stores it, the revenue models learn revenue divided by the factor of each
+label window, and scoring multiplies by the factor of the window ahead.
 
-:func:`fit_season_index` (``model.seasonal_adjustment``) is the classic multiplicative
-decomposition: average daily net revenue per calendar month divided by its centred 12-month
-moving average (the trend), averaged per calendar month, scaled to mean 1; it needs 24 complete
-months. The bundle stores it; the revenue models then learn revenue divided by the factor of
-each label window, and scoring multiplies by the factor of the window ahead.
+:func:`season_note` tells the reader when the window ahead differs from the tested one by
+season (by the index; nothing is said without one, since a season cannot be told from a trend
+in under two years).
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ MIN_MONTHS = 24
 """Complete calendar months needed to fit the seasonal index."""
 
 THRESHOLD = 1.25
-"""Warn when last year's ratio is above this or below its inverse."""
+"""Note when the window ahead is seasonally above this or below its inverse."""
+
+MATERIAL = 0.10
+"""An index is a season worth adjusting for when some month is this far from 1."""
+
+
+def is_material(index: list[float] | None) -> bool:
+    """True when some calendar month's factor is :data:`MATERIAL` or more away from 1."""
+    return index is not None and max(abs(f - 1.0) for f in index) >= MATERIAL
 
 
 def fit_season_index(transactions: pd.DataFrame, end: dt.date) -> list[float] | None:
@@ -53,54 +64,31 @@ def fit_season_index(transactions: pd.DataFrame, end: dt.date) -> list[float] | 
     return [float(v) for v in index / index.mean()]
 
 
-def window_revenue(transactions: pd.DataFrame, cutoff: dt.date, days: int) -> float:
-    """Net revenue in (cutoff, cutoff + days], the label-window convention (whole days)."""
-    day = transactions["timestamp"].dt.normalize()
-    start = pd.Timestamp(cutoff) + pd.Timedelta(days=1)
-    end = pd.Timestamp(cutoff) + pd.Timedelta(days=days)
-    return float(transactions.loc[(day >= start) & (day <= end), "amount"].sum())
-
-
-def season_shift(
-    transactions: pd.DataFrame, test_cutoff: dt.date, data_end: dt.date, days: int
-) -> float | None:
-    """Last year's revenue in the window after ``data_end`` over the window after ``test_cutoff``.
-
-    Both windows shifted back 365 days; None when the data does not reach back that far or a
-    window had no net revenue.
-    """
-    year = dt.timedelta(days=365)
-    first = transactions["timestamp"].min().date()
-    if first > test_cutoff - year:
-        return None
-    ahead = window_revenue(transactions, data_end - year, days)
-    learned = window_revenue(transactions, test_cutoff - year, days)
-    if ahead <= 0 or learned <= 0:
-        return None
-    return ahead / learned
-
-
 def season_note(
-    transactions: pd.DataFrame,
+    index: list[float] | None,
     test_cutoff: dt.date,
     data_end: dt.date,
     days: int,
-    adjusted: bool = False,
+    adjusted: bool,
 ) -> str | None:
-    """The warning for the report, or None when last year's two windows were alike."""
-    ratio = season_shift(transactions, test_cutoff, data_end, days)
-    if ratio is None or 1 / THRESHOLD <= ratio <= THRESHOLD:
+    """The note for the report, or None without a material index or when the two windows are
+    seasonally alike. ``index``: fitted up to the data end; ``adjusted``: the models use it."""
+    from churnclv.clv import season_factor
+
+    if not is_material(index):
         return None
-    year = dt.timedelta(days=365)
+    ratio = season_factor(index, data_end, days) / season_factor(index, test_cutoff, days)
+    if 1 / THRESHOLD <= ratio <= THRESHOLD:
+        return None
     head = (
-        f"Seasonality: last year the {days} days after {data_end - year} brought {ratio:.2f}x "
-        f"the revenue of the {days} days after {test_cutoff - year}. "
+        f"Seasonality: by the fitted monthly index the {days} days after {data_end} bring "
+        f"{ratio:.2f}x the revenue of the {days} days after {test_cutoff} (the tested window). "
     )
     if adjusted:
-        return head + "Expected revenue and CLV follow the fitted monthly index."
+        return head + "Expected revenue and CLV follow the index."
     return head + (
-        "The models were tested on a window like the latter and have no seasonal adjustment, "
-        f"so expected revenue for the {days} days after {data_end} is probably "
+        "The models have no seasonal adjustment (model.seasonal_adjustment: false), so expected "
+        f"revenue for the {days} days after {data_end} is probably "
         f"{'under' if ratio > 1 else 'over'}estimated by a similar factor; the ranking of "
-        "customers is not affected (setting model.seasonal_adjustment adjusts for it)."
+        "customers is not affected."
     )

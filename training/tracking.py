@@ -59,6 +59,12 @@ def _flat_metrics(result: TrainingResult) -> dict[str, float]:
                     out[f"{kind}.{row['model']}.{metric}"] = float(value)
                     if row["model"] == result.served[kind]:
                         out[f"{kind}.served.{metric}"] = float(value)
+    if result.clv_check is not None:
+        for _, row in result.clv_check.metrics.iterrows():
+            for metric, value in row.drop("model").items():
+                if pd.notna(value):
+                    out[f"clv.{row['model']}.{metric}"] = float(value)
+        out["clv.interval_coverage"] = result.clv_check.interval.coverage
     return out
 
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from churnclv.btyd import BTYDFitError, BTYDModel
-from churnclv.bundle import ModelBundle, with_btyd
+from churnclv.bundle import ModelBundle
 from churnclv.clv import fit_ratio_interval, season_factor
 from churnclv.settings import Settings
 from features.contract import InputTables
@@ -22,17 +21,11 @@ from features.drift import fit_drift_reference
 from features.matrix import FeatureSpec
 from training.backtest import BacktestPlan, InsufficientDataError, plan_backtest
 from training.baselines import Baselines
-from training.heads import (
-    CHURN_CANDIDATES,
-    REVENUE_CANDIDATES,
-    fit_churn_head,
-    fit_revenue_head,
-    select_churn,
-    select_revenue,
-)
+from training.clv_check import CLVCheck, check_note, interval_or, plan_clv_check, run_clv_check
+from training.fold import build_snapshot, fit_btyd, fit_candidates, fit_fold_models
+from training.heads import select_churn, select_revenue
 from training.metrics import evaluate_churn, evaluate_revenue
-from training.models import fit_churn_classifier, fit_revenue_regressor
-from training.seasonality import fit_season_index, season_note
+from training.seasonality import fit_season_index, is_material, season_note
 
 Step = Callable[[str], None]
 CANDIDATE_LABELS = {
@@ -55,30 +48,10 @@ class TrainingResult:
     data_summary: dict[str, object]
     feature_importance: pd.DataFrame
     baselines: Baselines
+    clv_check: CLVCheck | None = None
     served: dict[str, str] = field(default_factory=dict)  # churn/revenue -> candidate name
     selection: dict[str, str] = field(default_factory=dict)  # churn/revenue -> why
     notes: list[str] = field(default_factory=list)
-
-
-def fit_btyd(features: pd.DataFrame, where: str) -> BTYDModel:
-    """BG/NBD + Gamma-Gamma on one cutoff's features (history only); a clear error if not."""
-    try:
-        return BTYDModel.fit(features)
-    except BTYDFitError as exc:
-        raise InsufficientDataError(f"{where}: {exc}. No model was trained.") from None
-
-
-def build_snapshot(tables: InputTables, cutoff: dt.date, horizon_days: int) -> pd.DataFrame:
-    """Features at ``cutoff`` (with the posteriors of a BTYD model fitted on them, so on the
-    history up to the cutoff only) joined with labels over the following ``horizon_days``."""
-    from features import build_features, build_labels
-
-    feats = build_features(tables, cutoff)
-    labels = build_labels(tables, cutoff, horizon_days)
-    frame = feats.merge(labels, on="customer_id", how="inner")
-    frame = with_btyd(frame, fit_btyd(frame, f"cutoff {cutoff}"), horizon_days)
-    frame.insert(1, "cutoff", pd.Timestamp(cutoff))
-    return frame
 
 
 def sample_keys(ids: np.ndarray, seed: int) -> np.ndarray:
@@ -156,68 +129,6 @@ def _subset(frames: dict[dt.date, pd.DataFrame], cutoffs) -> pd.DataFrame:  # no
     return pd.concat([frames[c] for c in cutoffs], ignore_index=True)
 
 
-@dataclass
-class _Fitted:
-    """LightGBM models fitted on some cutoffs, applied to a later snapshot."""
-
-    spec: FeatureSpec
-    churn: object
-    revenue: object
-    season_index: list[float] | None
-    horizon_days: int
-
-    def raw(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        """LightGBM log-odds, revenue (seasonally adjusted units) and the BTYD columns."""
-        X = self.spec.matrix(frame)
-        return {
-            "lightgbm_logit": self.churn.predict(X, raw_score=True),
-            "lightgbm_revenue": np.clip(self.revenue.predict(X), 0, None),
-            "btyd_silent": frame["btyd_p_silent"].to_numpy(float),
-            "btyd_revenue": frame["btyd_revenue"].to_numpy(float),
-        }
-
-    def adjusted_revenue(self, frame: pd.DataFrame) -> np.ndarray:
-        """Label revenue divided by its window's seasonal factor (1 without an index)."""
-        factors = {
-            c: season_factor(self.season_index, pd.Timestamp(c).date(), self.horizon_days)
-            for c in frame["cutoff"].unique()
-        }
-        return (frame["future_revenue"] / frame["cutoff"].map(factors).astype(float)).to_numpy()
-
-
-def _fit_models(
-    fit: pd.DataFrame, spec: FeatureSpec, settings: Settings, index: list[float] | None, h: int
-) -> _Fitted:
-    """Churn classifier and revenue regressor (on seasonally adjusted revenue) on ``fit``."""
-    params, seed = settings.model.lightgbm, settings.model.seed
-    fitted = _Fitted(spec, None, None, index, h)
-    fitted.churn = fit_churn_classifier(spec.matrix(fit), fit["churned"].to_numpy(), params, seed)
-    fitted.revenue = fit_revenue_regressor(
-        spec.matrix(fit), fitted.adjusted_revenue(fit), params, seed
-    )
-    return fitted
-
-
-def _candidates(
-    fitted: _Fitted, cal: pd.DataFrame, only: dict[str, str] | None = None
-) -> tuple[dict, dict]:
-    """Every churn and revenue candidate's head fitted on the calibration snapshot ``cal``
-    (or only the ones named in ``only``)."""
-    r = fitted.raw(cal)
-    y, rev = cal["churned"].to_numpy(), fitted.adjusted_revenue(cal)
-    churn = {
-        c: fit_churn_head(c, r["lightgbm_logit"], r["btyd_silent"], y)
-        for c in CHURN_CANDIDATES
-        if only is None or only["churn"] == c
-    }
-    revenue = {
-        c: fit_revenue_head(c, r["lightgbm_revenue"], r["btyd_revenue"], rev)
-        for c in REVENUE_CANDIDATES
-        if only is None or only["revenue"] == c
-    }
-    return churn, revenue
-
-
 def _metrics_table(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
@@ -265,9 +176,11 @@ def train_models(
         frames[c] = build_snapshot(tables, c, h)
     # seasonal index (opt-in): for the backtest from data up to the test cutoff only, so its
     # label window stays unseen; for the production models from all data
-    seasonal_on = settings.model.seasonal_adjustment
-    backtest_index = fit_season_index(tx, plan.test_cutoff) if seasonal_on else None
-    production_index = fit_season_index(tx, data_end) if seasonal_on else None
+    mode = settings.model.seasonal_adjustment
+    fitted_index = fit_season_index(tx, data_end) if mode else None
+    use_index = is_material(fitted_index) if mode == "auto" else fitted_index is not None
+    production_index = fitted_index if use_index else None
+    backtest_index = fit_season_index(tx, plan.test_cutoff) if use_index else None
 
     fit = _subset(frames, plan.fit_cutoffs)
     cal = frames[plan.calibration_cutoff]
@@ -281,8 +194,8 @@ def train_models(
 
     step("backtest: fit models")
     spec = FeatureSpec.fit(fit)
-    fitted = _fit_models(fit, spec, settings, backtest_index, h)
-    churn_heads, revenue_heads = _candidates(fitted, cal)
+    fitted = fit_fold_models(fit, spec, settings, backtest_index, h)
+    churn_heads, revenue_heads = fit_candidates(fitted, cal)
     # evaluated on the label horizon itself, so no extrapolation here
     raw = fitted.raw(test)
     test_factor = season_factor(backtest_index, plan.test_cutoff, h)
@@ -326,18 +239,40 @@ def train_models(
         seed=settings.model.seed,
     )
 
-    seasonal = season_note(tx, plan.test_cutoff, data_end, h, adjusted=production_index is not None)
-    if seasonal_on and production_index is None:
-        seasonal = (seasonal or "") + (
-            " No seasonal index: model.seasonal_adjustment needs 24 complete months of data."
-        )
+    check_plan = plan_clv_check(
+        data_start,
+        data_end,
+        h,
+        settings.clv_horizon_days,
+        settings.model.n_snapshots,
+        settings.model.snapshot_step_days,
+    )
+    clv_check = None
+    if check_plan is not None and check_plan.fit_cutoffs:
+        step(f"CLV check: {check_plan.horizon_days} days from {check_plan.cutoff}")
+        try:
+            clv_check = run_clv_check(
+                tables, check_plan, frames, spec, served["revenue"], settings, h, production_index
+            )
+        except InsufficientDataError:
+            check_plan = None
+    clv_note = check_note(
+        check_plan if clv_check else None,
+        settings.clv_horizon_days,
+        (data_end - data_start).days,
+    )
+    interval = interval_or(clv_check, interval)
+
+    seasonal = season_note(fit_season_index(tx, data_end), plan.test_cutoff, data_end, h, use_index)
+    if mode is True and fitted_index is None:
+        seasonal = "No seasonal index: model.seasonal_adjustment needs 24 complete months of data."
     step("production refit on the newest cutoffs")
     from features import build_features
 
     prod_fit = _subset(frames, plan.production_fit_cutoffs)
-    prod = _fit_models(prod_fit, spec, settings, production_index, h)
+    prod = fit_fold_models(prod_fit, spec, settings, production_index, h)
     churn_head, revenue_head = (
-        next(iter(d.values())) for d in _candidates(prod, test, only=served)
+        next(iter(d.values())) for d in fit_candidates(prod, test, only=served)
     )
     latest = build_features(tables, data_end)
     latest = latest[latest["recency_days"].notna()].reset_index(drop=True)
@@ -401,6 +336,14 @@ def train_models(
                 "churn": churn_table.set_index("model").to_dict("index"),
                 "revenue": revenue_table.set_index("model").to_dict("index"),
             },
+            "clv_check": None
+            if clv_check is None
+            else {
+                "cutoff": str(clv_check.plan.cutoff),
+                "horizon_days": clv_check.plan.horizon_days,
+                "customers": clv_check.customers,
+                "metrics": clv_check.metrics.set_index("model").to_dict("index"),
+            },
         }
     )
     return TrainingResult(
@@ -412,7 +355,11 @@ def train_models(
         data_summary=summary,
         feature_importance=importance,
         baselines=base,
+        clv_check=clv_check,
         served=served,
         selection=selection,
-        notes=[*plan.notes, *(n for n in (note, seasonal) if n)],
+        notes=[
+            *plan.notes,
+            *(n for n in (note, seasonal, clv_note, clv_check and clv_check.note) if n),
+        ],
     )

@@ -190,7 +190,8 @@ def test_report_has_plots_and_plain_grades(result: TrainingResult, tmp_path: Pat
 def test_seasonal_adjustment_follows_the_season_and_gets_closer_to_the_peak(
     demo, settings: Settings, result: TrainingResult
 ) -> None:  # noqa: ANN001
-    """With model.seasonal_adjustment the bundle carries the fitted index; scoring the same
+    """With model.seasonal_adjustment (auto on 3 seasonal years) the bundle carries the index;
+    scoring the same
     customers ahead of the generator's Nov/Dec peak predicts more than ahead of its summer dip,
     and the total for the 90 days after the data end (Oct-Dec) is closer to the truth."""
     from serving.score import score_customers
@@ -216,7 +217,12 @@ def test_seasonal_adjustment_follows_the_season_and_gets_closer_to_the_peak(
     # the CLV covers a whole year from either date, so it moves much less than the quarter
     ratio = at[end]["clv"].sum() / at[dt.date(end.year, 6, 1)]["clv"].sum()
     assert 0.8 < ratio < 1.25
-    plain = evaluate_against_truth(result.bundle, feats, demo.truth, 90).set_index("measure")
+    off = settings.model_copy(
+        update={"model": settings.model.model_copy(update={"seasonal_adjustment": False})}
+    )
+    plain_run = train_models(_tables(demo), off)
+    assert plain_run.bundle.season_index is None
+    plain = evaluate_against_truth(plain_run.bundle, feats, demo.truth, 90).set_index("measure")
     adjusted = evaluate_against_truth(adjusted_run.bundle, feats, demo.truth, 90).set_index(
         "measure"
     )
