@@ -104,11 +104,15 @@ class Quality:
     knowing each customer's hidden state would allow, beyond any model).
     """
 
-    customers: int  # scored customers found in the truth (the evaluated ones)
+    customers: int  # customers with a prediction found in the truth (the evaluated ones)
+    score_rows: int  # rows of scores.parquet
     unscored: int  # truth customers with a transaction in the data but no score row
     unscored_ids: list[str]
     unscored_zero_only: int | None  # of those, $0-only customers (zero-amounts scenario)
     scores_not_in_truth: int
+    without_prediction: int  # score rows without a churn probability ("No purchase yet")
+    without_prediction_with_transaction: int  # of those, customers with a transaction
+    without_prediction_zero_only: int | None  # of those, $0-only customers
     churn_rate_observed: float
     churn_rate_predicted: float
     values: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -250,7 +254,8 @@ def evaluate(
     churn_horizon_days: int,
     clv_horizon_days: int,
 ) -> Quality:
-    """Model, baselines and oracle against the truth, on the customers of ``scores``.
+    """Model, baselines and oracle against the truth, on the customers of ``scores`` with a
+    prediction (customers without a paid purchase get a row without one).
 
     ``scores``: scores.parquet; ``features``: the feature frame at the data end (every known
     customer); ``truth``: the generator's truth; ``transactions``: at least the customer_id of
@@ -267,8 +272,17 @@ def evaluate(
     has_tx = truth["customer_id"].isin(set(transactions["customer_id"].astype("str")))
     missing = truth[has_tx & ~truth["customer_id"].isin(scored_ids)]
     joined = scores.assign(customer_id=scored_ids).merge(truth, on="customer_id", how="inner")
+    predicted = joined["churn_probability"].notna().to_numpy()
+    blank = joined[~predicted]
+    joined = joined[predicted].reset_index(drop=True)
     if not len(joined):
-        raise ValueError("no scored customer is in the truth")
+        raise ValueError("no scored customer with a prediction is in the truth")
+    cols = ["expected_revenue", "clv"]
+    if joined[cols].isna().any().any():
+        raise ValueError(
+            f"{int(joined[cols].isna().any(axis=1).sum())} score rows have a churn probability "
+            "but no expected revenue or CLV"
+        )
 
     y = joined[f"churned_{h}d"].astype(int).to_numpy()
     actual_h = joined[f"future_spend_{h}d"].to_numpy(float)
@@ -308,15 +322,23 @@ def evaluate(
     values["clv_coverage"]["model"] = (
         float(np.mean(inside)) if np.isfinite(low).all() else float("nan")
     )
-    zero_only = None
-    if "zero_amount_customer" in missing.columns:
-        zero_only = int(missing["zero_amount_customer"].astype(bool).sum())
+    blank_tx = blank[blank["customer_id"].isin(set(truth.loc[has_tx, "customer_id"]))]
+
+    def zero_only(frame: pd.DataFrame) -> int | None:
+        if "zero_amount_customer" not in frame.columns:
+            return None
+        return int(frame["zero_amount_customer"].astype(bool).sum())
+
     return Quality(
         customers=len(joined),
+        score_rows=len(scores),
         unscored=len(missing),
         unscored_ids=missing["customer_id"].tolist(),
-        unscored_zero_only=zero_only,
-        scores_not_in_truth=len(scores) - len(joined),
+        unscored_zero_only=zero_only(missing),
+        scores_not_in_truth=len(scores) - len(joined) - len(blank),
+        without_prediction=len(blank),
+        without_prediction_with_transaction=len(blank_tx),
+        without_prediction_zero_only=zero_only(blank_tx),
         churn_rate_observed=float(y.mean()),
         churn_rate_predicted=float(churn["model"].mean()),
         values=values,
@@ -527,8 +549,15 @@ def report(scenario: str, customers: int, run: dict[str, object]) -> list[tuple]
     sc = scenario_settings(scenario)
     print(f"\n== {scenario}: {sc.description}")
     print(
-        f"{customers:,} customers generated, {q.customers:,} scored and evaluated; churn horizon "
-        f"{sc.churn_horizon_days} d, CLV horizon {sc.clv_horizon_days} d"
+        f"{customers:,} customers generated; {q.score_rows:,} score rows, {q.customers:,} with a "
+        f"prediction (evaluated), {q.without_prediction:,} without one ('No purchase yet'; "
+        f"{q.without_prediction_with_transaction:,} of them have a transaction"
+        + (
+            f", {q.without_prediction_zero_only:,} $0-only"
+            if q.without_prediction_zero_only is not None
+            else ""
+        )
+        + f"); churn horizon {sc.churn_horizon_days} d, CLV horizon {sc.clv_horizon_days} d"
     )
     print(
         "wall: "

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run_all.py                 # all of them, about 25 min on 2 cores
     .venv/bin/python bench/run_all.py --only spark    # one of them (the table keeps the others)
+    .venv/bin/python bench/run_all.py --only quality  # model vs baselines vs oracle per scenario
 
 Each benchmark is a script in bench/ that prints its figures and, for the headline ones, a
 ``RESULT<TAB>name<TAB>value<TAB>target`` line (bench/common.py ``result``): every ratio there
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "scoring": ["bench_scoring.py", "--customers", "100000", "--repeat", "1"],
     "service": ["bench_service.py"],
     "spark": ["bench_spark.py"],
+    "quality": ["bench_quality.py"],
 }
 PACKAGES = ("duckdb", "ibis-framework", "pyspark", "lightgbm", "pandas", "bentoml", "mlflow")
 

@@ -40,7 +40,13 @@ TOLERANCE = {
     "revenue_top10_capture": 0.02,
 }
 ORACLE_TOLERANCE = {"churn_auc": 0.01, "churn_brier": 0.005, "revenue_spearman": 0.02}
-XFAIL: dict[tuple[str, str], str] = {}
+XFAIL: dict[tuple[str, str], str] = {
+    ("short", "revenue_top10_capture"): (
+        "measured 2026-11-30 on 2,000 customers, seed 7: served revenue (lightgbm) puts 33.6% of "
+        "the actual 90-day revenue in its top 10%, BG/NBD + Gamma-Gamma fitted at the data end "
+        "37.9% (-0.043, tolerance 0.02); Spearman is better (0.687 vs 0.667)"
+    ),
+}
 """(scenario, check) -> reason with the measured numbers, for cases failing with the current
 code (check: a TOLERANCE key, "oracle_<metric>" or "score_rows")."""
 
@@ -107,13 +113,19 @@ def _run(name: str, folder: Path) -> bq.Quality:
 
 @pytest.fixture(scope="module")
 def quality(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], bq.Quality]:
-    """Each scenario run once per module, on first use."""
-    cache: dict[str, bq.Quality] = {}
+    """Each scenario run once per module, on first use (a failure is kept and raised again)."""
+    cache: dict[str, bq.Quality | Exception] = {}
 
     def get(name: str) -> bq.Quality:
         if name not in cache:
-            cache[name] = _run(name, tmp_path_factory.mktemp(name))
-        return cache[name]
+            try:
+                cache[name] = _run(name, tmp_path_factory.mktemp(name))
+            except Exception as exc:  # noqa: BLE001 - every test of the scenario reports it
+                cache[name] = exc
+        got = cache[name]
+        if isinstance(got, Exception):
+            raise got
+        return got
 
     return get
 
