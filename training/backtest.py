@@ -43,11 +43,6 @@ class BacktestPlan:
         step = dt.timedelta(days=self.label_horizon_days)
         return tuple(c + step for c in self.fit_cutoffs)
 
-    @property
-    def rescale(self) -> float:
-        """Horizon / label horizon: 1.0 unless the history forced a shorter label window."""
-        return self.horizon_days / self.label_horizon_days
-
 
 def _layout(end: dt.date, h: int, n: int, step: int) -> tuple[dt.date, dt.date, list[dt.date]]:
     test = end - dt.timedelta(days=h)
@@ -94,11 +89,9 @@ def plan_backtest(
         notes.append(
             f"Short history: {span} days of data cannot hold three {horizon_days}-day label "
             f"windows after {MIN_HISTORY_DAYS} days of history, so models learn a {h}-day horizon. "
-            f"Scores are rescaled to {horizon_days} days assuming a constant purchase rate "
-            f"(no purchase in {horizon_days}d = no purchase in each {h}d stretch): "
-            f"P(churn {horizon_days}d) = P(churn {h}d)^{horizon_days / h:.3g}, revenue x "
-            f"{horizon_days / h:.3g}. Where part of the silence comes from customers who have "
-            "already left, this understates churn: treat the rescaled scores as approximate."
+            f"Scores are carried to {horizon_days} days with each customer's own BG/NBD curve: "
+            "revenue by their expected purchases over the two horizons, the churn probability by "
+            f"BG/NBD's own change in odds from {h} to {horizon_days} days."
         )
     if n < n_snapshots:
         notes.append(

@@ -24,7 +24,7 @@ def test_three_years_of_data_use_the_full_horizon_and_no_label_crosses_a_fold() 
     assert [(b - a).days for a, b in itertools.pairwise(plan.fit_cutoffs)] == [30] * 5
     # production refit moves the recipe forward one horizon: its labels end at the test cutoff
     assert max(plan.production_fit_cutoffs) + h == plan.test_cutoff
-    assert plan.rescale == 1.0
+    assert plan.label_horizon_days == plan.horizon_days
 
 
 def test_young_business_gets_a_shorter_label_horizon_and_a_plain_note() -> None:
@@ -33,8 +33,8 @@ def test_young_business_gets_a_shorter_label_horizon_and_a_plain_note() -> None:
     assert plan.label_horizon_days == 67
     assert plan.test_cutoff + dt.timedelta(days=67) == plan.data_end  # never past the data
     assert plan.fit_cutoffs[0] >= D(2026, 1, 1) + dt.timedelta(days=60)
-    assert plan.rescale == pytest.approx(270 / 67)
     assert any(n.startswith("Short history: 272 days of data") for n in plan.notes)
+    assert any("each customer's own BG/NBD curve" in n for n in plan.notes)
     assert any("Only 1 of the 6 requested training cutoffs" in n for n in plan.notes)
 
 
