@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -102,4 +103,23 @@ def evaluate_against_truth(
                     "oracle (true latent state)": np.nan,
                 }
             )
+    if clv_col in truth.columns:
+        # what CLV stands for: the revenue of the CLV horizon (margin 1, undiscounted)
+        spent = truth.set_index("customer_id").loc[joined["customer_id"], clv_col]
+        spent = np.clip(spent.to_numpy(dtype=float), 0, None)
+        plain = dataclasses.replace(bundle, gross_margin=1.0, monthly_discount_rate=0.0)
+        value = plain.predict(joined, scoring_date)
+        inside = (spent >= value["clv_low"].to_numpy()) & (spent <= value["clv_high"].to_numpy())
+        rows += [
+            {
+                "measure": f"CLV total pred/actual % ({bundle.clv_horizon_days}-day revenue)",
+                "model": float(100 * value["clv"].sum() / max(spent.sum(), 1e-9)),
+                "oracle (true latent state)": np.nan,
+            },
+            {
+                "measure": "CLV interval coverage %",
+                "model": float(100 * inside.mean()),
+                "oracle (true latent state)": np.nan,
+            },
+        ]
     return pd.DataFrame(rows)
