@@ -250,7 +250,10 @@ class ChurnCLV:
             "churn_horizon_days": self.bundle.churn_horizon_days,
             "clv_horizon_days": self.bundle.clv_horizon_days,
             "data": meta.get("data"),
+            "served": meta.get("served"),
             "backtest": meta.get("backtest"),
+            "clv_check": meta.get("clv_check"),
+            "clv_interval": meta.get("clv_interval"),
             "scores": {
                 "scoring_date": self.latest.scoring_date,
                 "model_versions": self.latest.versions,

@@ -84,10 +84,16 @@ def test_segment_page_grid_list_and_csv_download(
         f" · CLV model v{versions['clv_model']}"
     )
     cells = page.locator("table.grid button[data-segment]")
-    expect(cells).to_have_count(len(segments["segments"]))
+    in_grid = [s for s in segments["segments"] if s["risk_tier"]]
+    expect(cells).to_have_count(len(in_grid))
     assert sorted(cells.evaluate_all("bs => bs.map(b => b.dataset.segment)")) == sorted(
-        s["slug"] for s in segments["segments"]
+        s["slug"] for s in in_grid
     )
+    # customers without a paid purchase yet: a button below the grid, with their action
+    outside = [s for s in segments["segments"] if not s["risk_tier"]]
+    assert [s["segment"] for s in outside] == ["No purchase yet"]
+    expect(page.locator("#grid button.outside")).to_have_count(1)
+    expect(page.locator("#grid button.outside")).to_contain_text(outside[0]["action"])
     expect(page.locator(f'button[data-segment="{slug}"]')).to_contain_text(largest["segment"])
 
     # a cell shows the segment's list: the rows of /segments/{slug} page 1, in order

@@ -335,6 +335,10 @@ def test_model_versions(api: httpx.Client, scores: pd.DataFrame, scoring_date: s
     assert (scores["churn_model_version"] == "1").all()
     assert data["churn_horizon_days"] == 90 and data["clv_horizon_days"] == 365
     assert data["trained_at"] and data["backtest"]["churn"]
+    # which candidate serves and why, and the CLV interval's measured coverage
+    assert data["served"]["churn"]["candidate"] in data["backtest"]["churn"]
+    assert data["served"]["revenue"]["why"]
+    assert 0 < data["clv_interval"]["coverage"] <= 1
 
 
 def test_health_needs_no_key(server: Server) -> None:
