@@ -1,8 +1,8 @@
 """Run every benchmark and write bench/RESULTS.md (what `make bench` runs).
 
-    .venv/bin/python bench/run_all.py                 # all of them, about 25 min on 2 cores
+    .venv/bin/python bench/run_all.py                 # all of them, about 33 min on 2 cores
     .venv/bin/python bench/run_all.py --only spark    # one of them (the table keeps the others)
-    .venv/bin/python bench/run_all.py --only quality  # model vs baselines vs oracle per scenario
+    .venv/bin/python bench/run_all.py --only quality  # model vs baselines vs oracle, ~8 min
 
 Each benchmark is a script in bench/ that prints its figures and, for the headline ones, a
 ``RESULT<TAB>name<TAB>value<TAB>target`` line (bench/common.py ``result``): every ratio there

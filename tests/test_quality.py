@@ -13,6 +13,12 @@ is replaced by the bundle written and read back from its files), features at the
 
 Cases failing with the current code are ``xfail(strict=True)`` with the measured numbers, so a
 fix shows up as XPASS (then remove the mark); the tolerances are never loosened to pass.
+At 3,000 customers none fails (2026-11-30); at 2,000 the short scenario's top-10% revenue
+capture did (lightgbm 33.6% vs BG/NBD + Gamma-Gamma 37.9%; 1,752 customers, so 175 in the
+top 10%), while at 3,000 and 10,000 it is within 0.002 of it.
+
+Time: about 20-25 s per scenario on 2 cores, nearly all training, whose cost is per cutoff
+(snapshots, CLV check, refit) and hardly depends on the number of customers.
 """
 
 from __future__ import annotations
