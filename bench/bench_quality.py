@@ -610,14 +610,19 @@ def sizes(args: argparse.Namespace) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--customers", type=int, help="customers of every scenario (default 20,000 btyd, "
         "10,000 the others)",
     )  # fmt: skip
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every size")
-    parser.add_argument("--size", action="append", metavar="SCENARIO=N", help="one scenario's")
+    parser.add_argument(
+        "--size",
+        action="append",
+        metavar="SCENARIO=N",
+        help="one scenario's size, e.g. --size btyd=50000",
+    )
     parser.add_argument("--only", action="append", choices=list(SCENARIOS))
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args()
