@@ -17,7 +17,7 @@ At 3,000 customers none fails (2026-11-30); at 2,000 the short scenario's top-10
 capture did (lightgbm 33.6% vs BG/NBD + Gamma-Gamma 37.9%; 1,752 customers, so 175 in the
 top 10%), while at 3,000 and 10,000 it is within 0.002 of it.
 
-Time: about 20-25 s per scenario on 2 cores, nearly all training, whose cost is per cutoff
+Time: 13-34 s per scenario on 2 cores (106 s in all), nearly all training, whose cost is per cutoff
 (snapshots, CLV check, refit) and hardly depends on the number of customers.
 """
 
