@@ -101,3 +101,25 @@ def test_interval_covers_the_stated_share_of_customers() -> None:
     low, high = rule.apply(fresh_pred, fresh_pred)
     assert np.mean((fresh >= low) & (fresh <= high)) == pytest.approx(0.8, abs=0.02)
     assert np.all(low <= fresh_pred) and np.all(high >= fresh_pred * 0.99)
+
+
+def test_interval_keeps_its_level_when_many_customers_spend_nothing() -> None:
+    """A third of the customers have probably left (predicted ~0, 97% really spend nothing):
+    their range [0, 0] holds 97% of them, so quantiles at 80% would hold ~86% overall; the rule
+    lowers its quantile level until cross-fitting shows ~80%."""
+    rng = np.random.default_rng(9)
+    n = 20_000
+
+    def customers() -> tuple[np.ndarray, np.ndarray]:
+        gone = rng.random(n) < 1 / 3
+        pred = np.where(gone, 1e-4, rng.gamma(2.0, 50.0, n))
+        buys = np.where(gone, rng.random(n) < 0.03, rng.random(n) < 0.8)
+        return pred, np.where(gone, 40.0, rng.gamma(2.0, pred / 1.6)) * buys
+
+    pred, actual = customers()
+    naive = fit_ratio_interval(pred, pred, actual, horizon_days=365, level=0.8)
+    assert naive.nominal is not None and naive.nominal < 0.8
+    assert naive.coverage == pytest.approx(0.8, abs=0.02)
+    fresh_pred, fresh = customers()
+    low, high = naive.apply(fresh_pred, fresh_pred)
+    assert np.mean((fresh >= low) & (fresh <= high)) == pytest.approx(0.8, abs=0.025)
