@@ -98,15 +98,15 @@ FIXED: dict[str, Phrase] = {
     "loyalty_member": lambda v, df: pd.Series(
         np.where(v >= 0.5, "loyalty member", "not a loyalty member"), index=v.index
     ),
-    "btyd_p_alive": lambda v, df: "buying pattern: "
-    + v.map("{:.0%}".format)
-    + " chance still an active customer",
-    "btyd_p_silent": lambda v, df: "buying pattern: "
-    + v.map("{:.0%}".format)
-    + " chance of no purchase in the coming months",
-    "btyd_purchases": lambda v, df: "expected to buy "
-    + v.map("{:.1f}".format)
-    + " times in the coming months",
+    "btyd_p_alive": lambda v, df: (
+        "buying pattern: " + v.map("{:.0%}".format) + " chance still an active customer"
+    ),
+    "btyd_p_silent": lambda v, df: (
+        "buying pattern: " + v.map("{:.0%}".format) + " chance of no purchase in the coming months"
+    ),
+    "btyd_purchases": lambda v, df: (
+        "expected to buy " + v.map("{:.1f}".format) + " times in the coming months"
+    ),
     "btyd_spend_per_purchase": _template("expected to spend ", " per purchase"),
     "btyd_revenue": _template("expected spend of ", " in the coming months"),
     "acquisition_channel": lambda v, df: "acquired via " + v.astype(str),
