@@ -9,6 +9,12 @@ Layout (h = label horizon, s = snapshot step), every label window ends before th
 So no training or calibration label looks past the test cutoff: no leakage into the test.
 The production models are then refit with the same recipe moved forward by one horizon
 (calibrated on the test cutoff, fitted on the cutoffs before it), so they use the newest data.
+
+When the history holds two label windows but not three, the calibration cutoff is dropped
+(``calibration_cutoff`` None): the fit cutoffs end their labels at the test cutoff and the heads
+are fitted on out-of-fold predictions of the fit cutoffs (customers split into folds), so the
+history is not halved for the sake of a separate fold. Only when even that does not fit is the
+label horizon halved.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ class BacktestPlan:
     horizon_days: int
     label_horizon_days: int
     test_cutoff: dt.date
-    calibration_cutoff: dt.date
+    calibration_cutoff: dt.date | None  # None: heads fitted out of fold on the fit cutoffs
     fit_cutoffs: tuple[dt.date, ...]
     notes: tuple[str, ...] = field(default=())
 
@@ -44,12 +50,26 @@ class BacktestPlan:
         return tuple(c + step for c in self.fit_cutoffs)
 
 
-def _layout(end: dt.date, h: int, n: int, step: int) -> tuple[dt.date, dt.date, list[dt.date]]:
+def _layout(
+    end: dt.date, h: int, n: int, step: int, cross_fitted: bool
+) -> tuple[dt.date, dt.date | None, list[dt.date]]:
     test = end - dt.timedelta(days=h)
-    cal = test - dt.timedelta(days=h)
-    last_fit = cal - dt.timedelta(days=h)
+    cal = None if cross_fitted else test - dt.timedelta(days=h)
+    last_fit = (test if cal is None else cal) - dt.timedelta(days=h)
     fits = [last_fit - dt.timedelta(days=step * k) for k in range(n)]
     return test, cal, sorted(fits)
+
+
+def _fitting_layout(
+    start: dt.date, end: dt.date, h: int, n_snapshots: int, step: int
+) -> tuple[int, dt.date, dt.date | None, list[dt.date]] | None:
+    """The layout with a calibration cutoff if it fits, else cross-fitted; most fit cutoffs."""
+    for cross_fitted in (False, True):
+        for n in range(n_snapshots, 0, -1):
+            test, cal, fits = _layout(end, h, n, step, cross_fitted)
+            if (fits[0] - start).days >= MIN_HISTORY_DAYS:
+                return n, test, cal, fits
+    return None
 
 
 def plan_backtest(
@@ -68,30 +88,32 @@ def plan_backtest(
     span = (data_end - data_start).days
     h = horizon_days
     while True:
-        for n in range(n_snapshots, 0, -1):
-            test, cal, fits = _layout(data_end, h, n, step_days)
-            if (fits[0] - data_start).days >= MIN_HISTORY_DAYS:
-                break
-        else:
-            n = 0
-        if n:
+        found = _fitting_layout(data_start, data_end, h, n_snapshots, step_days)
+        if found is not None:
+            n, test, cal, fits = found
             break
         if h // 2 < MIN_LABEL_HORIZON_DAYS:
-            need = 3 * MIN_LABEL_HORIZON_DAYS + MIN_HISTORY_DAYS
+            need = 2 * MIN_LABEL_HORIZON_DAYS + MIN_HISTORY_DAYS
             raise InsufficientDataError(
                 f"history of {span} days ({data_start} to {data_end}) is too short to train "
-                f"honestly: a time-based backtest needs at least {need} days (three label "
+                f"honestly: a time-based backtest needs at least {need} days (two label "
                 f"windows of {MIN_LABEL_HORIZON_DAYS} days after {MIN_HISTORY_DAYS} days of "
                 "history). Collect more history, or use the BG/NBD baseline alone."
             )
         h //= 2
     if h != horizon_days:
         notes.append(
-            f"Short history: {span} days of data cannot hold three {horizon_days}-day label "
+            f"Short history: {span} days of data cannot hold two {horizon_days}-day label "
             f"windows after {MIN_HISTORY_DAYS} days of history, so models learn a {h}-day horizon. "
             f"Scores are carried to {horizon_days} days with each customer's own BG/NBD curve: "
             "revenue by their expected purchases over the two horizons, the churn probability by "
             f"BG/NBD's own change in odds from {h} to {horizon_days} days."
+        )
+    if cal is None:
+        notes.append(
+            f"The history holds two {h}-day label windows but not three: instead of a later "
+            "calibration cutoff, the candidates' heads are fitted on out-of-fold predictions "
+            "of the training cutoffs (customers split into folds)."
         )
     if n < n_snapshots:
         notes.append(

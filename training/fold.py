@@ -97,12 +97,41 @@ def fit_fold_models(
     return fitted
 
 
+FOLDS = 3
+_FOLD_KEY = "churnclv-folds-0"  # 16 characters: pandas' hash key
+
+
+def out_of_fold_raw(
+    fit: pd.DataFrame,
+    spec: FeatureSpec,
+    settings: Settings,
+    index: list[float] | None,
+    h: int,
+) -> dict[str, np.ndarray]:
+    """:meth:`Fitted.raw` for every row of ``fit`` from models that never saw its customer:
+    customers are split into :data:`FOLDS` folds by a hash of their id (all snapshots of a
+    customer in one fold), each fold predicted by models fitted on the others."""
+    ids = fit["customer_id"].astype("str").to_numpy(dtype=object)
+    fold = pd.util.hash_array(ids, hash_key=_FOLD_KEY) % FOLDS
+    out: dict[str, np.ndarray] = {}
+    for k in range(FOLDS):
+        held = fold == k
+        models = fit_fold_models(fit[~held], spec, settings, index, h)
+        for name, values in models.raw(fit[held]).items():
+            out.setdefault(name, np.empty(len(fit)))[held] = values
+    return out
+
+
 def fit_candidates(
-    fitted: Fitted, cal: pd.DataFrame, only: dict[str, str] | None = None
+    fitted: Fitted,
+    cal: pd.DataFrame,
+    only: dict[str, str] | None = None,
+    raw: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict, dict]:
     """Every churn and revenue candidate's head fitted on the calibration snapshot ``cal``
-    (or only the ones named in ``only``; a kind missing from ``only`` gets none)."""
-    r = fitted.raw(cal)
+    (or only the ones named in ``only``; a kind missing from ``only`` gets none). ``raw``: the
+    models' predictions for ``cal`` when they come from elsewhere (out of fold)."""
+    r = fitted.raw(cal) if raw is None else raw
     y, rev = cal["churned"].to_numpy(), fitted.adjusted_revenue(cal)
     churn = {
         c: fit_churn_head(c, r["lightgbm_logit"], r["btyd_silent"], y)

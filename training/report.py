@@ -195,8 +195,13 @@ def render_report(
     sections = [
         "<h1>churnclv training report</h1>",
         f"<p>Data {plan.data_start} to {plan.data_end}; backtest: trained on cutoffs "
-        f"{', '.join(str(c) for c in plan.fit_cutoffs)}, calibrated at {plan.calibration_cutoff}, "
-        f"tested at {plan.test_cutoff} on {result.data_summary['test_rows']:,} customers "
+        f"{', '.join(str(c) for c in plan.fit_cutoffs)}, "
+        + (
+            f"heads fitted at {plan.calibration_cutoff}, "
+            if plan.calibration_cutoff
+            else "heads fitted out of fold on those cutoffs, "
+        )
+        + f"tested at {plan.test_cutoff} on {result.data_summary['test_rows']:,} customers "
         f"(label horizon {plan.label_horizon_days} days). Every metric below is on the test "
         "cutoff only, which no model or baseline saw.</p>",
         *(f"<p class='note'>{html.escape(n)}</p>" for n in result.notes),

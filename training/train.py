@@ -22,7 +22,13 @@ from features.matrix import FeatureSpec
 from training.backtest import BacktestPlan, InsufficientDataError, plan_backtest
 from training.baselines import Baselines
 from training.clv_check import CLVCheck, check_note, interval_or, plan_clv_check, run_clv_check
-from training.fold import build_snapshot, fit_btyd, fit_candidates, fit_fold_models
+from training.fold import (
+    build_snapshot,
+    fit_btyd,
+    fit_candidates,
+    fit_fold_models,
+    out_of_fold_raw,
+)
 from training.heads import select_churn, select_revenue
 from training.metrics import evaluate_churn, evaluate_revenue
 from training.seasonality import fit_season_index, is_material, season_note
@@ -168,7 +174,8 @@ def train_models(
     )
     h = plan.label_horizon_days
     cutoffs = sorted(
-        {*plan.fit_cutoffs, *plan.production_fit_cutoffs, plan.calibration_cutoff, plan.test_cutoff}
+        {*plan.fit_cutoffs, *plan.production_fit_cutoffs, plan.test_cutoff}
+        | ({plan.calibration_cutoff} if plan.calibration_cutoff else set())
     )
     frames: dict[dt.date, pd.DataFrame] = {}
     for c in cutoffs:
@@ -183,7 +190,8 @@ def train_models(
     backtest_index = fit_season_index(tx, plan.test_cutoff) if use_index else None
 
     fit = _subset(frames, plan.fit_cutoffs)
-    cal = frames[plan.calibration_cutoff]
+    cross_fitted = plan.calibration_cutoff is None
+    cal = fit if cross_fitted else frames[plan.calibration_cutoff]
     test = frames[plan.test_cutoff].copy()
     for what, frame in (
         ("training cutoffs", fit),
@@ -195,7 +203,8 @@ def train_models(
     step("backtest: fit models")
     spec = FeatureSpec.fit(fit)
     fitted = fit_fold_models(fit, spec, settings, backtest_index, h)
-    churn_heads, revenue_heads = fit_candidates(fitted, cal)
+    oof = out_of_fold_raw(fit, spec, settings, backtest_index, h) if cross_fitted else None
+    churn_heads, revenue_heads = fit_candidates(fitted, cal, raw=oof)
     # evaluated on the label horizon itself, so no extrapolation here
     raw = fitted.raw(test)
     test_factor = season_factor(backtest_index, plan.test_cutoff, h)
@@ -206,7 +215,7 @@ def train_models(
         test[f"pred_revenue_{name}"] = revenue_label * test_factor
 
     step("backtest: fit baselines")
-    base = Baselines.fit(pd.concat([fit, cal], ignore_index=True), h)
+    base = Baselines.fit(fit if cross_fitted else pd.concat([fit, cal], ignore_index=True), h)
     preds = base.predict(test)
     for name, p in preds["churn"].items():
         test[f"pred_churn_{name}"] = p
@@ -271,9 +280,12 @@ def train_models(
 
     prod_fit = _subset(frames, plan.production_fit_cutoffs)
     prod = fit_fold_models(prod_fit, spec, settings, production_index, h)
-    churn_head, revenue_head = (
-        next(iter(d.values())) for d in fit_candidates(prod, test, only=served)
-    )
+    if cross_fitted:  # the test cutoff is among the production fit cutoffs: out of fold
+        oof = out_of_fold_raw(prod_fit, spec, settings, production_index, h)
+        heads = fit_candidates(prod, prod_fit, only=served, raw=oof)
+    else:
+        heads = fit_candidates(prod, test, only=served)
+    churn_head, revenue_head = (next(iter(d.values())) for d in heads)
     latest = build_features(tables, data_end)
     latest = latest[latest["recency_days"].notna()].reset_index(drop=True)
     bundle = ModelBundle(
@@ -309,7 +321,7 @@ def train_models(
         "data_start": str(data_start),
         "data_end": str(data_end),
         "test_cutoff": str(plan.test_cutoff),
-        "calibration_cutoff": str(plan.calibration_cutoff),
+        "calibration_cutoff": str(plan.calibration_cutoff or "out of fold"),
         "fit_cutoffs": [str(c) for c in plan.fit_cutoffs],
         "production_fit_cutoffs": [str(c) for c in plan.production_fit_cutoffs],
         "label_horizon_days": h,

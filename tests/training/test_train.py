@@ -155,12 +155,27 @@ def test_fresh_store_registers_champion_and_worse_model_stays_challenger(
 
 
 def test_short_history_trains_on_a_shorter_horizon_and_says_so(settings: Settings) -> None:
+    """274 days, a 180-day horizon: two 90-day windows fit (heads out of fold), the scores are
+    carried to 180 days by each customer's BTYD curve: no purchase in 180 days is never likelier
+    than in 90, and revenue over 180 days never smaller, customer by customer."""
     young = generate_demo_data(n_customers=3000, seed=5, years=0.75)
-    res = train_models(_tables(young), settings)
-    assert res.plan.label_horizon_days == 45
-    assert res.bundle.label_horizon_days == 45 and res.bundle.churn_horizon_days == 90
+    longer = settings.model_copy(update={"churn_horizon_days": 180})
+    res = train_models(_tables(young), longer)
+    assert res.plan.label_horizon_days == 90 and res.plan.calibration_cutoff is None
+    assert res.bundle.label_horizon_days == 90 and res.bundle.churn_horizon_days == 180
     assert any(n.startswith("Short history") for n in res.notes)
-    assert res.plan.test_cutoff + dt.timedelta(days=45) <= res.plan.data_end
+    assert any("out-of-fold" in n for n in res.notes)
+    assert res.plan.test_cutoff + dt.timedelta(days=90) <= res.plan.data_end
+    feats = build_features(_tables(young), res.plan.data_end)
+    feats = feats[feats["recency_days"].notna()]
+    long_pred = res.bundle.predict(feats, res.plan.data_end)
+    import dataclasses
+
+    short = dataclasses.replace(res.bundle, churn_horizon_days=90)
+    short_pred = short.predict(feats, res.plan.data_end)
+    assert (long_pred["churn_probability"] <= short_pred["churn_probability"] + 1e-12).all()
+    assert (long_pred["expected_revenue"] >= short_pred["expected_revenue"] - 1e-9).all()
+    assert long_pred["churn_probability"].between(0, 1, inclusive="neither").all()
 
 
 def test_too_few_customers_stops_with_the_minimums(settings: Settings) -> None:
