@@ -181,10 +181,11 @@ def train_models(
     for c in cutoffs:
         step(f"snapshot at {c}")
         frames[c] = build_snapshot(tables, c, h)
-    # seasonal index (opt-in): for the backtest from data up to the test cutoff only, so its
-    # label window stays unseen; for the production models from all data
+    # seasonal index (model.seasonal_adjustment, "auto" by default): for the backtest from data
+    # up to the test cutoff only, so its label window stays unseen; for production from all data
     mode = settings.model.seasonal_adjustment
-    fitted_index = fit_season_index(tx, data_end) if mode else None
+    index_at_end = fit_season_index(tx, data_end)
+    fitted_index = index_at_end if mode else None
     use_index = is_material(fitted_index) if mode == "auto" else fitted_index is not None
     production_index = fitted_index if use_index else None
     backtest_index = fit_season_index(tx, plan.test_cutoff) if use_index else None
@@ -272,7 +273,7 @@ def train_models(
     )
     interval = interval_or(clv_check, interval)
 
-    seasonal = season_note(fit_season_index(tx, data_end), plan.test_cutoff, data_end, h, use_index)
+    seasonal = season_note(index_at_end, plan.test_cutoff, data_end, h, use_index)
     if mode is True and fitted_index is None:
         seasonal = "No seasonal index: model.seasonal_adjustment needs 24 complete months of data."
     step("production refit on the newest cutoffs")
