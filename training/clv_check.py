@@ -33,6 +33,11 @@ from training.metrics import decile_table, evaluate_revenue
 from training.seasonality import fit_season_index
 
 
+CHECK_SNAPSHOTS = 3
+"""At most this many fit cutoffs for the check's models: a snapshot costs a feature build, and
+the check measures the recipe, so it needs fewer than the production models."""
+
+
 @dataclass(frozen=True)
 class CLVCheckPlan:
     """Cutoffs of the CLV check."""
@@ -75,7 +80,7 @@ def plan_clv_check(
     last_fit = head - dt.timedelta(days=label_days)
     fits = [
         last_fit - dt.timedelta(days=step_days * k)
-        for k in range(n_snapshots)
+        for k in range(min(n_snapshots, CHECK_SNAPSHOTS))
         if (last_fit - dt.timedelta(days=step_days * k) - data_start).days >= MIN_HISTORY_DAYS
     ]
     return CLVCheckPlan(cutoff, horizon, clv_days, head, tuple(sorted(fits)))
