@@ -33,6 +33,8 @@ import pandas as pd
 
 DAYS_PER_MONTH = 365.25 / 12
 _EPS = 1e-9
+Z80 = 1.2815515655446004
+"""The standard normal's 90th percentile: an 80% interval spans +-Z80 standard deviations."""
 
 
 def period_edges(horizon_days: float) -> np.ndarray:
@@ -138,6 +140,9 @@ class RatioInterval:
     horizon_days: int
     nominal: float | None = None
     """The quantile level the rule uses (see :func:`fit_ratio_interval`); None = ``level``."""
+    total_error: float = 0.0
+    """|predicted total / actual total - 1| on the same backtest: the error every customer
+    shares, which does not average out over a segment (:func:`segment_interval`)."""
 
     def apply(self, binned_by: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) for ``value``, binned by ``binned_by`` (predicted label revenue)."""
@@ -219,4 +224,23 @@ def fit_ratio_interval(
         if abs(cov - level) < abs(best_cov - level):
             best, best_cov = float(nominal), cov
     edges, low, high = _fit_bins(binned_by, pred, actual, best, bins)
-    return RatioInterval(edges, low, high, level, best_cov, horizon_days, best)
+    total = float(np.clip(actual, 0.0, None).sum())
+    total_error = abs(float(pred.sum()) / total - 1.0) if total > 0 else 0.0
+    return RatioInterval(edges, low, high, level, best_cov, horizon_days, best, total_error)
+
+
+def customer_variance(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """A customer's CLV variance read off their 80% interval: ((high - low) / (2 Z80))^2."""
+    return ((np.asarray(high, dtype=float) - np.asarray(low, dtype=float)) / (2 * Z80)) ** 2
+
+
+def segment_interval(
+    total: np.ndarray, variance_sum: np.ndarray, total_error: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """80% interval of a segment's total CLV: customers' own spreads add up as variances (they
+    largely cancel over many customers), while the backtest's error of the total is shared by
+    all of them and is taken as the interval's edge on its own:
+    total +- Z80 * sqrt(sum of variances + (total_error * total / Z80)^2)."""
+    total = np.asarray(total, dtype=float)
+    half = Z80 * np.sqrt(np.asarray(variance_sum, dtype=float) + (total_error * total / Z80) ** 2)
+    return np.clip(total - half, 0.0, None), total + half

@@ -279,7 +279,8 @@ def run_scoring(
         progress.advance(task)
     campaign_name = campaign_for(campaign, holdout_percent, cutoff)
     scores = mark_control_group(scores, campaign_name, holdout_percent)
-    paths = write_outputs(scores, out_dir)
+    total_error = models.bundle.interval.total_error if models.bundle.interval else 0.0
+    paths = write_outputs(scores, out_dir, total_error)
     buyers = feats[feats["recency_days"].notna()]  # the models' population, for drift
     drift = evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {}))
     finish_scoring(
@@ -289,7 +290,7 @@ def run_scoring(
         models.versions,
         paths,
         history=scores,
-        summary=segment_summary(scores),
+        summary=segment_summary(scores, total_error),
         drift=drift,
         control_count=int(scores["control"].sum()),
         campaign=campaign_name,
@@ -333,13 +334,27 @@ def finish_scoring(
 
     summary = summary.merge(movement_summary(movement), on="segment", how="left")
     table = Table(title=f"Segments at {cutoff} (churn_model v{versions.get('churn_model')})")
-    for col in ("segment", "customers", "expected revenue", "value at risk", "entered", "left"):
+    for col in (
+        "segment",
+        "customers",
+        "expected revenue",
+        "CLV total (80% range)",
+        "value at risk",
+        "entered",
+        "left",
+    ):
         table.add_column(col)
     for _, row in summary.iterrows():
+        clv = (
+            ""
+            if pd.isna(row.get("clv_total_low"))
+            else f"{row['clv']:,.0f} ({row['clv_total_low']:,.0f} to {row['clv_total_high']:,.0f})"
+        )
         table.add_row(
             str(row["segment"]),
             f"{row['customers']:,}",
             f"{row['expected_revenue']:,.0f}",
+            clv,
             f"{row['value_at_risk']:,.0f}",
             "" if pd.isna(row.get("entered")) else f"{int(row['entered']):,}",
             "" if pd.isna(row.get("left")) else f"{int(row['left']):,}",

@@ -147,7 +147,10 @@ def run_scoring_spark(
                     campaign=campaign_name,
                     holdout_percent=holdout_percent,
                 )
-                paths = write_spark_outputs(scores, out_dir)
+                interval = models.bundle.interval
+                paths = write_spark_outputs(
+                    scores, out_dir, interval.total_error if interval else 0.0
+                )
             with spark_progress(con, progress, "drift sample and control group, tasks"):
                 summary = pd.read_csv(paths["summary"])
                 n = int(summary.loc[summary["segment"] == "All customers", "customers"].iloc[0])

@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from churnclv.clv import customer_variance, segment_interval
 from churnclv.files import write_frame
 
 HISTORY_TABLE = "score_runs"
@@ -47,14 +48,17 @@ SUMMARY_SUMS = {
     "clv": "clv",
     "value_at_risk": "value_at_risk",
     "churn_probability_sum": "churn_probability",
+    "clv_variance": "clv_variance",  # derived from clv_low/clv_high (customer_variance)
 }
 """Per-segment partial aggregates (count of ``customer_id``, sums of the rest): any engine can
 compute them (pandas here, Spark in :mod:`serving.spark`) and :func:`summary_from_totals` turns
 them into the summary table."""
 
 
-def summary_from_totals(totals: pd.DataFrame) -> pd.DataFrame:
-    """The summary table from per-segment totals (columns SUMMARY_KEYS + SUMMARY_SUMS keys)."""
+def summary_from_totals(totals: pd.DataFrame, total_error: float = 0.0) -> pd.DataFrame:
+    """The summary table from per-segment totals (columns SUMMARY_KEYS + SUMMARY_SUMS keys),
+    with an 80% interval of each segment's total CLV (``clv_total_low``/``clv_total_high``,
+    :func:`churnclv.clv.segment_interval`; ``total_error`` from the model's backtest)."""
     # the "no purchase yet" segment has no tiers and no churn probability: no mean for it, and
     # the overall mean is over the customers who have one
     sums = [k for k in SUMMARY_SUMS if k != "customers"]
@@ -65,9 +69,16 @@ def summary_from_totals(totals: pd.DataFrame) -> pd.DataFrame:
             tiered, totals["churn_probability_sum"] / totals["customers"], np.nan
         )
     ).drop(columns="churn_probability_sum")
+    low, high = segment_interval(out["clv"], out["clv_variance"], total_error)
+    out = out.assign(
+        clv_total_low=np.where(tiered, low, np.nan), clv_total_high=np.where(tiered, high, np.nan)
+    ).drop(columns="clv_variance")
     out = out.sort_values("value_at_risk", ascending=False, ignore_index=True)
     n = int(totals["customers"].sum())
     n_scored = int(totals.loc[tiered, "customers"].sum())
+    all_low, all_high = segment_interval(
+        np.array([totals["clv"].sum()]), np.array([totals["clv_variance"].sum()]), total_error
+    )
     total = pd.DataFrame(
         [
             {
@@ -76,6 +87,8 @@ def summary_from_totals(totals: pd.DataFrame) -> pd.DataFrame:
                 "expected_revenue": totals["expected_revenue"].sum(),
                 "clv": totals["clv"].sum(),
                 "value_at_risk": totals["value_at_risk"].sum(),
+                "clv_total_low": all_low[0],
+                "clv_total_high": all_high[0],
                 "mean_churn_probability": totals.loc[tiered, "churn_probability_sum"].sum()
                 / n_scored
                 if n_scored
@@ -101,13 +114,15 @@ def mark_control_group(
     return scores.assign(control=control, campaign=campaign)
 
 
-def segment_summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """Customers, expected revenue, CLV and value at risk per segment (and a total row)."""
+def segment_summary(scores: pd.DataFrame, total_error: float = 0.0) -> pd.DataFrame:
+    """Customers, expected revenue, CLV (with an 80% interval of the total) and value at risk
+    per segment, and a total row."""
+    scores = scores.assign(clv_variance=customer_variance(scores["clv_low"], scores["clv_high"]))
     totals = scores.groupby(SUMMARY_KEYS, sort=False, dropna=False).agg(
         customers=("customer_id", "size"),
         **{k: (col, "sum") for k, col in SUMMARY_SUMS.items() if k != "customers"},
     )
-    return summary_from_totals(totals.reset_index())
+    return summary_from_totals(totals.reset_index(), total_error)
 
 
 def _flat(scores: pd.DataFrame) -> pd.DataFrame:
@@ -115,11 +130,12 @@ def _flat(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.assign(reasons=scores["reasons"].map("; ".join))
 
 
-def write_outputs(scores: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
+def write_outputs(scores: pd.DataFrame, out_dir: Path, total_error: float = 0.0) -> dict[str, Path]:
     """scores.parquet, segments/<segment>.csv sorted by value at risk, summary.csv; atomic.
 
     Lists of segments that are empty in this run are removed, so the folder always mirrors the
-    latest run; temporary files left by a killed run are cleared.
+    latest run; temporary files left by a killed run are cleared. ``total_error``: the model's
+    backtest error of the total CLV, for the segment totals' interval.
     """
     out_dir = Path(out_dir)
     seg_dir = out_dir / "segments"
@@ -137,7 +153,7 @@ def write_outputs(scores: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     for stale in seg_dir.glob("*.csv"):
         if stale.name not in written:
             stale.unlink()
-    paths["summary"] = write_frame(segment_summary(scores), out_dir / "summary.csv")
+    paths["summary"] = write_frame(segment_summary(scores, total_error), out_dir / "summary.csv")
     return paths
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from churnclv.bundle import ModelBundle
+from churnclv.clv import Z80
 from churnclv.files import atomic_dir, write_frame
 from churnclv.settings import SegmentSettings
 from features.build import conform_dtypes
@@ -115,7 +116,9 @@ def write_spark_csv(frame: SparkDataFrame, path: Path) -> Path:
     return path
 
 
-def write_spark_outputs(scores: SparkDataFrame, out_dir: Path) -> dict[str, Path]:
+def write_spark_outputs(
+    scores: SparkDataFrame, out_dir: Path, total_error: float = 0.0
+) -> dict[str, Path]:
     """scores.parquet (directory), segments/<segment>.csv by value at risk, summary.csv.
 
     The scores are computed once (written to Parquet) and the lists and totals read back from
@@ -126,8 +129,10 @@ def write_spark_outputs(scores: SparkDataFrame, out_dir: Path) -> dict[str, Path
     out_dir = Path(out_dir)
     paths = {"scores": write_spark_parquet(scores, out_dir / "scores.parquet")}
     written = scores.sparkSession.read.parquet(str(paths["scores"]))
+    spread = (F.col("clv_high") - F.col("clv_low")) / (2 * Z80)  # clv.customer_variance
     totals = (
-        written.groupBy(*SUMMARY_KEYS)
+        written.withColumn("clv_variance", spread * spread)
+        .groupBy(*SUMMARY_KEYS)
         .agg(
             F.count("customer_id").alias("customers"),
             *[F.sum(col).alias(k) for k, col in SUMMARY_SUMS.items() if k != "customers"],
@@ -149,6 +154,6 @@ def write_spark_outputs(scores: SparkDataFrame, out_dir: Path) -> dict[str, Path
     for stale in seg_dir.glob("*.csv"):
         if stale.name not in keep:
             stale.unlink()
-    summary = summary_from_totals(totals[SUMMARY_KEYS + list(SUMMARY_SUMS)])
+    summary = summary_from_totals(totals[SUMMARY_KEYS + list(SUMMARY_SUMS)], total_error)
     paths["summary"] = write_frame(summary, out_dir / "summary.csv")
     return paths

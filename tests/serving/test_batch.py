@@ -36,6 +36,8 @@ def scores(n: int = 1000, seed: int = 0) -> pd.DataFrame:
             "churn_probability": p,
             "expected_revenue": clv / 3,
             "clv": clv,
+            "clv_low": clv * 0.5,
+            "clv_high": clv * 1.5,
             "value_at_risk": p * clv,
             "risk_tier": "high",
             "value_tier": "high",
@@ -144,3 +146,22 @@ def test_summary_totals() -> None:
     assert (
         summ.set_index("segment")["customers"].drop("All customers").to_dict() == by_seg.to_dict()
     )
+
+
+def test_segment_total_interval_by_hand() -> None:
+    """Two customers, CLV 100 in [100 - Z80 x 10, 100 + Z80 x 10] (sd 10) and 50 (sd 20),
+    a backtest total error of 5%: the total 150 has sd sqrt(10^2 + 20^2 + (0.05 x 150 / Z80)^2),
+    far narrower than adding the two customers' ranges."""
+    from churnclv.clv import Z80
+
+    s = scores(2).assign(
+        segment="Keep warm",
+        clv=[100.0, 50.0],
+        clv_low=[100 - Z80 * 10, 50 - Z80 * 20],
+        clv_high=[100 + Z80 * 10, 50 + Z80 * 20],
+    )
+    row = segment_summary(s, total_error=0.05).set_index("segment").loc["Keep warm"]
+    sd = np.sqrt(10**2 + 20**2 + (0.05 * 150 / Z80) ** 2)
+    assert row["clv_total_low"] == pytest.approx(150 - Z80 * sd)
+    assert row["clv_total_high"] == pytest.approx(150 + Z80 * sd)
+    assert row["clv_total_high"] - row["clv_total_low"] < (s["clv_high"] - s["clv_low"]).sum()
