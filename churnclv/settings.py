@@ -174,6 +174,12 @@ class ModelSettings(_Strict):
         "predicted revenue after the data end from 62% to 97% of the truth and CLV from 82% to "
         "98%.",
     )
+    clv_check: bool = Field(
+        default=True,
+        description="Check CLV over the CLV horizon on its own backtest (training/clv_check.py) "
+        "and fit the CLV interval there; it costs about five more feature snapshots and one "
+        "revenue fit. Off: the interval is fitted on the churn-horizon test cutoff instead.",
+    )
     min_customers: int = Field(default=200, gt=0)
     min_class_count: int = Field(default=30, gt=0)
     gate_tolerance_auc: float = Field(default=0.005, ge=0.0)

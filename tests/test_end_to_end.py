@@ -29,7 +29,7 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = work / "config.yaml"
     config.write_text(
         "data:\n  dir: data\noutput_dir: out\nmlflow_tracking_uri: sqlite:///mlflow.db\n"
-        "gross_margin: 0.4\nmodel:\n  n_snapshots: 3\n"
+        "gross_margin: 0.4\nmodel:\n  n_snapshots: 3\n  clv_check: false\n"
         "  lightgbm: {n_estimators: 100, learning_rate: 0.05, num_leaves: 15}\n"
     )
     steps = [
@@ -201,7 +201,7 @@ def test_engine_spark_trains_on_the_same_sample_and_gets_the_same_model(job: Pat
     pytest.importorskip("pyspark")
     base = (
         "data: {dir: data}\ngross_margin: 0.4\n"
-        "model: {n_snapshots: 3, max_training_customers: 600, "
+        "model: {n_snapshots: 3, clv_check: false, max_training_customers: 600, "
         "lightgbm: {n_estimators: 60, learning_rate: 0.05, num_leaves: 15}}\n"
     )
     (job / "train_duck.yaml").write_text(

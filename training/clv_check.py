@@ -32,7 +32,6 @@ from training.fold import build_snapshot, fit_btyd, fit_candidates, fit_fold_mod
 from training.metrics import decile_table, evaluate_revenue
 from training.seasonality import fit_season_index
 
-
 CHECK_SNAPSHOTS = 3
 """At most this many fit cutoffs for the check's models: a snapshot costs a feature build, and
 the check measures the recipe, so it needs fewer than the production models."""

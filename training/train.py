@@ -258,7 +258,7 @@ def train_models(
         settings.model.snapshot_step_days,
     )
     clv_check = None
-    if check_plan is not None and check_plan.fit_cutoffs:
+    if settings.model.clv_check and check_plan is not None and check_plan.fit_cutoffs:
         step(f"CLV check: {check_plan.horizon_days} days from {check_plan.cutoff}")
         try:
             clv_check = run_clv_check(
@@ -266,10 +266,15 @@ def train_models(
             )
         except InsufficientDataError:
             check_plan = None
-    clv_note = check_note(
-        check_plan if clv_check else None,
-        settings.clv_horizon_days,
-        (data_end - data_start).days,
+    clv_note = (
+        check_note(
+            check_plan if clv_check else None,
+            settings.clv_horizon_days,
+            (data_end - data_start).days,
+        )
+        if settings.model.clv_check
+        else "CLV not checked over the CLV horizon (model.clv_check: false); the CLV "
+        "interval's coverage is measured over the churn horizon."
     )
     interval = interval_or(clv_check, interval)
 

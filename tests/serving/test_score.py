@@ -21,6 +21,7 @@ SETTINGS = load_settings(
     {
         "model.lightgbm": {"n_estimators": 120, "learning_rate": 0.05, "num_leaves": 15},
         "model.n_snapshots": 3,
+        "model.clv_check": False,
     },
 )
 

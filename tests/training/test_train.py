@@ -211,10 +211,8 @@ def test_seasonal_adjustment_follows_the_season_and_gets_closer_to_the_peak(
     and the total for the 90 days after the data end (Oct-Dec) is closer to the truth."""
     from serving.score import score_customers
 
-    seasonal = settings.model_copy(
-        update={"model": settings.model.model_copy(update={"seasonal_adjustment": True})}
-    )
-    adjusted_run = train_models(_tables(demo), seasonal)
+    adjusted_run = result  # "auto": three seasonal years give a material index
+    seasonal = settings
     index = adjusted_run.bundle.season_index
     assert index is not None and len(index) == 12
     assert index[11] > 1.3 > 0.9 > index[6]  # December peak, July dip (generator: 1.59, 0.74)
