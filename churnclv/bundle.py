@@ -31,7 +31,6 @@ import pandas as pd
 
 from churnclv.btyd import POSTERIOR_COLUMNS, BTYDModel, btyd_summary
 from churnclv.clv import (
-    DAYS_PER_MONTH,
     RatioInterval,
     clv_from_revenue,
     discount_factors,
@@ -45,7 +44,7 @@ from churnclv.clv import (
 )
 from features.matrix import FeatureSpec
 
-__all__ = ["DAYS_PER_MONTH", "ChurnHead", "ModelBundle", "RevenueHead", "with_btyd"]
+__all__ = ["ChurnHead", "ModelBundle", "RevenueHead", "with_btyd"]
 
 CHURN_MODEL = "churn_model"  # registered model names in MLflow
 CLV_MODEL = "clv_model"

@@ -156,7 +156,7 @@ class ModelSettings(_Strict):
             "num_leaves": 31,
             "max_depth": 6,
         },
-        description="LightGBM parameters of every model (churn, revenue, quantiles).",
+        description="LightGBM parameters of every model (churn and revenue).",
     )
     max_training_customers: int = Field(
         default=100_000,

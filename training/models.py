@@ -1,4 +1,4 @@
-"""LightGBM churn classifier (calibrated on a time-later fold) and revenue regressor."""
+"""LightGBM churn classifier and revenue regressor (their heads: training/heads.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
 
 # fixed for reproducibility: same data, config and seed give the same models on any machine.
 # One thread: on this 2-core machine two OpenMP threads stall whenever the other core is busy
@@ -28,16 +27,6 @@ def fit_churn_classifier(
     return model.booster_
 
 
-def fit_calibration(raw_scores: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
-    """Isotonic map from raw scores to probabilities, fitted on a later fold than the model.
-
-    Returned as the (x, y) thresholds so that ``np.interp`` applies it without sklearn.
-    """
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-    iso.fit(np.asarray(raw_scores, dtype=float), np.asarray(y, dtype=float))
-    return [float(v) for v in iso.X_thresholds_], [float(v) for v in iso.y_thresholds_]
-
-
 def fit_revenue_regressor(
     X: pd.DataFrame, revenue: np.ndarray, params: dict[str, Any], seed: int
 ) -> lgb.Booster:
@@ -50,15 +39,5 @@ def fit_revenue_regressor(
     model = lgb.LGBMRegressor(
         **_params(params, seed, objective="tweedie", tweedie_variance_power=1.5)
     )
-    model.fit(X, target)
-    return model.booster_
-
-
-def fit_revenue_quantile(
-    X: pd.DataFrame, revenue: np.ndarray, alpha: float, params: dict[str, Any], seed: int
-) -> lgb.Booster:
-    """LightGBM quantile regressor of net revenue (for the CLV interval)."""
-    target = np.clip(np.asarray(revenue, dtype=float), 0.0, None)
-    model = lgb.LGBMRegressor(**_params(params, seed, objective="quantile", alpha=alpha))
     model.fit(X, target)
     return model.booster_
