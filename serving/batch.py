@@ -157,6 +157,16 @@ def write_outputs(scores: pd.DataFrame, out_dir: Path, total_error: float = 0.0)
     return paths
 
 
+HISTORY_TYPES = {
+    "customer_id": "varchar",
+    "segment": "varchar",
+    "scoring_date": "timestamp",
+    "control": "boolean",
+    "campaign": "varchar",
+}
+"""Column types of the run history (the rest are doubles)."""
+
+
 def record_run(db_path: Path, run_id: str, scores: pd.DataFrame | Path) -> None:
     """Append this run's scores (id, segment, values, control flag) to the DuckDB history.
 
@@ -182,11 +192,17 @@ def record_run(db_path: Path, run_id: str, scores: pd.DataFrame | Path) -> None:
             path = Path(scores)
             pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
             source = "read_parquet('" + pattern.replace("'", "''") + "')"
-        cols = ", ".join(keep)
+        # explicit types: a run without a campaign has an all-null column, which DuckDB would
+        # otherwise type NULL and then refuse the first campaign name in a later run
+        cols = ", ".join(f"{c}::{HISTORY_TYPES.get(c, 'double')} as {c}" for c in keep)
         con.execute(
             f"create table if not exists {HISTORY_TABLE} as select {cols}, ''::varchar as run_id, "
             f"current_timestamp as recorded_at from {source} limit 0"
         )
+        typed = {row[0]: row[1] for row in con.execute(f"describe {HISTORY_TABLE}").fetchall()}
+        for col, kind in HISTORY_TYPES.items():  # histories written before the types were fixed
+            if typed.get(col) in ('"NULL"', "NULL"):
+                con.execute(f"alter table {HISTORY_TABLE} alter {col} type {kind}")
         con.execute(
             f"insert into {HISTORY_TABLE} select {cols}, ?, current_timestamp from {source}",
             [run_id],

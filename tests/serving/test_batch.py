@@ -165,3 +165,32 @@ def test_segment_total_interval_by_hand() -> None:
     assert row["clv_total_low"] == pytest.approx(150 - Z80 * sd)
     assert row["clv_total_high"] == pytest.approx(150 + Z80 * sd)
     assert row["clv_total_high"] - row["clv_total_low"] < (s["clv_high"] - s["clv_low"]).sum()
+
+
+def test_a_campaign_run_after_plain_runs_is_recorded(tmp_path: Path) -> None:
+    """The history's first runs had no campaign (an all-null column); a later campaign run
+    must still be recorded, also in a history written before the column types were fixed."""
+    import duckdb
+
+    db = tmp_path / "churnclv.duckdb"
+    plain = scores(5)
+    record_run(db, "r1", plain)
+    record_run(db, "r2", plain.assign(control=[True, False, False, False, False], campaign="w"))
+    with duckdb.connect(str(db)) as con:
+        rows = con.execute(
+            "select run_id, campaign from score_runs where campaign = 'w'"
+        ).fetchall()
+    assert len(rows) == 5
+    old = tmp_path / "old.duckdb"  # the table as earlier versions created it: campaign NULL-typed
+    with duckdb.connect(str(old)) as con:
+        con.register("b", plain)
+        con.execute(
+            "create table score_runs as select customer_id, segment, churn_probability, clv, "
+            "value_at_risk, scoring_date, control, campaign, 'r1' as run_id, "
+            "current_timestamp as recorded_at from b"
+        )
+    record_run(old, "r2", plain.assign(campaign="w"))
+    with duckdb.connect(str(old)) as con:
+        assert (
+            con.execute("select count(*) from score_runs where campaign = 'w'").fetchone()[0] == 5
+        )
