@@ -231,11 +231,11 @@ def baseline_predictions(
     revenue = post["btyd_revenue"].to_numpy(float)
     spend_365 = frame["spend_365d"].fillna(0.0).to_numpy(float)
     rate = last_window_churn_rate(features, h)
+    churn = {BTYD_CHURN: post["btyd_p_silent"].to_numpy(float)}
+    if np.isfinite(rate):  # needs customers older than the horizon
+        churn[CONSTANT_CHURN] = np.full(len(frame), rate)
     return {
-        "churn": {
-            BTYD_CHURN: post["btyd_p_silent"].to_numpy(float),
-            CONSTANT_CHURN: np.full(len(frame), rate),
-        },
+        "churn": churn,
         "revenue": {BTYD_REVENUE: revenue, RUN_RATE: spend_365 * h / 365.0},
         "clv": {
             BTYD_REVENUE: clv_from_revenue(

@@ -24,6 +24,8 @@ from features.sources import LoadResult, load_tables
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
+    from training.train import TrainingResult
+
 
 def load_inputs(
     settings: Settings, console: Console, backend: BaseBackend | None = None
@@ -162,7 +164,7 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
             truth = _find_truth(settings)
             if truth is not None:
                 step("comparing with the demo generator's ground truth")
-                end = result.plan.data_end
+                end = result.data_end
                 feats = build_features(result_in.tables, end)
                 extra["Against the demo generator's ground truth (scored at the data end)"] = (
                     evaluate_against_truth(
@@ -180,6 +182,24 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
     report_path = render_report(result, out_dir / "report", extra_tables=extra)
     with console.status("Logging to MLflow and registering models"):
         reg = log_and_register(result, settings, bundle_dir, report_path.parent)
+    if result.plan is not None:
+        _print_backtest(console, result)
+    for kind, what in (("churn", "churn scores"), ("revenue", "revenue and CLV")):
+        console.print(
+            f"{what} served by [bold]{result.served[kind]}[/]: {result.selection[kind]}",
+            markup=True,
+        )
+    status = "champion" if reg.promoted else "challenger"
+    console.print(
+        f"registered churn_model v{reg.versions['churn_model']} and clv_model "
+        f"v{reg.versions['clv_model']} as [bold]{status}[/] ({reg.reason}); MLflow run {reg.run_id}"
+    )
+    console.print(f"report: {report_path}")
+    return {"report": report_path, "bundle": bundle_dir, "registration": reg, "result": result}
+
+
+def _print_backtest(console: Console, result: TrainingResult) -> None:
+    """The backtest's metric tables, the CLV check and the interval's coverage."""
     console.print(
         _metric_table(
             f"Backtest (test cutoff {result.plan.test_cutoff})",
@@ -203,11 +223,6 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
         },
     )
     console.print(table)
-    for kind, what in (("churn", "churn scores"), ("revenue", "revenue and CLV")):
-        console.print(
-            f"{what} served by [bold]{result.served[kind]}[/]: {result.selection[kind]}",
-            markup=True,
-        )
     check = result.clv_check
     if check is not None:
         console.print(
@@ -229,13 +244,6 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
             f"CLV {cov.level:.0%} interval: {cov.coverage:.1%} of customers' actual "
             f"{cov.horizon_days}-day revenue inside on the backtest"
         )
-    status = "champion" if reg.promoted else "challenger"
-    console.print(
-        f"registered churn_model v{reg.versions['churn_model']} and clv_model "
-        f"v{reg.versions['clv_model']} as [bold]{status}[/] ({reg.reason}); MLflow run {reg.run_id}"
-    )
-    console.print(f"report: {report_path}")
-    return {"report": report_path, "bundle": bundle_dir, "registration": reg, "result": result}
 
 
 def campaign_for(campaign: str | None, holdout_percent: float, cutoff: dt.date) -> str | None:

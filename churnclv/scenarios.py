@@ -13,6 +13,8 @@ horizon ``C`` (:data:`SCENARIOS`; pass the same to ``churnclv train --churn-hori
   (see :func:`generate_btyd_data`). Horizons 91 / 364 days (13 / 52 weeks).
 * ``short``: the retailer with :data:`SHORT_YEARS` years of history, shorter than the CLV
   horizon.
+* ``launch``: the retailer in its first :data:`LAUNCH_DAYS` days, too short for any backtest:
+  the label-free BG/NBD + Gamma-Gamma model serves.
 * ``transactions-only``: the retailer without the events and customers tables (both are
   optional inputs); transactions and truth are those of ``retail`` with the same seed.
 * ``zero-amounts``: the retailer where :data:`ZERO_CUSTOMER_SHARE` of the customers only ever
@@ -74,6 +76,7 @@ spend per purchase p v / (q - 1) = 50; within a customer the coefficient of vari
 
 BTYD_HISTORY_DAYS = 546  # 78 weeks
 SHORT_YEARS = 0.8  # 292 days of history
+LAUNCH_DAYS = 75  # under the 88 days a backtest needs
 ZERO_CUSTOMER_SHARE = 0.015
 ZERO_ORDER_SHARE = 0.03
 TREND_SIGNUP_GROWTH = 9.0  # the last day of the history gets 10x the signups of the first
@@ -102,6 +105,9 @@ SCENARIOS: dict[str, Scenario] = {
             364,
         ),
         Scenario("short", f"the retailer with {SHORT_YEARS:g} years of history", 90, 365),
+        Scenario(
+            "launch", f"the retailer's first {LAUNCH_DAYS} days: too short for a backtest", 90, 365
+        ),
         Scenario("transactions-only", "the retailer without events and customers tables", 90, 365),
         Scenario(
             "zero-amounts",
@@ -149,6 +155,7 @@ def generate_scenario(
     options: dict[str, object] = {
         "retail": {},
         "short": {"years": SHORT_YEARS},
+        "launch": {"years": LAUNCH_DAYS / 365.25},
         "transactions-only": {"with_events": False, "with_customers": False},
         "zero-amounts": {
             "zero_customer_share": ZERO_CUSTOMER_SHARE,

@@ -73,10 +73,17 @@ def _trend(what: str, last_col: str) -> Phrase:
     return phrase
 
 
+def _repeats(v: pd.Series, df: pd.DataFrame) -> pd.Series:
+    """'3 repeat purchase days so far', or 'no repeat purchase yet'."""
+    return _count("", "repeat purchase day", " so far")(v, df).where(
+        v.astype(float) > 0, "no repeat purchase yet"
+    )
+
+
 FIXED: dict[str, Phrase] = {
     "recency_days": _count("no purchase for ", "day"),
-    "frequency": _count("", "repeat purchase day", " so far"),
-    "btyd_x": _count("", "repeat purchase day", " so far"),
+    "frequency": _repeats,
+    "btyd_x": _repeats,
     "orders_total": _count("", "order", " in total"),
     "monetary_total": _template("net spend of ", " so far"),
     "monetary_mean": _template("spends ", " per purchase day"),

@@ -10,6 +10,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from churnclv.btyd import REASON_COLUMNS
 from churnclv.bundle import ModelBundle
 from churnclv.settings import SegmentSettings
 from serving.reasons import top_reasons
@@ -48,7 +49,8 @@ def score_customers(
 
     Tiers use the bundle's CLV cut-points fitted in training (never the batch being scored),
     so one customer scored alone gets the same tier as in a batch. ``reasons`` holds the top
-    three phrases behind the churn score (LightGBM TreeSHAP via ``pred_contrib``).
+    three phrases behind the churn score (LightGBM TreeSHAP via ``pred_contrib`` when LightGBM
+    takes part in the served churn head, else what moves the BG/NBD score).
     """
     versions = model_versions or {}
     frame = bundle.model_frame(features)  # features + the BTYD posteriors the models use
@@ -67,8 +69,12 @@ def score_customers(
     value = assign_value_tier(clv, bundle.value_cutpoints)
     cells = assign_segments(risk, value, segments)
     if with_reasons and len(features):
-        contrib = bundle.boosters["churn"].predict(matrix, pred_contrib=True)
-        reasons = top_reasons(contrib, frame, bundle.spec.columns)
+        if bundle.churn_head.lightgbm:  # LightGBM takes part in the churn score: its TreeSHAP
+            contrib = bundle.boosters["churn"].predict(matrix, pred_contrib=True)
+            reasons = top_reasons(contrib, frame, bundle.spec.columns)
+        else:  # BG/NBD alone serves: what moves its score (see BTYDModel.churn_contributions)
+            contrib = bundle.btyd.churn_contributions(features, bundle.label_horizon_days)
+            reasons = top_reasons(contrib, frame, list(REASON_COLUMNS))
     else:
         reasons = [[] for _ in range(len(features))]
     if newcomer.any():

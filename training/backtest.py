@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 MIN_HISTORY_DAYS = 60  # a fit cutoff needs this much data before it
 MIN_LABEL_HORIZON_DAYS = 14
+MIN_BACKTEST_DAYS = 2 * MIN_LABEL_HORIZON_DAYS + MIN_HISTORY_DAYS
+MIN_BTYD_HISTORY_DAYS = 30  # below a backtest's minimum the label-free BG/NBD serves, from here
 
 
 class InsufficientDataError(ValueError):
@@ -93,12 +95,12 @@ def plan_backtest(
             n, test, cal, fits = found
             break
         if h // 2 < MIN_LABEL_HORIZON_DAYS:
-            need = 2 * MIN_LABEL_HORIZON_DAYS + MIN_HISTORY_DAYS
+            need = MIN_BACKTEST_DAYS
             raise InsufficientDataError(
-                f"history of {span} days ({data_start} to {data_end}) is too short to train "
-                f"honestly: a time-based backtest needs at least {need} days (two label "
-                f"windows of {MIN_LABEL_HORIZON_DAYS} days after {MIN_HISTORY_DAYS} days of "
-                "history). Collect more history, or use the BG/NBD baseline alone."
+                f"history of {span} days ({data_start} to {data_end}) is too short for a "
+                f"time-based backtest, which needs at least {need} days (two label windows of "
+                f"{MIN_LABEL_HORIZON_DAYS} days after {MIN_HISTORY_DAYS} days of history); the "
+                f"label-free BG/NBD model needs {MIN_BTYD_HISTORY_DAYS} days"
             )
         h //= 2
     if h != horizon_days:

@@ -180,6 +180,47 @@ def grades(result: TrainingResult) -> list[str]:
     return out
 
 
+def _label_free_plots(result: TrainingResult) -> dict[str, str]:
+    """What the label-free model predicts at the data end (nothing to compare it with)."""
+    pred = result.bundle.predict(result.test_frame, result.data_end)
+    plots = {}
+    fig, ax = report_html.figure(5, 4)
+    ax.hist(pred["churn_probability"], bins=20, range=(0, 1))
+    ax.set(
+        xlabel=f"churn probability ({result.bundle.churn_horizon_days} days)",
+        ylabel="customers",
+        title="Churn scores at the data end",
+    )
+    plots["churn scores"] = report_html.png_base64(fig)
+    fig, ax = report_html.figure(5, 4)
+    clv = np.sort(pred["clv"].to_numpy())[::-1]
+    ax.plot(np.arange(1, len(clv) + 1) / len(clv), np.cumsum(clv) / max(clv.sum(), 1e-9))
+    ax.set(
+        xlabel="share of customers (highest CLV first)",
+        ylabel="share of total CLV",
+        title=f"CLV concentration ({result.bundle.clv_horizon_days} days)",
+    )
+    plots["clv concentration"] = report_html.png_base64(fig)
+    return plots
+
+
+def _label_free_sections(result: TrainingResult) -> list[str]:
+    s = result.data_summary
+    return [
+        "<h1>churnclv training report</h1>",
+        f"<p>Data {s['data_start']} to {s['data_end']}: no backtest (see the note). "
+        f"{len(result.test_frame):,} customers with a purchase.</p>",
+        *(f"<p class='note'>{html.escape(n)}</p>" for n in result.notes),
+        "<h2>In plain words</h2><ul>",
+        f"<li>Churn scores come from {label(result.served['churn'])} and revenue and CLV from "
+        f"{label(result.served['revenue'])}: {html.escape(result.selection['churn'])}.</li>",
+        "<li>How accurate they are on this business is not known yet: there was no earlier "
+        "period whose outcome could be checked. Use the lists, but treat the scores as a "
+        "ranking rather than exact probabilities until a retrain with a backtest.</li>",
+        "</ul>",
+    ]
+
+
 def render_report(
     result: TrainingResult, out_dir: Path, extra_tables: dict[str, pd.DataFrame] | None = None
 ) -> Path:
@@ -188,9 +229,36 @@ def render_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     result.churn_metrics.to_csv(out_dir / "churn_metrics.csv", index=False)
     result.revenue_metrics.to_csv(out_dir / "revenue_metrics.csv", index=False)
-    plots = _plots(result)
+    if result.plan is None:
+        plots = _label_free_plots(result)
+        sections = _label_free_sections(result)
+    else:
+        plots = _plots(result)
+        sections = _backtest_sections(result)
     for name, b64 in plots.items():  # the plots also as files, logged to MLflow with the report
-        (out_dir / f"{name}.png").write_bytes(base64.b64decode(b64))
+        (out_dir / f"{name.replace(' ', '_')}.png").write_bytes(base64.b64decode(b64))
+    for title, extra in (extra_tables or {}).items():
+        sections += [f"<h2>{html.escape(title)}</h2>", report_html.table(extra)]
+    sections += [
+        "<h2>Plots</h2><div class='grid'>",
+        *(report_html.img(b64, k) for k, b64 in plots.items()),
+        "</div>",
+    ]
+    if result.plan is not None:
+        sections += [
+            "<h2>Revenue deciles (model)</h2>",
+            report_html.table(
+                decile_table(
+                    result.test_frame["future_revenue"], result.test_frame["pred_revenue_model"]
+                )
+            ),
+        ]
+    page_html = report_html.page("churnclv training report", sections)
+    path = out_dir / "training_report.html"
+    return write_text(page_html, path)
+
+
+def _backtest_sections(result: TrainingResult) -> list[str]:
     plan = result.plan
     sections = [
         "<h1>churnclv training report</h1>",
@@ -227,19 +295,4 @@ def render_report(
             f"<h3>CLV deciles ({c.horizon_days} days)</h3>",
             report_html.table(check.deciles),
         ]
-    for title, extra in (extra_tables or {}).items():
-        sections += [f"<h2>{html.escape(title)}</h2>", report_html.table(extra)]
-    sections += [
-        "<h2>Plots</h2><div class='grid'>",
-        *(report_html.img(b64, k) for k, b64 in plots.items()),
-        "</div>",
-        "<h2>Revenue deciles (model)</h2>",
-        report_html.table(
-            decile_table(
-                result.test_frame["future_revenue"], result.test_frame["pred_revenue_model"]
-            )
-        ),
-    ]
-    page_html = report_html.page("churnclv training report", sections)
-    path = out_dir / "training_report.html"
-    return write_text(page_html, path)
+    return sections

@@ -43,8 +43,10 @@ def _pip_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in _REQUIREMENTS]
 
 
-def _headline(result: TrainingResult) -> dict[str, float]:
-    """The gated metrics of the served candidates."""
+def _headline(result: TrainingResult) -> dict[str, float] | None:
+    """The gated metrics of the served candidates (None: nothing was backtested)."""
+    if result.plan is None:
+        return None
     churn = result.churn_metrics.set_index("model").loc[result.served["churn"]]
     revenue = result.revenue_metrics.set_index("model").loc[result.served["revenue"]]
     return {"churn": float(churn[GATED["churn"]]), "revenue": float(revenue[GATED["revenue"]])}
@@ -69,11 +71,19 @@ def _flat_metrics(result: TrainingResult) -> dict[str, float]:
 
 
 def gate(
-    new: dict[str, float], champion: dict[str, float] | None, settings: Settings
+    new: dict[str, float] | None, champion: dict[str, float] | None, settings: Settings
 ) -> tuple[bool, str]:
-    """Decide promotion from headline backtest metrics; returns (promote?, reason)."""
+    """Decide promotion from headline backtest metrics; returns (promote?, reason).
+
+    A model without a backtest (``new`` None, the label-free fallback) becomes champion only
+    when there is none: it cannot show it is not worse than one that was tested.
+    """
     if champion is None:
-        return True, "no champion yet"
+        return True, "no champion yet" + (" (this model has no backtest)" if new is None else "")
+    if not champion:  # a label-free champion: anything newer replaces it
+        return True, "the champion has no backtest"
+    if new is None:
+        return False, "not promoted: no backtest to compare with the champion's"
     tol = {
         "churn": settings.model.gate_tolerance_auc,
         "revenue": settings.model.gate_tolerance_spearman,
@@ -93,6 +103,7 @@ def gate(
 
 
 def _champion_metrics(client: MlflowClient) -> dict[str, float] | None:
+    """The champion's gated metrics; None without a champion, {} when it has no backtest."""
     try:
         version = client.get_model_version_by_alias(CHURN_MODEL, "champion")
     except mlflow.exceptions.MlflowException:
@@ -101,7 +112,7 @@ def _champion_metrics(client: MlflowClient) -> dict[str, float] | None:
     try:
         return {kind: metrics[f"{kind}.served.{m}"] for kind, m in GATED.items()}
     except KeyError:
-        return None
+        return {}
 
 
 def log_and_register(
@@ -124,12 +135,12 @@ def log_and_register(
         mlflow.log_params(
             {
                 "churn_horizon_days": settings.churn_horizon_days,
-                "label_horizon_days": result.plan.label_horizon_days,
+                "label_horizon_days": result.bundle.label_horizon_days,
                 "clv_horizon_days": settings.clv_horizon_days,
                 "gross_margin": settings.gross_margin,
                 "monthly_discount_rate": settings.monthly_discount_rate,
                 "seed": settings.model.seed,
-                "n_snapshots": len(result.plan.fit_cutoffs),
+                "n_snapshots": len(result.plan.fit_cutoffs) if result.plan else 0,
                 "snapshot_step_days": settings.model.snapshot_step_days,
                 **{f"lgbm.{k}": v for k, v in settings.model.lightgbm.items()},
                 **{

@@ -13,13 +13,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from churnclv.bundle import ModelBundle
+from churnclv.bundle import ChurnHead, ModelBundle, RevenueHead, with_btyd
 from churnclv.clv import fit_ratio_interval, season_factor
 from churnclv.settings import Settings
 from features.contract import InputTables
 from features.drift import fit_drift_reference
 from features.matrix import FeatureSpec
-from training.backtest import BacktestPlan, InsufficientDataError, plan_backtest
+from training.backtest import (
+    MIN_BACKTEST_DAYS,
+    MIN_BTYD_HISTORY_DAYS,
+    BacktestPlan,
+    InsufficientDataError,
+    plan_backtest,
+)
 from training.baselines import Baselines
 from training.clv_check import CLVCheck, check_note, interval_or, plan_clv_check, run_clv_check
 from training.fold import (
@@ -46,18 +52,23 @@ CANDIDATE_LABELS = {
 class TrainingResult:
     """Everything a training run produced: plan, metrics, test predictions, production bundle."""
 
-    plan: BacktestPlan
+    plan: BacktestPlan | None  # None: no labelled window fitted, the BTYD model serves unchecked
     bundle: ModelBundle
     churn_metrics: pd.DataFrame  # one row per model/baseline
     revenue_metrics: pd.DataFrame
     test_frame: pd.DataFrame  # test snapshot: labels + every model's and baseline's prediction
     data_summary: dict[str, object]
     feature_importance: pd.DataFrame
-    baselines: Baselines
+    baselines: Baselines | None  # None without a labelled window
     clv_check: CLVCheck | None = None
     served: dict[str, str] = field(default_factory=dict)  # churn/revenue -> candidate name
     selection: dict[str, str] = field(default_factory=dict)  # churn/revenue -> why
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def data_end(self) -> dt.date:
+        """The last day of the data the production model saw."""
+        return dt.date.fromisoformat(str(self.data_summary["data_end"]))
 
 
 def sample_keys(ids: np.ndarray, seed: int) -> np.ndarray:
@@ -165,13 +176,19 @@ def train_models(
     tx = tables.transactions
     data_start = population.first_timestamp.date()
     data_end = settings.cutoff or population.last_timestamp.date()
-    plan = plan_backtest(
-        data_start,
-        data_end,
-        settings.churn_horizon_days,
-        settings.model.n_snapshots,
-        settings.model.snapshot_step_days,
-    )
+    try:
+        plan = plan_backtest(
+            data_start,
+            data_end,
+            settings.churn_horizon_days,
+            settings.model.n_snapshots,
+            settings.model.snapshot_step_days,
+        )
+    except InsufficientDataError:
+        if (data_end - data_start).days < MIN_BTYD_HISTORY_DAYS:
+            raise
+        step("no labelled window fits: fitting BG/NBD + Gamma-Gamma on all the history")
+        return train_label_free(tables, settings, population, data_end, note)
     h = plan.label_horizon_days
     cutoffs = sorted(
         {*plan.fit_cutoffs, *plan.production_fit_cutoffs, plan.test_cutoff}
@@ -308,11 +325,7 @@ def train_models(
         season_index=production_index,
         interval=interval,
     )
-    clv = bundle.predict(latest, data_end)["clv"].to_numpy()
-    bundle.value_cutpoints = {
-        t.name: float(np.quantile(clv, t.min_percentile)) if t.min_percentile > 0 else 0.0
-        for t in settings.segments.value_tiers
-    }
+    bundle.value_cutpoints = _value_cutpoints(bundle, latest, data_end, settings)
     importance = pd.DataFrame(
         {
             "feature": spec.columns,
@@ -381,3 +394,103 @@ def train_models(
             *(n for n in (note, seasonal, clv_note, clv_check and clv_check.note) if n),
         ],
     )
+
+
+def train_label_free(
+    tables: InputTables,
+    settings: Settings,
+    population: Population,
+    data_end: dt.date,
+    sample: str | None = None,
+) -> TrainingResult:
+    """The fallback when no labelled window fits in the history: BG/NBD + Gamma-Gamma, which
+    need no outcome to learn from, are fitted on all the history and serve churn, revenue and
+    CLV over the configured horizons directly (no label horizon to extrapolate from). Nothing
+    is backtested, so the metric tables are empty and the notes say so."""
+    from features import build_features
+
+    span = (data_end - population.first_timestamp.date()).days
+    latest = build_features(tables, data_end)
+    latest = latest[latest["recency_days"].notna()].reset_index(drop=True)
+    m = settings.model
+    if len(latest) < m.min_customers:
+        raise InsufficientDataError(
+            f"{len(latest)} customers with a purchase by {data_end}; even the label-free BG/NBD "
+            f"model needs at least {m.min_customers} (setting model.min_customers). "
+            "No model was trained."
+        )
+    btyd = fit_btyd(latest, f"data end {data_end}")
+    h = settings.churn_horizon_days
+    frame = with_btyd(latest, btyd, h)
+    spec = FeatureSpec.fit(frame)
+    bundle = ModelBundle(
+        spec=spec,
+        boosters={},
+        btyd=btyd,
+        churn_head=ChurnHead("bgnbd", intercept=0.0, lightgbm=0.0, btyd=1.0),
+        revenue_head=RevenueHead("bgnbd_gamma_gamma", lightgbm=0.0, btyd=1.0),
+        churn_horizon_days=h,
+        label_horizon_days=h,
+        clv_horizon_days=settings.clv_horizon_days,
+        gross_margin=settings.gross_margin,
+        monthly_discount_rate=settings.monthly_discount_rate,
+    )
+    bundle.value_cutpoints = _value_cutpoints(bundle, latest, data_end, settings)
+    served = {"churn": "bgnbd", "revenue": "bgnbd_gamma_gamma"}
+    reason = (
+        f"no labelled window fits in {span} days of history, so no model could learn from "
+        "outcomes or be tested; BG/NBD + Gamma-Gamma learn from purchase histories alone"
+    )
+    selection = {"churn": reason, "revenue": reason}
+    summary = {
+        "transactions": population.transactions,
+        "customers": population.customers,
+        "training_customers": int(tables.transactions["customer_id"].nunique()),
+        "data_start": str(population.first_timestamp.date()),
+        "data_end": str(data_end),
+        "label_horizon_days": None,
+        "backtest": "none: no labelled window fits",
+    }
+    bundle.meta.update(
+        {
+            "data": summary,
+            "trained_at": dt.datetime.now().isoformat(timespec="seconds"),
+            "drift_reference": fit_drift_reference(frame, spec.columns),
+            "served": {kind: {"candidate": served[kind], "why": reason} for kind in served},
+            "clv_interval": None,
+            "backtest": None,
+            "clv_check": None,
+        }
+    )
+    empty = pd.DataFrame({"model": pd.Series(dtype=str)})
+    note = (
+        f"Short history: {span} days of data are too short for a time-based backtest (it needs "
+        f"{MIN_BACKTEST_DAYS} days), so no model could learn from outcomes. "
+        "BG/NBD + Gamma-Gamma, fitted on all the history, serve the churn scores, revenue and "
+        "CLV: they need no outcomes to learn from, but their accuracy on this data is not "
+        "measured and CLV has no range. Retrain when the history is long enough for a backtest."
+    )
+    return TrainingResult(
+        plan=None,
+        bundle=bundle,
+        churn_metrics=empty,
+        revenue_metrics=empty.copy(),
+        test_frame=frame,
+        data_summary=summary,
+        feature_importance=pd.DataFrame(columns=["feature", "churn_gain", "revenue_gain"]),
+        baselines=None,
+        served=served,
+        selection=selection,
+        notes=[note, *([sample] if sample else [])],
+    )
+
+
+def _value_cutpoints(
+    bundle: ModelBundle, latest: pd.DataFrame, data_end: dt.date, settings: Settings
+) -> dict[str, float]:
+    """CLV cut-points of the value tiers, from the customers at the data end."""
+    clv = bundle.predict(latest, data_end)["clv"].to_numpy()
+    return {
+        t.name: float(np.quantile(clv, t.min_percentile)) if t.min_percentile > 0 else 0.0
+        for t in settings.segments.value_tiers
+    }

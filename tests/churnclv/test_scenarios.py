@@ -89,6 +89,7 @@ def test_scenario_settings_and_horizons() -> None:
         "retail",
         "btyd",
         "short",
+        "launch",
         "transactions-only",
         "zero-amounts",
         "trend",
@@ -130,6 +131,14 @@ def test_short_history_is_under_a_year(small: dict[str, DemoData]) -> None:
     span = STOP - tx["timestamp"].min()
     assert pd.Timedelta(days=250) < span <= pd.Timedelta(days=292)
     assert (STOP - small["short"].customers["signup_date"].min()).days <= 292
+
+
+def test_launch_is_shorter_than_a_backtest_needs(small: dict[str, DemoData]) -> None:
+    """75 days: under the 88 days a backtest needs, over the 30 the label-free model needs."""
+    from training.backtest import MIN_BACKTEST_DAYS, MIN_BTYD_HISTORY_DAYS
+
+    span = (STOP - small["launch"].transactions["timestamp"].min()).days
+    assert MIN_BTYD_HISTORY_DAYS < span < MIN_BACKTEST_DAYS
 
 
 def test_transactions_only_writes_no_events_or_customers(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -13,6 +15,7 @@ from churnclv.demo_data import generate_demo_data
 from churnclv.settings import Settings, load_settings
 from features import build_features
 from features.contract import InputTables
+from serving.score import score_customers
 from training.backtest import InsufficientDataError
 from training.report import render_report
 from training.tracking import CHURN_MODEL, CLV_MODEL, log_and_register
@@ -176,6 +179,47 @@ def test_short_history_trains_on_a_shorter_horizon_and_says_so(settings: Setting
     assert (long_pred["churn_probability"] <= short_pred["churn_probability"] + 1e-12).all()
     assert (long_pred["expected_revenue"] >= short_pred["expected_revenue"] - 1e-9).all()
     assert long_pred["churn_probability"].between(0, 1, inclusive="neither").all()
+
+
+def test_no_labelled_window_serves_bgnbd_alone_and_says_so(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """73 days hold no backtest (it needs 88): BG/NBD + Gamma-Gamma, fitted on all the history,
+    serve over the configured horizons, no metric is invented, the report and MLflow say so,
+    and reasons explain the BG/NBD score that serves."""
+    young = generate_demo_data(n_customers=1500, seed=8, years=0.2)
+    res = train_models(_tables(young), settings)
+    assert res.plan is None and res.baselines is None
+    assert res.served == {"churn": "bgnbd", "revenue": "bgnbd_gamma_gamma"}
+    assert res.churn_metrics.empty and res.revenue_metrics.empty
+    assert any("too short for a time-based backtest" in n for n in res.notes)
+    bundle = res.bundle
+    assert bundle.boosters == {} and bundle.interval is None
+    assert bundle.label_horizon_days == bundle.churn_horizon_days == settings.churn_horizon_days
+    feats = build_features(_tables(young), res.data_end)
+    buyers = feats[feats["recency_days"].notna()].reset_index(drop=True)
+    pred = bundle.predict(buyers, res.data_end)
+    # exactly BG/NBD's P(no purchase in the horizon), nothing extrapolated
+    post = bundle.btyd.posteriors(buyers, settings.churn_horizon_days)
+    np.testing.assert_allclose(pred["churn_probability"], post["btyd_p_silent"], rtol=1e-12)
+    assert pred["clv"].gt(0).all() and pred["churn_probability"].between(0, 1, "neither").all()
+
+    scores = score_customers(feats, bundle, settings.segments, scoring_date=res.data_end)
+    assert scores["segment"].notna().all()
+    # BG/NBD's own reasons: the riskiest bought once (x = 0), the safest bought often
+    scored = scores.dropna(subset=["churn_probability"])
+    riskiest = scored.nlargest(20, "churn_probability")
+    assert all(r[0] == "no repeat purchase yet" for r in riskiest["reasons"])
+    assert all(r[:1] != ["no repeat purchase yet"] for r in scored.nsmallest(20, "churn_probability")["reasons"])
+
+    path = render_report(res, tmp_path / "report")
+    text = path.read_text()
+    words = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
+    assert "no backtest" in words and "not known yet" in words and "nan" not in words.lower()
+    assert text.count("data:image/png;base64,") == 2
+    bundle_dir = bundle.save(tmp_path / "bundle")
+    reg = log_and_register(res, settings, bundle_dir, path.parent)
+    assert reg.reason.startswith("no champion yet") or not reg.promoted
 
 
 def test_too_few_customers_stops_with_the_minimums(settings: Settings) -> None:
