@@ -101,7 +101,7 @@ def demo_data(
     scenario: Annotated[
         str,
         typer.Option(
-            help="retail (the demo), btyd, short, transactions-only, zero-amounts or trend "
+            help="retail (the demo), btyd, short, launch, transactions-only, zero-amounts or trend "
             "(docs/demo_data.md)."
         ),
     ] = "retail",

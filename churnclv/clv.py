@@ -235,12 +235,15 @@ def customer_variance(low: np.ndarray, high: np.ndarray) -> np.ndarray:
 
 
 def segment_interval(
-    total: np.ndarray, variance_sum: np.ndarray, total_error: float
+    total: np.ndarray, variance_sum: np.ndarray, total_error: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """80% interval of a segment's total CLV: customers' own spreads add up as variances (they
     largely cancel over many customers), while the backtest's error of the total is shared by
     all of them and is taken as the interval's edge on its own:
-    total +- Z80 * sqrt(sum of variances + (total_error * total / Z80)^2)."""
+    total +- Z80 * sqrt(sum of variances + (total_error * total / Z80)^2).
+    ``total_error`` None: the model has no interval (no backtest), so neither has the total."""
     total = np.asarray(total, dtype=float)
+    if total_error is None:
+        return np.full(total.shape, np.nan), np.full(total.shape, np.nan)
     half = Z80 * np.sqrt(np.asarray(variance_sum, dtype=float) + (total_error * total / Z80) ** 2)
     return np.clip(total - half, 0.0, None), total + half

@@ -39,9 +39,13 @@ def img(b64: str, caption: str) -> str:
 
 
 def table(frame: pd.DataFrame, digits: int = 4) -> str:
-    """A data frame as an HTML table."""
+    """A data frame as an HTML table; missing values as a dash."""
     return frame.to_html(
-        index=False, float_format=lambda v: f"{v:,.{digits}f}", border=0, classes="t"
+        index=False,
+        float_format=lambda v: f"{v:,.{digits}f}",
+        border=0,
+        classes="t",
+        na_rep="\u2013",
     )
 
 

@@ -287,7 +287,7 @@ def run_scoring(
         progress.advance(task)
     campaign_name = campaign_for(campaign, holdout_percent, cutoff)
     scores = mark_control_group(scores, campaign_name, holdout_percent)
-    total_error = models.bundle.interval.total_error if models.bundle.interval else 0.0
+    total_error = models.bundle.interval.total_error if models.bundle.interval else None
     paths = write_outputs(scores, out_dir, total_error)
     buyers = feats[feats["recency_days"].notna()]  # the models' population, for drift
     drift = evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {}))
@@ -342,22 +342,21 @@ def finish_scoring(
 
     summary = summary.merge(movement_summary(movement), on="segment", how="left")
     table = Table(title=f"Segments at {cutoff} (churn_model v{versions.get('churn_model')})")
+    ranged = summary["clv_total_low"].notna().any()
     for col in (
         "segment",
         "customers",
         "expected revenue",
-        "CLV total (80% range)",
+        "CLV total (80% range)" if ranged else "CLV total",
         "value at risk",
         "entered",
         "left",
     ):
         table.add_column(col)
     for _, row in summary.iterrows():
-        clv = (
-            ""
-            if pd.isna(row.get("clv_total_low"))
-            else f"{row['clv']:,.0f} ({row['clv_total_low']:,.0f} to {row['clv_total_high']:,.0f})"
-        )
+        clv = f"{row['clv']:,.0f}"
+        if pd.notna(row.get("clv_total_low")):
+            clv += f" ({row['clv_total_low']:,.0f} to {row['clv_total_high']:,.0f})"
         table.add_row(
             str(row["segment"]),
             f"{row['customers']:,}",

@@ -149,7 +149,7 @@ def run_scoring_spark(
                 )
                 interval = models.bundle.interval
                 paths = write_spark_outputs(
-                    scores, out_dir, interval.total_error if interval else 0.0
+                    scores, out_dir, interval.total_error if interval else None
                 )
             with spark_progress(con, progress, "drift sample and control group, tasks"):
                 summary = pd.read_csv(paths["summary"])

@@ -55,10 +55,11 @@ compute them (pandas here, Spark in :mod:`serving.spark`) and :func:`summary_fro
 them into the summary table."""
 
 
-def summary_from_totals(totals: pd.DataFrame, total_error: float = 0.0) -> pd.DataFrame:
+def summary_from_totals(totals: pd.DataFrame, total_error: float | None = 0.0) -> pd.DataFrame:
     """The summary table from per-segment totals (columns SUMMARY_KEYS + SUMMARY_SUMS keys),
     with an 80% interval of each segment's total CLV (``clv_total_low``/``clv_total_high``,
-    :func:`churnclv.clv.segment_interval`; ``total_error`` from the model's backtest)."""
+    :func:`churnclv.clv.segment_interval`; ``total_error`` from the model's backtest, None
+    when the model has no interval)."""
     # the "no purchase yet" segment has no tiers and no churn probability: no mean for it, and
     # the overall mean is over the customers who have one
     sums = [k for k in SUMMARY_SUMS if k != "customers"]
@@ -114,7 +115,7 @@ def mark_control_group(
     return scores.assign(control=control, campaign=campaign)
 
 
-def segment_summary(scores: pd.DataFrame, total_error: float = 0.0) -> pd.DataFrame:
+def segment_summary(scores: pd.DataFrame, total_error: float | None = 0.0) -> pd.DataFrame:
     """Customers, expected revenue, CLV (with an 80% interval of the total) and value at risk
     per segment, and a total row."""
     scores = scores.assign(clv_variance=customer_variance(scores["clv_low"], scores["clv_high"]))
@@ -130,7 +131,9 @@ def _flat(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.assign(reasons=scores["reasons"].map("; ".join))
 
 
-def write_outputs(scores: pd.DataFrame, out_dir: Path, total_error: float = 0.0) -> dict[str, Path]:
+def write_outputs(
+    scores: pd.DataFrame, out_dir: Path, total_error: float | None = 0.0
+) -> dict[str, Path]:
     """scores.parquet, segments/<segment>.csv sorted by value at risk, summary.csv; atomic.
 
     Lists of segments that are empty in this run are removed, so the folder always mirrors the

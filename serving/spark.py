@@ -117,7 +117,7 @@ def write_spark_csv(frame: SparkDataFrame, path: Path) -> Path:
 
 
 def write_spark_outputs(
-    scores: SparkDataFrame, out_dir: Path, total_error: float = 0.0
+    scores: SparkDataFrame, out_dir: Path, total_error: float | None = 0.0
 ) -> dict[str, Path]:
     """scores.parquet (directory), segments/<segment>.csv by value at risk, summary.csv.
 

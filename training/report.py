@@ -25,6 +25,16 @@ REVENUE_BASELINE_LABELS = {
     "last_year_run_rate": "last year's spend, pro rata",
     "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma",
 }
+PLOT_CAPTIONS = {
+    "calibration": "Calibration: predicted churn probability vs the churn rate observed",
+    "roc": "ROC curve of every churn model and baseline",
+    "gains": "Gains: share of churners reached by contacting the riskiest first",
+    "deciles": "Revenue by decile of predicted revenue",
+    "totals": "Predicted vs actual total revenue over the horizon",
+    "importance": "Features the churn model relies on most",
+    "churn_scores": "Churn scores at the data end",
+    "clv_concentration": "How concentrated customer value is",
+}
 MODEL_LABELS = {"lightgbm": "LightGBM (with BTYD features)", "blend": "blend of LightGBM and BTYD"}
 
 
@@ -191,7 +201,7 @@ def _label_free_plots(result: TrainingResult) -> dict[str, str]:
         ylabel="customers",
         title="Churn scores at the data end",
     )
-    plots["churn scores"] = report_html.png_base64(fig)
+    plots["churn_scores"] = report_html.png_base64(fig)
     fig, ax = report_html.figure(5, 4)
     clv = np.sort(pred["clv"].to_numpy())[::-1]
     ax.plot(np.arange(1, len(clv) + 1) / len(clv), np.cumsum(clv) / max(clv.sum(), 1e-9))
@@ -200,7 +210,7 @@ def _label_free_plots(result: TrainingResult) -> dict[str, str]:
         ylabel="share of total CLV",
         title=f"CLV concentration ({result.bundle.clv_horizon_days} days)",
     )
-    plots["clv concentration"] = report_html.png_base64(fig)
+    plots["clv_concentration"] = report_html.png_base64(fig)
     return plots
 
 
@@ -236,12 +246,12 @@ def render_report(
         plots = _plots(result)
         sections = _backtest_sections(result)
     for name, b64 in plots.items():  # the plots also as files, logged to MLflow with the report
-        (out_dir / f"{name.replace(' ', '_')}.png").write_bytes(base64.b64decode(b64))
+        (out_dir / f"{name}.png").write_bytes(base64.b64decode(b64))
     for title, extra in (extra_tables or {}).items():
         sections += [f"<h2>{html.escape(title)}</h2>", report_html.table(extra)]
     sections += [
         "<h2>Plots</h2><div class='grid'>",
-        *(report_html.img(b64, k) for k, b64 in plots.items()),
+        *(report_html.img(b64, PLOT_CAPTIONS[k]) for k, b64 in plots.items()),
         "</div>",
     ]
     if result.plan is not None:

@@ -110,16 +110,19 @@ def evaluate_against_truth(
         plain = dataclasses.replace(bundle, gross_margin=1.0, monthly_discount_rate=0.0)
         value = plain.predict(joined, scoring_date)
         inside = (spent >= value["clv_low"].to_numpy()) & (spent <= value["clv_high"].to_numpy())
-        rows += [
+        rows.append(
             {
                 "measure": f"CLV total pred/actual % ({bundle.clv_horizon_days}-day revenue)",
                 "model": float(100 * value["clv"].sum() / max(spent.sum(), 1e-9)),
                 "oracle (true latent state)": np.nan,
-            },
-            {
-                "measure": "CLV interval coverage %",
-                "model": float(100 * inside.mean()),
-                "oracle (true latent state)": np.nan,
-            },
-        ]
+            }
+        )
+        if bundle.interval is not None:
+            rows.append(
+                {
+                    "measure": "CLV interval coverage %",
+                    "model": float(100 * inside.mean()),
+                    "oracle (true latent state)": np.nan,
+                }
+            )
     return pd.DataFrame(rows)
