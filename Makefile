@@ -52,7 +52,7 @@ mlflow-ui: setup ## Open the MLflow UI on 127.0.0.1:5000 over mlflow.db
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 test: setup browser ## Run the whole test suite (unit, Spark local mode, real server, headless Chromium)
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 browser: ## Install Debian's Chromium for the page test (needs root; skipped when present)
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)

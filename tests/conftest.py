@@ -2,7 +2,37 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
+
+
+def shared_folder(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]
+) -> Path:
+    """A folder made once per test run by ``build`` and shared by the pytest-xdist workers
+    (``make test`` runs two): the first worker to ask builds it under a file lock, the other
+    waits for it. Without xdist it is an ordinary temporary folder."""
+    import os
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    folder, done = root / name, root / f"{name}.done"
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                folder.mkdir()
+                build(folder)
+                done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +64,18 @@ def spark_backend(tmp_path_factory):
         con._session.stop()
         if previous is None:
             os.environ.pop("PYSPARK_PYTHON", None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Heaviest files first, so the two workers of ``make test`` (pytest-xdist, whole files
+    per worker, ``--no-loadscope-reorder``) finish close together: files with tests marked
+    both ``slow`` and ``spark`` lead, then ``spark``, then ``slow``; order is kept otherwise."""
+
+    def weight(item: pytest.Item) -> int:
+        return ("slow" in item.keywords) + 2 * ("spark" in item.keywords)
+
+    by_file: dict[str, int] = {}
+    for item in items:
+        path = str(item.path)
+        by_file[path] = max(by_file.get(path, 0), weight(item))
+    items.sort(key=lambda item: -by_file[str(item.path)])

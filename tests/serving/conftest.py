@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import shared_folder
+
 CLI = [sys.executable, "-m", "churnclv.cli"]
 HOST = "127.0.0.1"
 # two configured keys; distinctive strings so that a leak into the log is unambiguous
@@ -166,10 +168,8 @@ def running_server(
         stop_server(proc)
 
 
-@pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Demo data, trained + registered models and batch scores in a temporary folder."""
-    work = tmp_path_factory.mktemp("served")
+def build_world(work: Path) -> None:
+    """Demo data, trained + registered models and batch scores in ``work``."""
     (work / "config.yaml").write_text(CONFIG)
     steps = [
         ("demo-data", "--customers", "1500", "--seed", "3", "--out", "data"),
@@ -179,11 +179,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for step in steps:
         proc = run_cli(*step, cwd=work)
         assert proc.returncode == 0, (step, proc.stdout[-3000:], proc.stderr[-3000:])
-    return work
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo data, trained + registered models and batch scores, made once per run (the page
+    and service test files share it, on whichever workers they run). Read only: a test that
+    changes outputs works on a copy."""
+    return shared_folder(tmp_path_factory, "served", build_world)
 
 
 @pytest.fixture(scope="session")
 def server(world: Path) -> Iterator[Server]:
-    """`churnclv serve` with the two test keys, for the whole session."""
-    with running_server(world, world / "server.log", API_KEYS) as srv:
+    """`churnclv serve` with the two test keys, for the whole session (one per worker, each
+    with its own log)."""
+    log = world / f"server-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
+    with running_server(world, log, API_KEYS) as srv:
         yield srv

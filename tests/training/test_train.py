@@ -188,6 +188,9 @@ def test_no_labelled_window_serves_bgnbd_alone_and_says_so(
     serve over the configured horizons, no metric is invented, the report and MLflow say so,
     and reasons explain the BG/NBD score that serves."""
     young = generate_demo_data(n_customers=1500, seed=8, years=0.2)
+    settings = settings.model_copy(
+        update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    )
     res = train_models(_tables(young), settings)
     assert res.plan is None and res.baselines is None
     assert res.served == {"churn": "bgnbd", "revenue": "bgnbd_gamma_gamma"}
@@ -222,7 +225,11 @@ def test_no_labelled_window_serves_bgnbd_alone_and_says_so(
     assert text.count("data:image/png;base64,") == 2
     bundle_dir = bundle.save(tmp_path / "bundle")
     reg = log_and_register(res, settings, bundle_dir, path.parent)
-    assert reg.reason.startswith("no champion yet") or not reg.promoted
+    assert reg.promoted and reg.reason == "no champion yet (this model has no backtest)"
+    run = MlflowClient(settings.mlflow_tracking_uri).get_run(reg.run_id)
+    assert (
+        run.data.tags["served.churn"] == "bgnbd" and "churn.served.roc_auc" not in run.data.metrics
+    )
 
 
 def test_too_few_customers_stops_with_the_minimums(settings: Settings) -> None:
