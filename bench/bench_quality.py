@@ -392,7 +392,7 @@ def targets(scenario: str, q: Quality) -> list[tuple[str, str, str, bool]]:
     rows.append(
         (
             f"quality.{scenario}.clv_coverage",
-            f"{cov:.1%}",
+            f"{cov:.1%}" if np.isfinite(cov) else "no CLV range (the model had no backtest)",
             "80% +- 5 points",
             abs(cov - 0.8) <= 0.05,
         )
