@@ -60,9 +60,10 @@ browser: ## Install Debian's Chromium for the page test (needs root; skipped whe
 test-fast: setup ## Tests without the slow and Spark ones
 	$(BIN)/pytest -q -m "not slow and not spark"
 
-lint: setup ## ruff lint and format check
+lint: setup ## ruff lint and format check, import layers (import-linter contracts in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: setup ## Format and auto-fix with ruff
 	$(BIN)/ruff format .

@@ -218,8 +218,8 @@ def baseline_predictions(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Label-free baselines from the feature frame at the data end for ``customers`` (in that
     order): {"churn" | "revenue" | "clv": {name: values}}."""
-    from churnclv.btyd import BTYDModel
-    from churnclv.clv import clv_from_revenue, discount_factors, horizon_weights, period_edges
+    from model.btyd import BTYDModel
+    from model.clv import clv_from_revenue, discount_factors, horizon_weights, period_edges
 
     h, c = churn_horizon_days, clv_horizon_days
     btyd = BTYDModel.fit(features)  # the customers with a purchase, history only

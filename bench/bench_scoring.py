@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 from common import demo_tables, result
 
-from churnclv.settings import load_settings
+from core.settings import load_settings
 from features import build_features
 from serving.score import score_customers
 from training.train import train_models

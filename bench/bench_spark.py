@@ -88,7 +88,7 @@ def bench_features(con, sizes: list[int], tmp: Path) -> None:  # noqa: ANN001
 
 
 def bench_scoring(con, sizes: list[int], tmp: Path) -> None:  # noqa: ANN001
-    from churnclv.settings import load_settings
+    from core.settings import load_settings
     from features import build_features
     from serving.score import score_customers
     from serving.spark import score_spark

@@ -14,8 +14,8 @@ import time
 from common import demo_tables
 from common import result as report_result
 
-from churnclv.settings import load_settings
-from features.matrix import FeatureSpec
+from core.settings import load_settings
+from model.matrix import FeatureSpec
 from training.models import fit_churn_classifier
 from training.train import train_models
 

@@ -149,7 +149,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from churnclv.files import write_text
+    from core.files import write_text
 
     state: dict[str, dict] = json.loads(STATE.read_text()) if STATE.exists() else {}
     failed = []

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from churnclv.settings import Settings, SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
     help="Churn probability and customer lifetime value: features, training, scoring, API.",

@@ -59,7 +59,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from churnclv.files import atomic_path
+from core.files import atomic_path
 
 __all__ = ["DemoData", "generate_demo_data", "write_demo_data"]
 

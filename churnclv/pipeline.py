@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from churnclv.files import write_frame, write_text
-from churnclv.settings import Settings
+from core.files import write_frame, write_text
+from core.settings import Settings
 from features.engine import IbisTables
 from features.sources import LoadResult, load_tables
 

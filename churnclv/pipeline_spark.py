@@ -23,7 +23,7 @@ from churnclv.pipeline import (
     progress_bar,
     resolve_cutoff,
 )
-from churnclv.settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend

@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from churnclv.btyd import BGNBD, GammaGamma
 from churnclv.demo_data import (
     DemoData,
     _padded,
@@ -45,6 +44,7 @@ from churnclv.demo_data import (
     _to_timestamp,
     generate_demo_data,
 )
+from model.btyd import BGNBD, GammaGamma
 
 __all__ = [
     "BGNBD_TRUE",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from churnclv.settings import TABLE_NAMES, DataSettings, TableSource
+from core.settings import TABLE_NAMES, DataSettings, TableSource
 from features.contract import CONTRACT, MAX_ABS_VALUE, TIME_COLUMN, InputTables
 from features.engine import IbisTables, fetch, register_frame
 from features.sources import (

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnclv.settings import TABLE_NAMES, DataSettings, TableSource
+from core.settings import TABLE_NAMES, DataSettings, TableSource
 from features.contract import CONTRACT, MAX_ABS_VALUE, InputTables
 
 SUFFIX_FORMAT = {

@@ -10,8 +10,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from churnclv.clv import customer_variance, segment_interval
-from churnclv.files import write_frame
+from core.files import write_frame
+from model.clv import customer_variance, segment_interval
 
 HISTORY_TABLE = "score_runs"
 
@@ -58,7 +58,7 @@ them into the summary table."""
 def summary_from_totals(totals: pd.DataFrame, total_error: float | None = 0.0) -> pd.DataFrame:
     """The summary table from per-segment totals (columns SUMMARY_KEYS + SUMMARY_SUMS keys),
     with an 80% interval of each segment's total CLV (``clv_total_low``/``clv_total_high``,
-    :func:`churnclv.clv.segment_interval`; ``total_error`` from the model's backtest, None
+    :func:`model.clv.segment_interval`; ``total_error`` from the model's backtest, None
     when the model has no interval)."""
     # the "no purchase yet" segment has no tiers and no churn probability: no mean for it, and
     # the overall mean is over the customers who have one

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from churnclv.bundle import CHURN_MODEL, CLV_MODEL, ModelBundle
+from model.bundle import CHURN_MODEL, CLV_MODEL, ModelBundle
 
 
 class ModelNotFoundError(LookupError):

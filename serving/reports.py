@@ -10,8 +10,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from churnclv import html as report_html
-from churnclv.files import write_frame, write_text
+from core import html as report_html
+from core.files import write_frame, write_text
 from features.contract import InputTables
 from features.retention import cohort_retention, retention_by_period
 from serving.batch import HISTORY_TABLE

@@ -10,9 +10,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from churnclv.btyd import REASON_COLUMNS
-from churnclv.bundle import ModelBundle
-from churnclv.settings import SegmentSettings
+from core.settings import SegmentSettings
+from model.btyd import REASON_COLUMNS
+from model.bundle import ModelBundle
 from serving.reasons import top_reasons
 from serving.segments import assign_risk_tier, assign_segments, assign_value_tier
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnclv.settings import SegmentSettings
+from core.settings import SegmentSettings
 
 
 def assign_risk_tier(probability: np.ndarray, segments: SegmentSettings) -> np.ndarray:

@@ -93,7 +93,7 @@ class ScoreRequest(_JsonBody):
 
 
 def _settings():  # noqa: ANN202
-    from churnclv.settings import load_settings
+    from core.settings import load_settings
 
     path = os.environ.get("CHURNCLV_CONFIG")
     return load_settings(Path(path) if path else None)

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from churnclv.bundle import ModelBundle
-from churnclv.clv import Z80
-from churnclv.files import atomic_dir, write_frame
-from churnclv.settings import SegmentSettings
+from core.files import atomic_dir, write_frame
+from core.settings import SegmentSettings
 from features.build import conform_dtypes
+from model.bundle import ModelBundle
+from model.clv import Z80
 from serving.batch import (
     SUMMARY_KEYS,
     SUMMARY_SUMS,

@@ -63,12 +63,12 @@ def _run(name: str, folder: Path) -> bq.Quality:
     """Generate, train, score and build features in-process; evaluate as the bench does."""
     from rich.console import Console
 
-    from churnclv.bundle import ModelBundle
     from churnclv.demo_data import write_demo_data
     from churnclv.pipeline import run_features, run_scoring
     from churnclv.scenarios import generate_scenario, scenario_settings
-    from churnclv.settings import load_settings
+    from core.settings import load_settings
     from features.sources import load_tables
+    from model.bundle import ModelBundle
     from serving import model_store
     from training.train import train_models
 

@@ -4,7 +4,7 @@ Business-literature rules (what users compute in a spreadsheet):
 - churn rate = 100 - retention rate, retention rate = (E - N) / S x 100 (features/retention.py);
 - CLV = average yearly revenue x margin / yearly churn rate;
 - revenue over a horizon = average monthly spend x months x retention rate.
-Probabilistic buy-till-you-die models: BG/NBD + Gamma-Gamma (``churnclv/btyd.py``), fitted on the
+Probabilistic buy-till-you-die models: BG/NBD + Gamma-Gamma (``model/btyd.py``), fitted on the
 history up to each cutoff as their users do (no labels needed); every snapshot carries their
 posteriors (``btyd_p_silent``, ``btyd_revenue``), so here they are read, not refitted.
 The other baselines are fitted on the training snapshots only and applied to the test snapshot.
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnclv.btyd import BTYDModel
-from churnclv.clv import (
+from model.btyd import BTYDModel
+from model.clv import (
     DAYS_PER_MONTH,
     clv_from_revenue,
     discount_factors,

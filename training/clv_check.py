@@ -10,7 +10,7 @@ check's own models, fitted with the served revenue candidate's recipe)::
 
 No label the check's models or heads learned from reaches past ``c``. CLV is compared at
 margin 1 without discounting: the revenue the CLV stands for. The interval rule (actual /
-predicted by bin, :class:`churnclv.clv.RatioInterval`) is fitted here, so its coverage is
+predicted by bin, :class:`model.clv.RatioInterval`) is fitted here, so its coverage is
 measured over the CLV horizon itself.
 """
 
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from churnclv.bundle import ChurnHead, ModelBundle
-from churnclv.clv import RatioInterval, fit_ratio_interval
-from churnclv.settings import Settings
+from core.settings import Settings
 from features.contract import InputTables
-from features.matrix import FeatureSpec
+from model.bundle import ChurnHead, ModelBundle
+from model.clv import RatioInterval, fit_ratio_interval
+from model.matrix import FeatureSpec
 from training.backtest import MIN_HISTORY_DAYS
 from training.baselines import Baselines
 from training.fold import build_snapshot, fit_btyd, fit_candidates, fit_fold_models

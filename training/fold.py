@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnclv.btyd import BTYDFitError, BTYDModel
-from churnclv.bundle import with_btyd
-from churnclv.clv import season_factor
-from churnclv.settings import Settings
+from core.settings import Settings
 from features.contract import InputTables
-from features.matrix import FeatureSpec
+from model.btyd import BTYDFitError, BTYDModel
+from model.bundle import with_btyd
+from model.clv import season_factor
+from model.matrix import FeatureSpec
 from training.backtest import InsufficientDataError
 from training.heads import (
     CHURN_CANDIDATES,

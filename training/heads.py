@@ -28,8 +28,8 @@ import numpy as np
 from scipy import optimize
 from sklearn.linear_model import LogisticRegression
 
-from churnclv.bundle import ChurnHead, RevenueHead
-from churnclv.clv import logit
+from model.bundle import ChurnHead, RevenueHead
+from model.clv import logit
 
 CHURN_CANDIDATES = ("lightgbm", "bgnbd", "blend")
 REVENUE_CANDIDATES = ("lightgbm", "bgnbd_gamma_gamma", "blend")

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from churnclv import html as report_html
-from churnclv.files import write_text
+from core import html as report_html
+from core.files import write_text
 from training.metrics import calibration_table, decile_table
 from training.train import TrainingResult
 

@@ -73,7 +73,7 @@ def season_note(
 ) -> str | None:
     """The note for the report, or None without a material index or when the two windows are
     seasonally alike. ``index``: fitted up to the data end; ``adjusted``: the models use it."""
-    from churnclv.clv import season_factor
+    from model.clv import season_factor
 
     if not is_material(index):
         return None

@@ -18,9 +18,9 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from churnclv.bundle import CHURN_MODEL, CLV_MODEL
-from churnclv.mlflow_pyfunc import BundleModel
-from churnclv.settings import Settings
+from core.settings import Settings
+from model.bundle import CHURN_MODEL, CLV_MODEL
+from model.mlflow_pyfunc import BundleModel
 from training.train import TrainingResult
 
 EXPERIMENT = "churnclv"
@@ -164,7 +164,7 @@ def log_and_register(
                 name=name,
                 python_model=BundleModel(output),
                 artifacts={"bundle": str(bundle_dir)},
-                code_paths=[str(_ROOT / "churnclv"), str(_ROOT / "features")],
+                code_paths=[str(_ROOT / "model")],  # all the pyfunc needs
                 signature=infer_signature(example, result.bundle.predict_frame(example, output)),
                 input_example=example,
                 pip_requirements=_pip_requirements(),

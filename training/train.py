@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from churnclv.bundle import ChurnHead, ModelBundle, RevenueHead, with_btyd
-from churnclv.clv import fit_ratio_interval, season_factor
-from churnclv.settings import Settings
+from core.settings import Settings
 from features.contract import InputTables
 from features.drift import fit_drift_reference
-from features.matrix import FeatureSpec
+from model.bundle import ChurnHead, ModelBundle, RevenueHead, with_btyd
+from model.clv import fit_ratio_interval, season_factor
+from model.matrix import FeatureSpec
 from training.backtest import (
     MIN_BACKTEST_DAYS,
     MIN_BTYD_HISTORY_DAYS,
@@ -257,7 +257,7 @@ def train_models(
     test["pred_churn_model"] = test[f"pred_churn_{served['churn']}"]
     test["pred_revenue_model"] = test[f"pred_revenue_{served['revenue']}"]
     # the CLV interval: spread of actual / predicted revenue on the test cutoff, by bin of the
-    # prediction (coverage measured by cross-fitting; see churnclv.clv.RatioInterval)
+    # prediction (coverage measured by cross-fitting; see model.clv.RatioInterval)
     interval = fit_ratio_interval(
         test["pred_revenue_model"].to_numpy() / test_factor,
         test["pred_revenue_model"].to_numpy(),

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from churnclv.bundle import ModelBundle
+from model.bundle import ModelBundle
 from training.baselines import Baselines
 from training.metrics import evaluate_churn, evaluate_revenue
 

@@ -20,7 +20,7 @@ from churnclv.scenarios import (
     generate_scenario,
     scenario_settings,
 )
-from churnclv.settings import DataSettings
+from core.settings import DataSettings
 from features import build_features
 from features.contract import CONTRACT, InputTables
 from features.sources import load_tables

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnclv.settings import DataSettings, TableSource
+from core.settings import DataSettings, TableSource
 from features.backend_sources import load_tables_on, max_timestamp
 from features.build import build_features
 from features.engine import fetch

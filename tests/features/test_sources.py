@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from churnclv.settings import DataSettings, TableSource
+from core.settings import DataSettings, TableSource
 from features.sources import ContractError, load_tables
 
 RUN_TIME = dt.datetime(2025, 1, 1, 12, 0)

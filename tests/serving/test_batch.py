@@ -152,7 +152,7 @@ def test_segment_total_interval_by_hand() -> None:
     """Two customers, CLV 100 in [100 - Z80 x 10, 100 + Z80 x 10] (sd 10) and 50 (sd 20),
     a backtest total error of 5%: the total 150 has sd sqrt(10^2 + 20^2 + (0.05 x 150 / Z80)^2),
     far narrower than adding the two customers' ranges."""
-    from churnclv.clv import Z80
+    from model.clv import Z80
 
     s = scores(2).assign(
         segment="Keep warm",

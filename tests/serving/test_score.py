@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from churnclv.demo_data import generate_demo_data
-from churnclv.settings import load_settings
+from core.settings import load_settings
 from features import build_features
 from features.contract import InputTables
 from serving.score import SCORE_COLUMNS, score_customers

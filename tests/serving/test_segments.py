@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from churnclv.settings import SegmentSettings
+from core.settings import SegmentSettings
 from serving.segments import assign_risk_tier, assign_segments, assign_value_tier
 
 GRID = SegmentSettings()

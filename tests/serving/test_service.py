@@ -21,7 +21,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from churnclv.settings import SegmentSettings
+from core.settings import SegmentSettings
 from serving.api_models import MAX_BODY_BYTES, MAX_CUSTOMERS_PER_CALL
 from tests.serving.conftest import (
     API_KEYS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from churnclv.settings import load_settings
+from core.settings import load_settings
 from training.tracking import gate
 
 SETTINGS = load_settings(

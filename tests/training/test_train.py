@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from churnclv.demo_data import generate_demo_data
-from churnclv.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 from features import build_features
 from features.contract import InputTables
 from serving.score import score_customers

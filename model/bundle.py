@@ -14,7 +14,7 @@ Prediction (:meth:`ModelBundle.predict`), for a feature frame at a scoring date:
    log-odds); training chose the candidate that won the backtest (LightGBM alone, BG/NBD
    alone or the blend) and fitted its weights on a later fold than the models;
 3. the revenue head gives the net revenue over L = level * (u * LightGBM + v * BG/NBD x GG);
-4. churn horizon and CLV follow from the customer's own BTYD curve (:mod:`churnclv.clv`).
+4. churn horizon and CLV follow from the customer's own BTYD curve (:mod:`model.clv`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from churnclv.btyd import POSTERIOR_COLUMNS, BTYDModel, btyd_summary
-from churnclv.clv import (
+from model.btyd import POSTERIOR_COLUMNS, BTYDModel, btyd_summary
+from model.clv import (
     RatioInterval,
     clv_from_revenue,
     discount_factors,
@@ -42,7 +42,7 @@ from churnclv.clv import (
     season_factor,
     sigmoid,
 )
-from features.matrix import FeatureSpec
+from model.matrix import FeatureSpec
 
 __all__ = ["ChurnHead", "ModelBundle", "RevenueHead", "with_btyd"]
 
@@ -152,7 +152,7 @@ class ModelBundle:
 
         ``churn_probability``: P(no purchase in the churn horizon); ``expected_revenue``: net
         revenue over the churn horizon; ``clv`` and its interval over the CLV horizon (see
-        :mod:`churnclv.clv`). ``matrix``: the model input when the caller already has it.
+        :mod:`model.clv`). ``matrix``: the model input when the caller already has it.
         """
         X = self.matrix(features) if matrix is None else matrix
         L, h = self.label_horizon_days, self.churn_horizon_days

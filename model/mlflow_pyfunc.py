@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from churnclv.bundle import ModelBundle
+from model.bundle import ModelBundle
 
 
 class BundleModel(PythonModel):

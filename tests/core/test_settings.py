@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from churnclv.settings import Settings, SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_work_without_a_file() -> None:

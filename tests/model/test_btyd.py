@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnclv.btyd import BGNBD, BTYDFitError, BTYDModel, GammaGamma
-from churnclv.clv import clv_from_revenue, discount_factors, horizon_weights, period_edges
+from model.btyd import BGNBD, BTYDFitError, BTYDModel, GammaGamma
+from model.clv import clv_from_revenue, discount_factors, horizon_weights, period_edges
 
 TRUE = BGNBD(r=0.8, alpha=30.0, a=0.9, b=3.0)
 HORIZON = 90.0
@@ -121,7 +121,7 @@ def test_grouped_fit_gives_the_same_optimum_as_one_row_per_customer(
     """Customers with equal (x, t_x, T) are fitted as one weighted term: same likelihood."""
     x, t_x, T = (np.round(sim[k]) for k in ("x", "t_x", "T"))
     fit = BGNBD.fit(x, t_x, T)
-    from churnclv.btyd import bgnbd_log_likelihood
+    from model.btyd import bgnbd_log_likelihood
 
     params = np.array([fit.r, fit.alpha, fit.a, fit.b])
     best = bgnbd_log_likelihood(params, x, t_x, T).mean()

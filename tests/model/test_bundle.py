@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnclv.btyd import BGNBD, BTYDModel, GammaGamma
-from churnclv.bundle import ChurnHead, ModelBundle, RevenueHead, with_btyd
-from churnclv.clv import DAYS_PER_MONTH, RatioInterval
-from features.matrix import FeatureSpec
+from model.btyd import BGNBD, BTYDModel, GammaGamma
+from model.bundle import ChurnHead, ModelBundle, RevenueHead, with_btyd
+from model.clv import DAYS_PER_MONTH, RatioInterval
+from model.matrix import FeatureSpec
 
 BTYD = BTYDModel(BGNBD(r=0.8, alpha=30.0, a=0.9, b=3.0), GammaGamma(6.0, 4.0, 15.0), 30.0)
 

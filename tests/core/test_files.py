@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnclv.files import atomic_dir, atomic_path, write_frame
+from core.files import atomic_dir, atomic_path, write_frame
 
 
 def test_failed_write_keeps_previous_content(tmp_path: Path) -> None:

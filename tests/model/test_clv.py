@@ -1,11 +1,11 @@
-"""The CLV maths on hand-computable customers (churnclv/clv.py)."""
+"""The CLV maths on hand-computable customers (model/clv.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from churnclv.clv import (
+from model.clv import (
     DAYS_PER_MONTH,
     clv_from_revenue,
     discount_factors,
