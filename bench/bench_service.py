@@ -6,7 +6,7 @@ Needs wrk (``apt-get install -y wrk``). Builds a served world once in bench/data
 (demo data, config, ``churnclv train``, ``churnclv score``; reused on later runs, ``--rebuild``
 starts over), starts ``churnclv serve`` on a free loopback port and drives it with wrk: first
 single-customer calls, then ``--batch``-customer calls, each picking random known ids.
-Reference, measured in the same run: ``LatestScores(folder).lookup_json(ids)`` (the
+Reference, measured in the same run: ``LatestScores(OutputCatalog(folder)).lookup_json(ids)`` (the
 pre-encoded JSON the service answers with) in a tight loop in this process, for the same call
 sizes; the service rate is printed as a ratio of it.
 
@@ -34,6 +34,7 @@ from pathlib import Path
 import psutil
 from common import DATA, ROOT, result
 
+from core.catalog import OutputCatalog
 from serving.latest import LatestScores
 
 API_KEY = "bench-service-key"
@@ -314,7 +315,7 @@ def main() -> None:
     config = build_world(folder, args.customers, args.seed, args.rebuild)
     print(f"world ready in {time.perf_counter() - t0:.1f} s")
     scores_dir = folder / "out"
-    ids = sorted(LatestScores(scores_dir).customer_ids)
+    ids = sorted(LatestScores(OutputCatalog(scores_dir)).customer_ids)
     ids_file = folder / "ids.txt"
     ids_file.write_text("\n".join(ids) + "\n")
     lua = folder / "score_customers.lua"
@@ -342,7 +343,7 @@ def main() -> None:
     finally:
         stop_service(proc)
 
-    latest = LatestScores(scores_dir)
+    latest = LatestScores(OutputCatalog(scores_dir))
     raw = {
         r["batch"]: raw_lookup_rate(latest, "lookup_json", ids, r["batch"], 3.0) for r in results
     }

@@ -39,7 +39,14 @@ ChurnHorizonOpt = Annotated[
 ClvHorizonOpt = Annotated[
     int | None, typer.Option("--clv-horizon", help="CLV horizon in days (default 365).")
 ]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Output folder or file.")]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="The run's output folder (default: output_dir of the config); every command "
+        "reads and writes there (docs/architecture.md, output catalog).",
+    ),
+]
 EngineOpt = Annotated[
     str | None,
     typer.Option(
@@ -158,10 +165,7 @@ def features(
     cutoff: CutoffOpt = None,
     churn_horizon: ChurnHorizonOpt = None,
     clv_horizon: ClvHorizonOpt = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Feature file (.parquet); default OUTPUT_DIR/features.parquet."),
-    ] = None,
+    out: OutOpt = None,
     list_: Annotated[
         bool, typer.Option("--list", help="Print the feature catalogue and exit.")
     ] = False,
@@ -175,11 +179,11 @@ def features(
         typer.echo(catalogue_markdown())
         return
     settings = _settings(
-        config, data, cutoff, churn_horizon, clv_horizon, None, engine, spark_master
+        config, data, cutoff, churn_horizon, clv_horizon, out, engine, spark_master
     )
     from churnclv.pipeline import run_features
 
-    path = run_features(settings, out, console=console)
+    path = run_features(settings, console=console)
     console.print(f"[green]features written to[/] {path}")
 
 
@@ -224,9 +228,9 @@ def score(
     from churnclv.pipeline import run_scoring
 
     settings = _settings(
-        config, data, cutoff, churn_horizon, clv_horizon, None, engine, spark_master
+        config, data, cutoff, churn_horizon, clv_horizon, out, engine, spark_master
     )
-    run_scoring(settings, console, out=out, holdout_percent=holdout, campaign=campaign)
+    run_scoring(settings, console, holdout_percent=holdout, campaign=campaign)
 
 
 @app.command()
@@ -250,7 +254,7 @@ def report(
     from churnclv.pipeline import run_report
 
     settings = _settings(
-        config, data, cutoff, churn_horizon, clv_horizon, None, engine, spark_master
+        config, data, cutoff, churn_horizon, clv_horizon, out, engine, spark_master
     )
     try:
         launch = dt.date.fromisoformat(since) if since else None
@@ -258,15 +262,20 @@ def report(
         raise _fail(f"--since: '{since}' is not a date (YYYY-MM-DD)") from None
     if campaign and launch is None:
         raise _fail("--since DATE is required with --campaign")
-    run_report(settings, console, out=out, campaign=campaign, since=launch)
+    run_report(settings, console, campaign=campaign, since=launch)
 
 
 @app.command()
 def serve(
     config: ConfigOpt = None,
     port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default 3000).")] = None,
-    scores: Annotated[
-        Path | None, typer.Option(help="Folder of the batch run to serve (default: output_dir).")
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "--scores",
+            help="The output folder whose last score run to serve (default: output_dir).",
+        ),
     ] = None,
     insecure_local: Annotated[
         bool,
@@ -276,8 +285,8 @@ def serve(
     """Start the prediction API and segment page (BentoML) with the champion models."""
     from churnclv.pipeline import run_serve
 
-    settings = load_settings(config)
-    raise typer.Exit(run_serve(settings, console, config, port, scores, insecure_local))
+    settings = load_settings(config, {"output_dir": str(out) if out else None})
+    raise typer.Exit(run_serve(settings, console, config, port, insecure_local))
 
 
 def main() -> None:
@@ -285,9 +294,9 @@ def main() -> None:
     from features.engine import EngineError
     from features.labels import LabelWindowError
     from features.sources import ContractError
-    from serving.http import NoApiKeyError
     from serving.model_store import ModelNotFoundError
     from serving.reports import CampaignNotFoundError
+    from serving.service_config import NoApiKeyError
     from training.backtest import InsufficientDataError
 
     user_errors = (

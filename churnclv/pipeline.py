@@ -1,11 +1,14 @@
 """Wiring of the stages (Kedro-style): each step calls pure functions and writes outputs.
 
-The CLI parses options and calls these; nothing here parses command lines.
+The CLI parses options and calls these; nothing here parses command lines. Every file a step
+reads or writes is named by the run's output catalog (:class:`core.catalog.OutputCatalog`, the
+folder ``settings.output_dir``, which ``--out`` sets on every command).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -16,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.catalog import OutputCatalog
 from core.files import write_frame, write_text
 from core.settings import Settings
 from features.engine import IbisTables
@@ -35,7 +39,7 @@ def load_inputs(
     With a ``backend`` (the Spark engine), Parquet and catalog tables are read and cleaned on it
     and the result holds Ibis tables (:func:`features.backend_sources.load_tables_on`).
     """
-    out_dir = Path(settings.output_dir)
+    catalog = OutputCatalog(settings.output_dir)
     with console.status("Reading input tables"):
         if backend is None:
             result = load_tables(settings.data)
@@ -56,11 +60,11 @@ def load_inputs(
             str(row["reject_reasons"]),
         )
     console.print(table)
-    write_frame(result.rejects, out_dir / "rejects.csv")
-    write_text(json.dumps(result.summary_rows(), indent=2), out_dir / "load_summary.json")
+    write_frame(result.rejects, catalog.rejects)
+    write_text(json.dumps(result.summary_rows(), indent=2), catalog.load_summary)
     if len(result.rejects):
         console.print(
-            f"[yellow]{len(result.rejects):,} rejected rows[/], reasons in {out_dir / 'rejects.csv'}"
+            f"[yellow]{len(result.rejects):,} rejected rows[/], reasons in {catalog.rejects}"
         )
     return result
 
@@ -88,17 +92,17 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
-def run_features(settings: Settings, out: Path | None, console: Console) -> Path:
+def run_features(settings: Settings, console: Console) -> Path:
     """Load inputs, build the feature frame at the cutoff and write it as Parquet."""
     if settings.engine == "spark":
         from churnclv.pipeline_spark import run_features_spark
 
-        return run_features_spark(settings, out, console)
+        return run_features_spark(settings, console)
     from features import build_features
 
     result = load_inputs(settings, console)
     cutoff = resolve_cutoff(settings, result)
-    path = Path(out) if out else Path(settings.output_dir) / "features.parquet"
+    path = OutputCatalog(settings.output_dir).features
     with progress_bar(console) as progress:
         frame: pd.DataFrame = build_features(result.tables, cutoff, progress=progress)
     write_frame(frame, path)
@@ -137,7 +141,7 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
     from training.train import train_models
     from training.truth import evaluate_against_truth
 
-    out_dir = Path(settings.output_dir)
+    catalog = OutputCatalog(settings.output_dir)
     with contextlib.ExitStack() as stack:
         backend = None
         if settings.engine == "spark":  # read and sample on Spark, train here
@@ -178,8 +182,8 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
                 )
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
-    bundle_dir = result.bundle.save(out_dir / "model_bundle")
-    report_path = render_report(result, out_dir / "report", extra_tables=extra)
+    bundle_dir = result.bundle.save(catalog.bundle)
+    report_path = render_report(result, catalog.training_report, extra_tables=extra)
     with console.status("Logging to MLflow and registering models"):
         reg = log_and_register(result, settings, bundle_dir, report_path.parent)
     if result.plan is not None:
@@ -254,7 +258,6 @@ def campaign_for(campaign: str | None, holdout_percent: float, cutoff: dt.date) 
 def run_scoring(
     settings: Settings,
     console: Console,
-    out: Path | None = None,
     holdout_percent: float = 0.0,
     campaign: str | None = None,
 ) -> dict[str, Path]:
@@ -262,14 +265,14 @@ def run_scoring(
     if settings.engine == "spark":
         from churnclv.pipeline_spark import run_scoring_spark
 
-        return run_scoring_spark(settings, console, out, holdout_percent, campaign)
+        return run_scoring_spark(settings, console, holdout_percent, campaign)
     from features import build_features
     from features.drift import evaluate_drift
     from serving.batch import mark_control_group, segment_summary, write_outputs
     from serving.model_store import load_registered
     from serving.score import score_customers
 
-    out_dir = Path(out) if out else Path(settings.output_dir)
+    catalog = OutputCatalog(settings.output_dir)
     with console.status("Fetching champion models from MLflow"):
         models = load_registered(settings.mlflow_tracking_uri)
     result = load_inputs(settings, console)
@@ -288,12 +291,12 @@ def run_scoring(
     campaign_name = campaign_for(campaign, holdout_percent, cutoff)
     scores = mark_control_group(scores, campaign_name, holdout_percent)
     total_error = models.bundle.interval.total_error if models.bundle.interval else None
-    paths = write_outputs(scores, out_dir, total_error)
+    paths = write_outputs(scores, catalog, total_error)
     buyers = feats[feats["recency_days"].notna()]  # the models' population, for drift
     drift = evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {}))
     finish_scoring(
         console,
-        out_dir,
+        catalog,
         cutoff,
         models.versions,
         paths,
@@ -315,7 +318,7 @@ def run_scoring(
 
 def finish_scoring(
     console: Console,
-    out_dir: Path,
+    catalog: OutputCatalog,
     cutoff: dt.date,
     versions: dict[str, str],
     paths: dict[str, Path],
@@ -333,12 +336,11 @@ def finish_scoring(
 
     from serving.batch import movement_summary, record_run, segment_movement
 
-    paths["drift"] = write_frame(drift, out_dir / "drift.csv")
+    paths["drift"] = write_frame(drift, catalog.drift)
     run_id = f"{cutoff}-{uuid.uuid4().hex[:8]}"
-    db = out_dir / "churnclv.duckdb"
-    record_run(db, run_id, history)
-    movement = segment_movement(db, run_id)
-    paths["movement"] = write_frame(movement, out_dir / "segment_movement.csv")
+    record_run(catalog.history, run_id, history)
+    movement = segment_movement(catalog.history, run_id)
+    paths["movement"] = write_frame(movement, catalog.movement)
 
     summary = summary.merge(movement_summary(movement), on="segment", how="left")
     table = Table(title=f"Segments at {cutoff} (churn_model v{versions.get('churn_model')})")
@@ -376,7 +378,7 @@ def finish_scoring(
         colour = "red" if row["status"] == "flag" else "yellow"
         console.print(f"[{colour}]drift {row['status']}:[/] {row['feature']} PSI {row['psi']:.2f}")
     console.print(
-        f"scores: {paths['scores']}; lists: {out_dir / 'segments'}; summary: {paths['summary']}"
+        f"scores: {paths['scores']}; lists: {catalog.segments}; summary: {paths['summary']}"
     )
 
 
@@ -390,7 +392,6 @@ REPORT_COLUMNS = {
 def run_report(
     settings: Settings,
     console: Console,
-    out: Path | None = None,
     campaign: str | None = None,
     since: dt.date | None = None,
 ) -> dict[str, Path]:
@@ -408,24 +409,24 @@ def run_report(
                 result.tables = collect_tables(result.tables, REPORT_COLUMNS)
     else:
         result = load_inputs(settings, console)
-    base = Path(settings.output_dir)
-    out_dir = Path(out) if out else base / "reports"
-    scores_path = base / "scores.parquet"
-    scores = pd.read_parquet(scores_path) if scores_path.exists() else None
+    catalog = OutputCatalog(settings.output_dir)
+    scores = pd.read_parquet(catalog.scores) if catalog.scores.exists() else None
     if scores is None:
         console.print(
-            f"[yellow]no scores at {scores_path}[/]: CLV by channel needs `churnclv score`"
+            f"[yellow]no scores at {catalog.scores}[/]: CLV by channel needs `churnclv score`"
         )
     effect = None
     if campaign:
         if since is None:
             raise ValueError("--since DATE is required with --campaign")
-        effect = measure_campaign(
-            base / "churnclv.duckdb", result.tables.transactions, campaign, since
-        )
+        effect = measure_campaign(catalog.history, result.tables.transactions, campaign, since)
     with console.status("Building the retention report"):
         paths = build_retention_report(
-            result.tables, settings.churn_horizon_days, out_dir, scores=scores, campaign=effect
+            result.tables,
+            settings.churn_horizon_days,
+            catalog.reports,
+            scores=scores,
+            campaign=effect,
         )
     if effect is not None:
         for r in effect.itertuples():
@@ -442,36 +443,29 @@ def run_serve(
     console: Console,
     config_path: Path | None,
     port: int | None = None,
-    scores_dir: Path | None = None,
     insecure_local: bool = False,
 ) -> int:
-    """Import the champion into the BentoML store and run the service until stopped."""
+    """Import the champion into the BentoML store and run the service until stopped; it
+    serves the scores of the output folder's last run."""
     import os
     import subprocess
     import sys
 
-    from serving.http import INSECURE_ENV, KEYS_FILE_ENV, NoApiKeyError, load_api_keys
     from serving.model_store import import_to_bentoml
+    from serving.service_config import ServiceConfig
 
-    keys_file = settings.serving.api_keys_file
-    if not load_api_keys(keys_file) and not insecure_local:
-        raise NoApiKeyError(
-            "no API key configured: set CHURNCLV_API_KEYS (comma-separated) or serving."
-            "api_keys_file in the config; or pass --insecure-local for a trial on this machine"
-        )
+    config = ServiceConfig(
+        config_path=config_path,
+        scores_dir=OutputCatalog(settings.output_dir).root,
+        api_keys_file=settings.serving.api_keys_file,
+        insecure_local=insecure_local,
+    )
+    config.api_keys()  # one clear line now rather than a failing server later
     with console.status("Importing the champion models into the BentoML model store"):
         model = import_to_bentoml(settings.mlflow_tracking_uri)
-    scores = Path(scores_dir) if scores_dir else Path(settings.output_dir)
-    env = {
-        **os.environ,
-        "CHURNCLV_SCORES": str(scores.resolve()),
-        "CHURNCLV_MODEL_TAG": str(model.tag),
-        INSECURE_ENV: "1" if insecure_local else "0",
-    }
-    if config_path is not None:
-        env["CHURNCLV_CONFIG"] = str(Path(config_path).resolve())
-    if keys_file is not None:
-        env[KEYS_FILE_ENV] = str(Path(keys_file).resolve())
+    config = dataclasses.replace(config, model_tag=str(model.tag))
+    env = {**os.environ, **config.to_env()}
+    scores = config.scores_dir
     host, port = settings.serving.host, port or settings.serving.port
     console.print(
         f"serving {model.tag} with scores from {scores} on http://{host}:{port}/ "

@@ -23,6 +23,7 @@ from churnclv.pipeline import (
     progress_bar,
     resolve_cutoff,
 )
+from core.catalog import OutputCatalog
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -89,13 +90,13 @@ def spark_progress(con: BaseBackend, progress: Progress, label: str) -> Iterator
         progress.update(task, completed=done, total=done)
 
 
-def run_features_spark(settings: Settings, out: Path | None, console: Console) -> Path:
+def run_features_spark(settings: Settings, console: Console) -> Path:
     """Build the feature frame at the cutoff on Spark and write it as a Parquet directory."""
     from features.build import feature_table
     from features.engine import to_spark_frame
     from serving.spark import write_spark_parquet
 
-    path = Path(out) if out else Path(settings.output_dir) / "features.parquet"
+    path = OutputCatalog(settings.output_dir).features
     with spark_backend(settings) as con:
         result = load_inputs(settings, console, backend=con)
         cutoff = resolve_cutoff(settings, result)
@@ -112,7 +113,6 @@ def run_features_spark(settings: Settings, out: Path | None, console: Console) -
 def run_scoring_spark(
     settings: Settings,
     console: Console,
-    out: Path | None = None,
     holdout_percent: float = 0.0,
     campaign: str | None = None,
 ) -> dict[str, Path]:
@@ -126,7 +126,7 @@ def run_scoring_spark(
     from serving.model_store import load_registered
     from serving.spark import score_spark, write_spark_outputs
 
-    out_dir = Path(out) if out else Path(settings.output_dir)
+    catalog = OutputCatalog(settings.output_dir)
     with console.status("Fetching champion models from MLflow"):
         models = load_registered(settings.mlflow_tracking_uri)
     with spark_backend(settings) as con:
@@ -149,7 +149,7 @@ def run_scoring_spark(
                 )
                 interval = models.bundle.interval
                 paths = write_spark_outputs(
-                    scores, out_dir, interval.total_error if interval else None
+                    scores, catalog, interval.total_error if interval else None
                 )
             with spark_progress(con, progress, "drift sample and control group, tasks"):
                 summary = pd.read_csv(paths["summary"])
@@ -163,7 +163,7 @@ def run_scoring_spark(
                 everyone.unpersist()
     finish_scoring(
         console,
-        out_dir,
+        catalog,
         cutoff,
         models.versions,
         paths,

@@ -9,7 +9,7 @@ Limits (documented in the README, enforced here and by the middleware):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -81,28 +81,6 @@ class CustomerIn(_Strict):
                         f"{kind}[{i}].timestamp {row.timestamp.isoformat()} is after the scoring date {end.date()}"
                     )
         return self
-
-
-class ScoreOut(BaseModel):
-    """One scored customer (``status`` ok) or an unknown id (``status`` unknown_customer)."""
-
-    customer_id: str
-    status: Literal["ok", "unknown_customer"]
-    churn_probability: float | None = None
-    expected_revenue: float | None = None
-    clv: float | None = None
-    clv_low: float | None = None
-    clv_high: float | None = None
-    value_at_risk: float | None = None
-    risk_tier: str | None = None
-    value_tier: str | None = None
-    segment: str | None = None
-    reasons: list[str] = []
-    preferred_channel: str | None = None
-    action: str | None = None
-    churn_model_version: str | None = None
-    clv_model_version: str | None = None
-    scoring_date: dt.date | None = None
 
 
 def tables_from_customers(customers: list[CustomerIn]):  # noqa: ANN201 - features.contract.InputTables

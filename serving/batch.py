@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from core.catalog import OutputCatalog
 from core.files import write_frame
 from model.clv import customer_variance, segment_interval
 
@@ -132,7 +133,7 @@ def _flat(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_outputs(
-    scores: pd.DataFrame, out_dir: Path, total_error: float | None = 0.0
+    scores: pd.DataFrame, catalog: OutputCatalog, total_error: float | None = 0.0
 ) -> dict[str, Path]:
     """scores.parquet, segments/<segment>.csv sorted by value at risk, summary.csv; atomic.
 
@@ -140,23 +141,22 @@ def write_outputs(
     latest run; temporary files left by a killed run are cleared. ``total_error``: the model's
     backtest error of the total CLV, for the segment totals' interval.
     """
-    out_dir = Path(out_dir)
-    seg_dir = out_dir / "segments"
+    seg_dir = catalog.segments
     seg_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in [*out_dir.glob(".*.tmp"), *seg_dir.glob(".*.tmp")]:
+    for leftover in [*catalog.root.glob(".*.tmp"), *seg_dir.glob(".*.tmp")]:
         leftover.unlink()  # temporary files of a run that was killed
-    paths = {"scores": write_frame(scores, out_dir / "scores.parquet")}
+    paths = {"scores": write_frame(scores, catalog.scores)}
     written = set()
     flat = _flat(scores)
     for name, part in flat.groupby("segment", sort=True):
-        path = seg_dir / f"{segment_slug(str(name))}.csv"
+        path = catalog.segment_list(segment_slug(str(name)))
         write_frame(part.sort_values("value_at_risk", ascending=False, kind="stable"), path)
         written.add(path.name)
         paths[f"segment:{name}"] = path
     for stale in seg_dir.glob("*.csv"):
         if stale.name not in written:
             stale.unlink()
-    paths["summary"] = write_frame(segment_summary(scores, total_error), out_dir / "summary.csv")
+    paths["summary"] = write_frame(segment_summary(scores, total_error), catalog.summary)
     return paths
 
 

@@ -11,47 +11,26 @@ import contextvars
 import hmac
 import json
 import logging
-import os
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.api_models import MAX_BODY_BYTES
+from serving.service_config import ServiceConfig
 
 logger = logging.getLogger("churnclv.api")
 # BentoML logs every failed request here with its traceback; for a pydantic ValidationError
 # that traceback quotes the request body (customer ids, amounts): see _QuietValidationErrors
 BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
 
-KEYS_ENV = "CHURNCLV_API_KEYS"
-KEYS_FILE_ENV = "CHURNCLV_API_KEYS_FILE"
-INSECURE_ENV = "CHURNCLV_INSECURE_LOCAL"
 # no customer data behind these: health, readiness, the page shell and the API documentation
 PUBLIC_PATHS = frozenset(
     {"/livez", "/readyz", "/healthz", "/", "/docs", "/docs.json", "/favicon.ico"}
 )
 PUBLIC_PREFIXES = ("/static_content/", "/static/")
 JSON_MEDIA = b"application/json"
-
-
-class NoApiKeyError(RuntimeError):
-    """No API key is configured and insecure local mode was not asked for."""
-
-
-def load_api_keys(keys_file: Path | None = None) -> list[str]:
-    """Keys from CHURNCLV_API_KEYS (comma-separated) and a file (one per line, # comments)."""
-    keys = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
-    path = keys_file or (Path(os.environ[KEYS_FILE_ENV]) if os.environ.get(KEYS_FILE_ENV) else None)
-    if path is not None:
-        try:
-            lines = Path(path).read_text().splitlines()
-        except OSError as exc:
-            raise NoApiKeyError(f"cannot read API key file {path}: {exc.strerror}") from exc
-        keys += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    return keys
 
 
 class _QuietValidationErrors(logging.Filter):
@@ -90,8 +69,14 @@ def install_log_filter() -> None:
         target.addFilter(_QuietValidationErrors())
 
 
+def error_payload(message: str, detail: object = None) -> dict[str, object]:
+    """The one error shape of every response of the API."""
+    return {"error": message, "detail": detail}
+
+
 def error_body(message: str, detail: object = None) -> bytes:
-    return json.dumps({"error": message, "detail": detail}).encode()
+    """:func:`error_payload` as JSON bytes."""
+    return json.dumps(error_payload(message, detail)).encode()
 
 
 async def send_error(send: Send, status: int, message: str, headers: list | None = None) -> None:
@@ -119,13 +104,9 @@ class ApiGuard:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.keys = [k.encode() for k in load_api_keys()]
-        self.insecure = os.environ.get(INSECURE_ENV) == "1"
-        if not self.keys and not self.insecure:
-            raise NoApiKeyError(
-                f"no API key configured: set {KEYS_ENV} or a key file, or start with "
-                "--insecure-local for a local trial"
-            )
+        config = ServiceConfig.from_env()
+        self.keys = [k.encode() for k in config.api_keys()]  # NoApiKeyError without any
+        self.insecure = config.insecure_local
         install_log_filter()
 
     def _authorised(self, scope: Scope) -> tuple[bool, str]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from core.catalog import OutputCatalog
 from serving.batch import segment_slug, segment_summary
 from serving.score import SCORE_COLUMNS
 
@@ -23,7 +23,8 @@ LIST_COLUMNS = [
 ]
 
 
-def _jsonable(value: object) -> object:
+def jsonable(value: object) -> object:
+    """A score value as plain JSON: NaN as null, numpy numbers as Python ones, dates as text."""
     if isinstance(value, float | np.floating):
         return None if math.isnan(value) else float(value)
     if isinstance(value, np.integer):
@@ -40,10 +41,10 @@ def _jsonable(value: object) -> object:
 
 
 class LatestScores:
-    """Scores of the last batch run (``scores.parquet`` in a folder), indexed by customer id."""
+    """Scores of the last batch run in an output folder, indexed by customer id."""
 
-    def __init__(self, folder: Path) -> None:
-        path = Path(folder) / "scores.parquet"
+    def __init__(self, catalog: OutputCatalog) -> None:
+        path = catalog.scores
         if not path.exists():
             raise FileNotFoundError(f"no batch scores at {path}: run `churnclv score` first")
         frame = pd.read_parquet(path)
@@ -55,7 +56,7 @@ class LatestScores:
         # million customers a dict per customer would cost gigabytes)
         self.json_by_id: dict[str, bytes] = {
             rec["customer_id"]: json.dumps(
-                {k: _jsonable(v) for k, v in rec.items()} | {"status": "ok"}
+                {k: jsonable(v) for k, v in rec.items()} | {"status": "ok"}
             ).encode()
             for rec in frame[cols].to_dict("records")
         }

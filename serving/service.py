@@ -1,9 +1,7 @@
 """The BentoML prediction service and the segment page (`churnclv serve` starts it).
 
-Started by ``bentoml serve serving.service:ChurnCLV``; configured through the environment that
-``churnclv serve`` sets: CHURNCLV_CONFIG (settings file), CHURNCLV_SCORES (folder of the last
-batch run), CHURNCLV_MODEL_TAG (BentoML model, default churnclv:latest), CHURNCLV_API_KEYS /
-CHURNCLV_API_KEYS_FILE, CHURNCLV_INSECURE_LOCAL. The scoring path is serving.score_customers
+Started by ``bentoml serve serving.service:ChurnCLV``; configured by what ``churnclv serve``
+hands over (:class:`serving.service_config.ServiceConfig`, read once). The scoring path is serving.score_customers
 only; POST /score builds features with the same feature code as the batch run.
 """
 
@@ -12,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import io
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +21,7 @@ from pydantic import ConfigDict, Field
 
 from serving.api_models import MAX_CUSTOMERS_PER_CALL, CustomerId, CustomerIn
 from serving.batch import segment_slug
-from serving.http import ApiGuard, install_request_timeout_fix
+from serving.http import ApiGuard, error_payload, install_request_timeout_fix
 
 STATIC = Path(__file__).with_name("static")
 # adaptive batching of POST /score; a call that would wait longer than the latency bound is
@@ -40,13 +37,13 @@ web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
 @web.exception_handler(HTTPException)
 async def _http_error(_request, exc: HTTPException) -> JSONResponse:  # noqa: ANN001
-    return JSONResponse({"error": str(exc.detail), "detail": None}, status_code=exc.status_code)
+    return JSONResponse(error_payload(str(exc.detail)), status_code=exc.status_code)
 
 
 @web.exception_handler(RequestValidationError)
 async def _validation_error(_request, exc: RequestValidationError) -> JSONResponse:  # noqa: ANN001
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-    return JSONResponse({"error": "invalid request", "detail": detail}, status_code=400)
+    return JSONResponse(error_payload("invalid request", detail), status_code=400)
 
 
 def _openapi30(schema: object) -> object:
@@ -92,13 +89,6 @@ class ScoreRequest(_JsonBody):
     customers: Annotated[list[CustomerIn], Field(min_length=1, max_length=MAX_CUSTOMERS_PER_CALL)]
 
 
-def _settings():  # noqa: ANN202
-    from core.settings import load_settings
-
-    path = os.environ.get("CHURNCLV_CONFIG")
-    return load_settings(Path(path) if path else None)
-
-
 REQUEST_TIMEOUT_S = 60
 """BentoML's traffic timeout: a request still running after it gets a 504 (BentoML's default).
 Its timers are released when a response starts (serving.http.install_request_timeout_fix), so
@@ -113,13 +103,12 @@ class ChurnCLV:
     def __init__(self) -> None:
         from serving.latest import LatestScores
         from serving.model_store import load_from_bentoml
+        from serving.service_config import ServiceConfig
 
-        self.settings = _settings()
-        self.bundle, self.versions = load_from_bentoml(
-            os.environ.get("CHURNCLV_MODEL_TAG", "churnclv:latest")
-        )
-        scores_dir = os.environ.get("CHURNCLV_SCORES") or str(self.settings.output_dir)
-        self.latest = LatestScores(Path(scores_dir))
+        config = ServiceConfig.from_env()
+        self.settings = config.settings()
+        self.bundle, self.versions = load_from_bentoml(config.model_tag)
+        self.latest = LatestScores(config.catalog(self.settings))
         self.page_html = (STATIC / "index.html").read_text()
         self._score_history([_warmup_customer()])  # load the feature engine before traffic
         # Garbage collection under load (bench/bench_service.py): BentoML's timeout middleware
@@ -163,7 +152,7 @@ class ChurnCLV:
     def _score_history(self, customers: list[CustomerIn]) -> list[dict]:
         from features import build_features
         from serving.api_models import tables_from_customers
-        from serving.latest import _jsonable
+        from serving.latest import jsonable
         from serving.score import score_customers
 
         today = dt.datetime.now(dt.UTC).date()
@@ -187,7 +176,7 @@ class ChurnCLV:
             )
             for i, rec in zip(idx, scored.to_dict("records"), strict=True):
                 rec["customer_id"] = customers[i].customer_id
-                out[i] = {k: _jsonable(v) for k, v in rec.items()} | {"status": "ok"}
+                out[i] = {k: jsonable(v) for k, v in rec.items()} | {"status": "ok"}
         return [out[i] for i in range(len(customers))]
 
     # ---- segments, model, page ---------------------------------------------------------
@@ -226,9 +215,9 @@ class ChurnCLV:
                 media_type="text/csv",
                 headers={"content-disposition": f'attachment; filename="{slug}_page{page}.csv"'},
             )
-        from serving.latest import _jsonable
+        from serving.latest import jsonable
 
-        items = [{k: _jsonable(v) for k, v in r.items()} for r in chunk.to_dict("records")]
+        items = [{k: jsonable(v) for k, v in r.items()} for r in chunk.to_dict("records")]
         return JSONResponse(
             {
                 "segment": segment,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.catalog import OutputCatalog
 from core.files import atomic_dir, write_frame
 from core.settings import SegmentSettings
 from features.build import conform_dtypes
@@ -117,7 +118,7 @@ def write_spark_csv(frame: SparkDataFrame, path: Path) -> Path:
 
 
 def write_spark_outputs(
-    scores: SparkDataFrame, out_dir: Path, total_error: float | None = 0.0
+    scores: SparkDataFrame, catalog: OutputCatalog, total_error: float | None = 0.0
 ) -> dict[str, Path]:
     """scores.parquet (directory), segments/<segment>.csv by value at risk, summary.csv.
 
@@ -126,8 +127,7 @@ def write_spark_outputs(
     """
     from pyspark.sql import functions as F
 
-    out_dir = Path(out_dir)
-    paths = {"scores": write_spark_parquet(scores, out_dir / "scores.parquet")}
+    paths = {"scores": write_spark_parquet(scores, catalog.scores)}
     written = scores.sparkSession.read.parquet(str(paths["scores"]))
     spread = (F.col("clv_high") - F.col("clv_low")) / (2 * Z80)  # clv.customer_variance
     totals = (
@@ -140,12 +140,12 @@ def write_spark_outputs(
         .toPandas()
     )
     totals["customers"] = totals["customers"].astype("int64")
-    seg_dir = out_dir / "segments"
+    seg_dir = catalog.segments
     seg_dir.mkdir(parents=True, exist_ok=True)
     flat = written.withColumn("reasons", F.concat_ws("; ", "reasons"))
     keep = set()
     for name in sorted(totals["segment"]):
-        path = seg_dir / f"{segment_slug(name)}.csv"
+        path = catalog.segment_list(segment_slug(name))
         rows = flat.filter(F.col("segment") == name).orderBy(
             F.col("value_at_risk").desc(), F.col("customer_id")
         )
@@ -155,5 +155,5 @@ def write_spark_outputs(
         if stale.name not in keep:
             stale.unlink()
     summary = summary_from_totals(totals[SUMMARY_KEYS + list(SUMMARY_SUMS)], total_error)
-    paths["summary"] = write_frame(summary, out_dir / "summary.csv")
+    paths["summary"] = write_frame(summary, catalog.summary)
     return paths

@@ -126,8 +126,8 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
     for step in (
         ("score", "--config", "config.yaml", *common, "--out", "cmp"),
         ("score", "--config", "spark.yaml", *common, "--out", "spark"),
-        ("report", "--config", "config.yaml", "--out", "cmp/reports"),
-        ("report", "--config", "spark.yaml", "--out", "spark/reports"),
+        ("report", "--config", "config.yaml", "--out", "cmp"),
+        ("report", "--config", "spark.yaml", "--out", "spark"),
     ):
         proc = run(*step, cwd=job)
         assert proc.returncode == 0, (step, proc.stdout[-3000:], proc.stderr[-3000:])
@@ -157,9 +157,10 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
     for name in ("drift.csv", "segment_movement.csv", "churnclv.duckdb"):
         assert (job / "spark" / name).exists(), name
     # the service reads Spark's scores folder like the DuckDB run's file
+    from core.catalog import OutputCatalog
     from serving.latest import LatestScores
 
-    latest = LatestScores(job / "spark")
+    latest = LatestScores(OutputCatalog(job / "spark"))
     assert sorted(latest.customer_ids) == sorted(duck.index)
     one = duck.index[0]
     assert latest.lookup([one])[0]["segment"] == duck.loc[one, "segment"]

@@ -97,7 +97,7 @@ def _run(name: str, folder: Path) -> bq.Quality:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(model_store, "load_registered", lambda *_a, **_k: loaded)
         run_scoring(settings, console)
-    run_features(settings, None, console)
+    run_features(settings, console)
     run = bq.load_run(data_dir, out_dir)
     q = bq.evaluate(
         run["scores"],

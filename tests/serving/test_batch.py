@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.catalog import OutputCatalog
 from serving.batch import (
     assign_control_group,
     movement_summary,
@@ -68,7 +69,7 @@ def test_lists_are_sorted_by_value_at_risk_and_stale_lists_removed(tmp_path: Pat
     s = scores()
     (tmp_path / "segments").mkdir()
     (tmp_path / "segments" / "old_segment.csv").write_text("x\n")
-    paths = write_outputs(s, tmp_path)
+    paths = write_outputs(s, OutputCatalog(tmp_path))
     files = sorted(p.name for p in (tmp_path / "segments").iterdir())
     assert files == ["champions.csv", "let_go_quietly.csv", "win_back_vips.csv"]
     lst = pd.read_csv(paths["segment:Champions"], dtype={"customer_id": "str"})
@@ -83,7 +84,7 @@ def test_lists_are_sorted_by_value_at_risk_and_stale_lists_removed(tmp_path: Pat
 
 
 def test_killed_run_leaves_previous_lists_intact(tmp_path: Path) -> None:
-    write_outputs(scores(200), tmp_path)
+    write_outputs(scores(200), OutputCatalog(tmp_path))
     before = {p.name: p.read_bytes() for p in (tmp_path / "segments").iterdir()}
     # a second run with many rows, killed while it writes
     big = tmp_path / "big.parquet"
@@ -91,8 +92,9 @@ def test_killed_run_leaves_previous_lists_intact(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import pandas as pd
+        from core.catalog import OutputCatalog
         from serving.batch import write_outputs
-        write_outputs(pd.read_parquet({str(big)!r}), __import__("pathlib").Path({str(tmp_path)!r}))
+        write_outputs(pd.read_parquet({str(big)!r}), OutputCatalog({str(tmp_path)!r}))
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2])
@@ -110,7 +112,7 @@ def test_killed_run_leaves_previous_lists_intact(tmp_path: Path) -> None:
             segment = pd.read_csv(p)["segment"].iloc[0]
             assert len(pd.read_csv(p)) == new_sizes[segment]
     # the next run clears the killed run's temporary files
-    write_outputs(scores(200), tmp_path)
+    write_outputs(scores(200), OutputCatalog(tmp_path))
     assert not list(tmp_path.glob("**/.*.tmp"))
 
 
