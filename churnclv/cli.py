@@ -294,8 +294,8 @@ def main() -> None:
     from features.engine import EngineError
     from features.labels import LabelWindowError
     from features.sources import ContractError
+    from reports.marketing import CampaignNotFoundError
     from serving.model_store import ModelNotFoundError
-    from serving.reports import CampaignNotFoundError
     from serving.service_config import NoApiKeyError
     from training.backtest import InsufficientDataError
 

@@ -396,7 +396,7 @@ def run_report(
     since: dt.date | None = None,
 ) -> dict[str, Path]:
     """Retention, cohort and CLV-by-channel report; campaign effect when a campaign is named."""
-    from serving.reports import build_retention_report, measure_campaign
+    from reports.marketing import build_retention_report, measure_campaign
 
     if settings.engine == "spark":
         # read on Spark (catalog tables, Parquet folders); the report's few columns come here

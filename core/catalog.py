@@ -17,6 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+HISTORY_TABLE = "score_runs"
+"""The table of the run history file (:attr:`OutputCatalog.history`): one row per customer and
+score run (segment, control group, campaign, run id, time recorded)."""
+
 
 @dataclass(frozen=True)
 class OutputCatalog:

@@ -10,11 +10,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from core.catalog import OutputCatalog
+from core.catalog import HISTORY_TABLE, OutputCatalog
 from core.files import write_frame
 from model.clv import customer_variance, segment_interval
-
-HISTORY_TABLE = "score_runs"
 
 
 def segment_slug(name: str) -> str:

@@ -1,7 +1,7 @@
 """Baselines every model is compared with, in the same backtest.
 
 Business-literature rules (what users compute in a spreadsheet):
-- churn rate = 100 - retention rate, retention rate = (E - N) / S x 100 (features/retention.py);
+- churn rate = 100 - retention rate, retention rate = (E - N) / S x 100 (reports/retention.py);
 - CLV = average yearly revenue x margin / yearly churn rate;
 - revenue over a horizon = average monthly spend x months x retention rate.
 Probabilistic buy-till-you-die models: BG/NBD + Gamma-Gamma (``model/btyd.py``), fitted on the

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.retention import churn_rate, cohort_retention, retention_by_period, retention_rate
+from reports.retention import churn_rate, cohort_retention, retention_by_period, retention_rate
 
 
 def test_textbook_example() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from reports.marketing import CampaignNotFoundError, clv_by_channel, measure_campaign
 from serving.batch import record_run
-from serving.reports import CampaignNotFoundError, clv_by_channel, measure_campaign
 
 
 def test_campaign_effect_with_confidence_interval(tmp_path: Path) -> None:

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from core import html as report_html
+from core.catalog import HISTORY_TABLE
 from core.files import write_frame, write_text
 from features.contract import InputTables
-from features.retention import cohort_retention, retention_by_period
-from serving.batch import HISTORY_TABLE
+from reports.retention import cohort_retention, retention_by_period
 
 Z95 = 1.959964
 
