@@ -60,6 +60,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.files import atomic_path
+from features.engagement import EVENT_TYPES as ENGAGEMENT_EVENT_TYPES
 
 __all__ = ["DemoData", "generate_demo_data", "write_demo_data"]
 
@@ -118,7 +119,7 @@ _CSAT_UNHAPPY = np.array([0.35, 0.30, 0.20, 0.10, 0.05])
 _DECLINE_MIN, _DECLINE_MAX = 60.0, 90.0  # disengagement window before dropout (days)
 _DECLINE_FLOOR, _DECLINE_RAMP = 0.15, 0.5
 
-EVENT_TYPES = ("visit", "email_open", "email_click", "support_ticket", "app_session")
+EVENT_TYPES = tuple(ENGAGEMENT_EVENT_TYPES)  # the event types the features know
 _EV_VISIT, _EV_OPEN, _EV_CLICK, _EV_TICKET, _EV_APP = range(5)
 EVENT_CHANNELS = ("web", "app", "email", "phone", "chat")
 _CH_WEB, _CH_APP, _CH_EMAIL, _CH_PHONE, _CH_CHAT = range(5)

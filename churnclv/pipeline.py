@@ -268,6 +268,7 @@ def run_scoring(
         return run_scoring_spark(settings, console, holdout_percent, campaign)
     from features import build_features
     from features.drift import evaluate_drift
+    from features.rfm import has_paid_purchase
     from serving.batch import mark_control_group, segment_summary, write_outputs
     from serving.model_store import load_registered
     from serving.score import score_customers
@@ -292,7 +293,7 @@ def run_scoring(
     scores = mark_control_group(scores, campaign_name, holdout_percent)
     total_error = models.bundle.interval.total_error if models.bundle.interval else None
     paths = write_outputs(scores, catalog, total_error)
-    buyers = feats[feats["recency_days"].notna()]  # the models' population, for drift
+    buyers = feats[has_paid_purchase(feats)]  # the models' population, for drift
     drift = evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {}))
     finish_scoring(
         console,

@@ -123,6 +123,7 @@ def run_scoring_spark(
     from features.build import conform_dtypes, feature_table
     from features.drift import evaluate_drift
     from features.engine import to_spark_frame
+    from features.rfm import HAS_PAID_PURCHASE_SQL
     from serving.model_store import load_registered
     from serving.spark import score_spark, write_spark_outputs
 
@@ -155,7 +156,7 @@ def run_scoring_spark(
                 summary = pd.read_csv(paths["summary"])
                 n = int(summary.loc[summary["segment"] == "All customers", "customers"].iloc[0])
                 fraction = min(1.0, DRIFT_SAMPLE / max(n, 1))
-                buyers = everyone.filter("recency_days IS NOT NULL")  # the models' population
+                buyers = everyone.filter(HAS_PAID_PURCHASE_SQL)  # the models' population
                 sample = conform_dtypes(buyers.sample(fraction=fraction, seed=7).toPandas())
                 drift = evaluate_drift(sample, models.bundle.meta.get("drift_reference", {}))
                 written = con._session.read.parquet(str(paths["scores"]))

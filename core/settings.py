@@ -239,9 +239,15 @@ class Settings(_Strict):
         """Accept YYYY-MM-DD and compact YYYYMMDD (YAML reads the latter as an integer)."""
         if isinstance(v, int) and not isinstance(v, bool):
             v = str(v)
-        if isinstance(v, str) and len(v) == 8 and v.isdigit():
-            return dt.date(int(v[:4]), int(v[4:6]), int(v[6:]))
-        return v
+        return compact_date(v) or v if isinstance(v, str) else v
+
+
+def compact_date(text: str) -> dt.date | None:
+    """The date of a compact YYYYMMDD text (as cutoffs may be written), else None."""
+    text = text.strip()
+    if len(text) == 8 and text.isdigit():
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    return None
 
 
 class SettingsError(ValueError):

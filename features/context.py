@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.settings import compact_date
+
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
@@ -50,10 +52,7 @@ def as_date(value: CutoffLike) -> dt.date:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
-        text = value.strip()
-        if len(text) == 8 and text.isdigit():
-            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-        return pd.Timestamp(text).date()
+        return compact_date(value) or pd.Timestamp(value.strip()).date()
     raise TypeError(f"cutoff must be a date, datetime or ISO string, not {type(value).__name__}")
 
 

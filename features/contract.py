@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import pandas as pd
 import pandera.pandas as pa
 
+from core.settings import TABLE_NAMES
+
 # column -> (required in the source file?, canonical pandas dtype, meaning)
 TRANSACTION_COLUMNS: dict[str, tuple[bool, str, str]] = {
     "customer_id": (True, "str", "customer identifier, kept as text ('00042' stays '00042')"),
@@ -73,7 +75,7 @@ class InputTables:
 
     def validate(self) -> InputTables:
         """Check every present table against its pandera schema; raises SchemaError."""
-        for name in ("transactions", "events", "customers"):
+        for name in TABLE_NAMES:
             frame = getattr(self, name)
             if frame is not None:
                 SCHEMAS[name].validate(frame)

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.settings import TABLE_NAMES
 from features.contract import CONTRACT, InputTables
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
     from ibis.backends import BaseBackend
-
-TABLES = ("transactions", "events", "customers")
 
 
 class EngineError(RuntimeError):
@@ -43,7 +42,7 @@ class IbisTables:
     @property
     def present(self) -> set[str]:
         """Names of the tables that are available."""
-        return {name for name in TABLES if getattr(self, name) is not None}
+        return {name for name in TABLE_NAMES if getattr(self, name) is not None}
 
 
 def default_backend() -> BaseBackend:
@@ -169,7 +168,7 @@ def to_ibis(tables: InputTables | IbisTables, con: BaseBackend | None = None) ->
         if con is not None and con is not tables.con:
             raise ValueError("these Ibis tables live on another backend than the one given")
         return tables
-    frames = {name: getattr(tables, name) for name in TABLES}
+    frames = {name: getattr(tables, name) for name in TABLE_NAMES}
     if frames["transactions"] is None:
         raise ValueError("the transactions table is required")
     if con is None:

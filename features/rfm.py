@@ -18,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+
 from features.context import exact
 from features.registry import Family, FeatureSpec
 
@@ -227,3 +230,16 @@ FAMILY = Family(
     finalize=_finalize,
     specs=SPECS,
 )
+
+
+HAS_PAID_PURCHASE_SQL = "recency_days IS NOT NULL"
+""":func:`has_paid_purchase` as a filter for feature frames that stay on Spark."""
+
+
+def has_paid_purchase(features: pd.DataFrame) -> np.ndarray:
+    """Who the models learn from and score: customers with a paid purchase by the cutoff
+    (``recency_days`` known). The others (a signup, events or $0 orders only) get the
+    no-purchase segment and no scores."""
+    if "recency_days" not in features:
+        return np.zeros(len(features), dtype=bool)
+    return features["recency_days"].notna().to_numpy()

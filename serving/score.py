@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import SegmentSettings
+from features.rfm import has_paid_purchase
 from model.btyd import REASON_COLUMNS
 from model.bundle import ModelBundle
 from serving.reasons import top_reasons
@@ -58,11 +59,7 @@ def score_customers(
     pred = bundle.predict(features, scoring_date, matrix=matrix)
     # customers without a paid purchase yet (signup, events or $0 orders only) get a row in
     # their own segment with no churn probability or value: nothing to estimate them from
-    newcomer = (
-        features["recency_days"].isna().to_numpy()
-        if "recency_days" in features
-        else np.zeros(len(features), dtype=bool)
-    )
+    newcomer = ~has_paid_purchase(features)
     pred.loc[newcomer, :] = np.nan
     churn, clv = pred["churn_probability"].to_numpy(), pred["clv"].to_numpy()
     risk = assign_risk_tier(churn, segments)

@@ -16,6 +16,7 @@ import pandas as pd
 from core.settings import Settings
 from features.contract import InputTables
 from features.drift import fit_drift_reference
+from features.rfm import has_paid_purchase
 from model.bundle import ChurnHead, ModelBundle, RevenueHead, with_btyd
 from model.clv import fit_ratio_interval, season_factor
 from model.matrix import FeatureSpec
@@ -310,7 +311,7 @@ def train_models(
         heads = fit_candidates(prod, test, only=served)
     churn_head, revenue_head = (next(iter(d.values())) for d in heads)
     latest = build_features(tables, data_end)
-    latest = latest[latest["recency_days"].notna()].reset_index(drop=True)
+    latest = latest[has_paid_purchase(latest)].reset_index(drop=True)
     bundle = ModelBundle(
         spec=spec,
         boosters={"churn": prod.churn, "revenue": prod.revenue},
@@ -411,7 +412,7 @@ def train_label_free(
 
     span = (data_end - population.first_timestamp.date()).days
     latest = build_features(tables, data_end)
-    latest = latest[latest["recency_days"].notna()].reset_index(drop=True)
+    latest = latest[has_paid_purchase(latest)].reset_index(drop=True)
     m = settings.model
     if len(latest) < m.min_customers:
         raise InsufficientDataError(

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from features.rfm import has_paid_purchase
 from model.bundle import ModelBundle
 from training.baselines import Baselines
 from training.metrics import evaluate_churn, evaluate_revenue
@@ -42,7 +43,7 @@ def evaluate_against_truth(
         raise KeyError(f"ground truth lacks {missing} for the {h}-day horizon")
     joined = features.merge(truth[["customer_id", *cols]], on="customer_id", how="inner")
     # only customers with a purchase before the end, as in training
-    joined = joined[joined["recency_days"].notna()]
+    joined = joined[has_paid_purchase(joined)]
     pred = bundle.predict(joined, scoring_date)
     p = pred["churn_probability"].to_numpy()
     y = joined[f"churned_{h}d"].astype(int).to_numpy()
