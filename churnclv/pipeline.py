@@ -7,7 +7,6 @@ folder ``settings.output_dir``, which ``--out`` sets on every command).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -19,34 +18,22 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from churnclv.engines import Engine, ScoreRun, open_engine
 from core.catalog import OutputCatalog
 from core.files import write_frame, write_text
 from core.settings import Settings
 from features.engine import IbisTables
-from features.sources import LoadResult, load_tables
+from features.sources import LoadResult
 
 if TYPE_CHECKING:
-    from ibis.backends import BaseBackend
-
     from training.train import TrainingResult
 
 
-def load_inputs(
-    settings: Settings, console: Console, backend: BaseBackend | None = None
-) -> LoadResult:
-    """Load the contract tables; write rejects.csv and load_summary.json to the output folder.
-
-    With a ``backend`` (the Spark engine), Parquet and catalog tables are read and cleaned on it
-    and the result holds Ibis tables (:func:`features.backend_sources.load_tables_on`).
-    """
+def load_inputs(settings: Settings, console: Console, engine: Engine) -> LoadResult:
+    """Load the contract tables with the engine; write the rejects and the load summary."""
     catalog = OutputCatalog(settings.output_dir)
     with console.status("Reading input tables"):
-        if backend is None:
-            result = load_tables(settings.data)
-        else:
-            from features.backend_sources import load_tables_on
-
-            result = load_tables_on(settings.data, backend)
+        result = engine.load(settings)
     table = Table(title="Input data")
     for col in ("table", "rows read", "duplicates dropped", "rejected", "kept", "reject reasons"):
         table.add_column(col)
@@ -94,19 +81,13 @@ def progress_bar(console: Console) -> Progress:
 
 def run_features(settings: Settings, console: Console) -> Path:
     """Load inputs, build the feature frame at the cutoff and write it as Parquet."""
-    if settings.engine == "spark":
-        from churnclv.pipeline_spark import run_features_spark
-
-        return run_features_spark(settings, console)
-    from features import build_features
-
-    result = load_inputs(settings, console)
-    cutoff = resolve_cutoff(settings, result)
     path = OutputCatalog(settings.output_dir).features
-    with progress_bar(console) as progress:
-        frame: pd.DataFrame = build_features(result.tables, cutoff, progress=progress)
-    write_frame(frame, path)
-    console.print(f"cutoff {cutoff}: {len(frame):,} customers x {frame.shape[1] - 1} features")
+    with open_engine(settings) as engine:
+        result = load_inputs(settings, console, engine)
+        cutoff = resolve_cutoff(settings, result)
+        with progress_bar(console) as progress:
+            rows, cols = engine.write_features(result.tables, cutoff, path, progress)
+    console.print(f"cutoff {cutoff}: {rows:,} customers x {cols} features{engine.label}")
     return path
 
 
@@ -142,21 +123,10 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
     from training.truth import evaluate_against_truth
 
     catalog = OutputCatalog(settings.output_dir)
-    with contextlib.ExitStack() as stack:
-        backend = None
-        if settings.engine == "spark":  # read and sample on Spark, train here
-            from churnclv.pipeline_spark import spark_backend
-
-            backend = stack.enter_context(spark_backend(settings))
-        result_in = load_inputs(settings, console, backend=backend)
-        tables, population = result_in.tables, None
-        if backend is not None:
-            from training.spark_sample import sample_on_spark
-
-            with console.status("Drawing the training sample on Spark"):
-                tables, population = sample_on_spark(
-                    result_in.tables, settings.model.max_training_customers, settings.model.seed
-                )
+    with open_engine(settings) as engine:  # on Spark: read and sample there, train here
+        result_in = load_inputs(settings, console, engine)
+        with console.status(f"Drawing the training sample{engine.label}"):
+            tables, population = engine.training_tables(result_in.tables, settings)
         with progress_bar(console) as progress:
             task = progress.add_task("training", total=None)
 
@@ -261,89 +231,65 @@ def run_scoring(
     holdout_percent: float = 0.0,
     campaign: str | None = None,
 ) -> dict[str, Path]:
-    """Score every customer at the cutoff with the champion models; write lists and history."""
-    if settings.engine == "spark":
-        from churnclv.pipeline_spark import run_scoring_spark
+    """Score every customer at the cutoff with the champion models; write the output set,
+    the drift check, the run history and the segment movement since the last run."""
+    import uuid
 
-        return run_scoring_spark(settings, console, holdout_percent, campaign)
-    from features import build_features
-    from features.drift import evaluate_drift
-    from features.rfm import has_paid_purchase
-    from serving.batch import mark_control_group, segment_summary, write_outputs
+    from serving.batch import record_run, segment_movement
     from serving.model_store import load_registered
-    from serving.score import score_customers
 
     catalog = OutputCatalog(settings.output_dir)
     with console.status("Fetching champion models from MLflow"):
         models = load_registered(settings.mlflow_tracking_uri)
-    result = load_inputs(settings, console)
-    cutoff = resolve_cutoff(settings, result)
-    with progress_bar(console) as progress:
-        feats = build_features(result.tables, cutoff, progress=progress)
-        task = progress.add_task("scoring", total=1)
-        scores = score_customers(
-            feats,
-            models.bundle,
-            settings.segments,
-            scoring_date=cutoff,
-            model_versions=models.versions,
-        )
-        progress.advance(task)
-    campaign_name = campaign_for(campaign, holdout_percent, cutoff)
-    scores = mark_control_group(scores, campaign_name, holdout_percent)
-    total_error = models.bundle.interval.total_error if models.bundle.interval else None
-    paths = write_outputs(scores, catalog, total_error)
-    buyers = feats[has_paid_purchase(feats)]  # the models' population, for drift
-    drift = evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {}))
-    finish_scoring(
-        console,
-        catalog,
-        cutoff,
-        models.versions,
-        paths,
-        history=scores,
-        summary=segment_summary(scores, total_error),
-        drift=drift,
-        control_count=int(scores["control"].sum()),
-        campaign=campaign_name,
-        holdout_percent=holdout_percent,
-    )
-    newcomers = len(feats) - len(buyers)
+    with open_engine(settings) as engine:
+        result = load_inputs(settings, console, engine)
+        cutoff = resolve_cutoff(settings, result)
+        campaign = campaign_for(campaign, holdout_percent, cutoff)
+        with progress_bar(console) as progress:
+            run = engine.score(
+                result.tables,
+                cutoff,
+                models,
+                settings,
+                catalog,
+                campaign,
+                holdout_percent,
+                progress,
+            )
+    paths = run.paths
+    paths["drift"] = write_frame(run.drift, catalog.drift)
+    run_id = f"{cutoff}-{uuid.uuid4().hex[:8]}"
+    record_run(catalog.history, run_id, run.history)
+    movement = segment_movement(catalog.history, run_id)
+    paths["movement"] = write_frame(movement, catalog.movement)
+    _print_scoring(console, catalog, cutoff, models.versions, run, movement, holdout_percent)
+    newcomers = run.summary.loc[
+        run.summary["segment"] == settings.segments.no_purchase_segment, "customers"
+    ].sum()
     if newcomers:
         console.print(
-            f"{newcomers:,} known customers without a paid purchase yet are in the segment "
+            f"{int(newcomers):,} known customers without a paid purchase yet are in the segment "
             f"'{settings.segments.no_purchase_segment}' (no churn probability or CLV yet)."
         )
+    if run.drift_sample < 1.0:
+        console.print(f"drift checked on a random {run.drift_sample:.1%} sample of the customers")
     return paths
 
 
-def finish_scoring(
+def _print_scoring(
     console: Console,
     catalog: OutputCatalog,
     cutoff: dt.date,
     versions: dict[str, str],
-    paths: dict[str, Path],
-    *,
-    history: pd.DataFrame | Path,
-    summary: pd.DataFrame,
-    drift: pd.DataFrame,
-    control_count: int,
-    campaign: str | None,
+    run: ScoreRun,
+    movement: pd.DataFrame,
     holdout_percent: float,
 ) -> None:
-    """What every engine does after writing the scores: drift file, run history, segment
-    movement since the last run, and the console summary. ``paths`` gains drift/movement."""
-    import uuid
+    """The segment table, control group, drift warnings and where the outputs are."""
+    from serving.batch import movement_summary
 
-    from serving.batch import movement_summary, record_run, segment_movement
-
-    paths["drift"] = write_frame(drift, catalog.drift)
-    run_id = f"{cutoff}-{uuid.uuid4().hex[:8]}"
-    record_run(catalog.history, run_id, history)
-    movement = segment_movement(catalog.history, run_id)
-    paths["movement"] = write_frame(movement, catalog.movement)
-
-    summary = summary.merge(movement_summary(movement), on="segment", how="left")
+    drift = run.drift
+    summary = run.summary.merge(movement_summary(movement), on="segment", how="left")
     table = Table(title=f"Segments at {cutoff} (churn_model v{versions.get('churn_model')})")
     ranged = summary["clv_total_low"].notna().any()
     for col in (
@@ -372,22 +318,15 @@ def finish_scoring(
     console.print(table)
     if holdout_percent:
         console.print(
-            f"control group for campaign '{campaign}': {control_count:,} "
+            f"control group for campaign '{run.campaign}': {run.control_count:,} "
             f"customers ({holdout_percent:g}% of each segment), flagged in column 'control'"
         )
     for _, row in drift[drift["status"].isin(["warn", "flag"])].iterrows():
         colour = "red" if row["status"] == "flag" else "yellow"
         console.print(f"[{colour}]drift {row['status']}:[/] {row['feature']} PSI {row['psi']:.2f}")
     console.print(
-        f"scores: {paths['scores']}; lists: {catalog.segments}; summary: {paths['summary']}"
+        f"scores: {run.paths['scores']}; lists: {catalog.segments}; summary: {run.paths['summary']}"
     )
-
-
-REPORT_COLUMNS = {
-    "transactions": ["customer_id", "timestamp", "amount"],
-    "customers": ["customer_id", "signup_date", "acquisition_channel"],
-}
-"""What the retention, cohort, channel and campaign reports read of the input tables."""
 
 
 def run_report(
@@ -399,17 +338,10 @@ def run_report(
     """Retention, cohort and CLV-by-channel report; campaign effect when a campaign is named."""
     from reports.marketing import build_retention_report, measure_campaign
 
-    if settings.engine == "spark":
-        # read on Spark (catalog tables, Parquet folders); the report's few columns come here
-        from churnclv.pipeline_spark import spark_backend
-        from features.backend_sources import collect_tables
-
-        with spark_backend(settings) as con:
-            result = load_inputs(settings, console, backend=con)
-            with console.status("Collecting the report's columns from Spark"):
-                result.tables = collect_tables(result.tables, REPORT_COLUMNS)
-    else:
-        result = load_inputs(settings, console)
+    with open_engine(settings) as engine:  # on Spark: read there, the report's columns here
+        result = load_inputs(settings, console, engine)
+        with console.status(f"Collecting the report's columns{engine.label}"):
+            result.tables = engine.report_tables(result.tables)
     catalog = OutputCatalog(settings.output_dir)
     scores = pd.read_parquet(catalog.scores) if catalog.scores.exists() else None
     if scores is None:

@@ -196,11 +196,15 @@ class ModelBundle:
             index=features.index,
         )
 
-    def predict_frame(self, features: pd.DataFrame, output: str) -> pd.DataFrame:
+    def predict_frame(
+        self, features: pd.DataFrame, output: str, scoring_date: dt.date | str | None = None
+    ) -> pd.DataFrame:
         """``churn`` -> churn_probability; ``clv`` -> expected_revenue and clv (MLflow models),
-        as scored the day after the training data's end."""
-        end = self.meta.get("data", {}).get("data_end")
-        start = dt.date.fromisoformat(str(end)) if end else None
+        for features built at ``scoring_date`` (default: the training data's end), which dates
+        the seasonal factors as batch scoring does."""
+        if scoring_date is None:
+            scoring_date = self.meta.get("data", {}).get("data_end")
+        start = dt.date.fromisoformat(str(scoring_date)) if scoring_date else None
         pred = self.predict(features, start).reset_index(drop=True)
         if output == "churn":
             return pred[["churn_probability"]]

@@ -2,7 +2,8 @@
 
 (MLflow's LightGBM flavour of a classifier would return labels.) ``output`` selects what
 ``predict`` returns for a feature frame: ``churn`` -> churn_probability; ``clv`` ->
-expected_revenue and clv.
+expected_revenue and clv. The parameter ``scoring_date`` (YYYY-MM-DD; default the training
+data's end) is the date the features were built at, as in ``churnclv score``.
 """
 
 from __future__ import annotations
@@ -25,4 +26,5 @@ class BundleModel(PythonModel):
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ANN001
-        return self.bundle.predict_frame(model_input, self.output)
+        date = (params or {}).get("scoring_date") or None
+        return self.bundle.predict_frame(model_input, self.output, date)

@@ -165,7 +165,11 @@ def log_and_register(
                 python_model=BundleModel(output),
                 artifacts={"bundle": str(bundle_dir)},
                 code_paths=[str(_ROOT / "model")],  # all the pyfunc needs
-                signature=infer_signature(example, result.bundle.predict_frame(example, output)),
+                signature=infer_signature(
+                    example,
+                    result.bundle.predict_frame(example, output),
+                    params={"scoring_date": ""},  # YYYY-MM-DD; empty: the training data's end
+                ),
                 input_example=example,
                 pip_requirements=_pip_requirements(),
                 registered_model_name=name,

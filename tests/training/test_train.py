@@ -155,6 +155,12 @@ def test_fresh_store_registers_champion_and_worse_model_stays_challenger(
     pd.testing.assert_series_equal(
         out["churn_probability"], result.bundle.predict_frame(frame, "churn")["churn_probability"]
     )
+    # values dated like a batch run: the scoring date is a parameter of the registered model
+    clv_model = mlflow.pyfunc.load_model(f"models:/{CLV_MODEL}@champion")
+    dated = clv_model.predict(frame, params={"scoring_date": "2026-11-15"})
+    pd.testing.assert_frame_equal(
+        dated, result.bundle.predict_frame(frame, "clv", "2026-11-15"), check_dtype=False
+    )
 
 
 def test_short_history_trains_on_a_shorter_horizon_and_says_so(settings: Settings) -> None:

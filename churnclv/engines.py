@@ -1,0 +1,308 @@
+"""The engine seam: the few steps that differ between the embedded DuckDB engine and Spark.
+
+The flows of :mod:`churnclv.pipeline` are written once; an engine (``settings.engine``) supplies
+only what really differs:
+
+* ``load``: read and clean the inputs where the data lives (pandas + DuckDB, or Spark);
+* ``write_features``: the feature frame at a cutoff, written to the catalog's features path;
+* ``score``: everyone scored with the one scoring function and the output set written
+  (lists, summary), plus the drift check's sample;
+* ``training_tables``: the training sample (drawn on Spark there; training then runs here);
+* ``report_tables``: the columns the marketing report reads, as pandas tables.
+
+On Spark only small things reach the driver: rejected rows, per-segment totals, a sample of
+features for the drift check, the training sample and the report's three columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import pandas as pd
+
+from core.catalog import OutputCatalog
+from core.settings import Settings
+from features.contract import InputTables
+from features.sources import LoadResult
+
+if TYPE_CHECKING:
+    from ibis.backends import BaseBackend
+    from rich.progress import Progress
+
+    from serving.model_store import LoadedModels
+    from training.train import Population
+
+DRIFT_SAMPLE = 200_000
+"""On Spark the drift check (PSI per feature) runs on a random sample of about this many
+customers."""
+
+REPORT_COLUMNS = {
+    "transactions": ["customer_id", "timestamp", "amount"],
+    "customers": ["customer_id", "signup_date", "acquisition_channel"],
+}
+"""What the retention, cohort, channel and campaign reports read of the input tables."""
+
+
+@dataclass
+class ScoreRun:
+    """What a score run wrote and what the flow needs after it."""
+
+    paths: dict[str, Path]
+    history: pd.DataFrame | Path  # the scores, for the run history (a Parquet path on Spark)
+    summary: pd.DataFrame
+    drift: pd.DataFrame
+    control_count: int
+    campaign: str | None
+    drift_sample: float = 1.0  # share of the customers the drift check used
+
+
+class Engine(Protocol):
+    """The steps an engine supplies (see the module docstring)."""
+
+    label: str  # how the console names where work runs ("" for the embedded engine)
+
+    def load(self, settings: Settings) -> LoadResult: ...
+
+    def write_features(
+        self, tables: object, cutoff: dt.date, path: Path, progress: Progress
+    ) -> tuple[int, int]: ...
+
+    def score(
+        self,
+        tables: object,
+        cutoff: dt.date,
+        models: LoadedModels,
+        settings: Settings,
+        catalog: OutputCatalog,
+        campaign: str | None,
+        holdout_percent: float,
+        progress: Progress,
+    ) -> ScoreRun: ...
+
+    def training_tables(
+        self, tables: object, settings: Settings
+    ) -> tuple[InputTables, Population | None]: ...
+
+    def report_tables(self, tables: object) -> InputTables: ...
+
+
+def _total_error(models: LoadedModels) -> float | None:
+    interval = models.bundle.interval
+    return interval.total_error if interval else None
+
+
+class DuckDBEngine:
+    """The embedded engine: inputs read into pandas, features computed by DuckDB via Ibis."""
+
+    label = ""
+
+    def load(self, settings: Settings) -> LoadResult:
+        from features.sources import load_tables
+
+        return load_tables(settings.data)
+
+    def write_features(
+        self, tables: InputTables, cutoff: dt.date, path: Path, progress: Progress
+    ) -> tuple[int, int]:
+        from core.files import write_frame
+        from features import build_features
+
+        frame = build_features(tables, cutoff, progress=progress)
+        write_frame(frame, path)
+        return len(frame), frame.shape[1] - 1
+
+    def score(
+        self,
+        tables: InputTables,
+        cutoff: dt.date,
+        models: LoadedModels,
+        settings: Settings,
+        catalog: OutputCatalog,
+        campaign: str | None,
+        holdout_percent: float,
+        progress: Progress,
+    ) -> ScoreRun:
+        from features import build_features
+        from features.drift import evaluate_drift
+        from features.rfm import has_paid_purchase
+        from serving.batch import mark_control_group, segment_summary, write_outputs
+        from serving.score import score_customers
+
+        feats = build_features(tables, cutoff, progress=progress)
+        task = progress.add_task("scoring", total=1)
+        scores = score_customers(
+            feats,
+            models.bundle,
+            settings.segments,
+            scoring_date=cutoff,
+            model_versions=models.versions,
+        )
+        progress.advance(task)
+        scores = mark_control_group(scores, campaign, holdout_percent)
+        paths = write_outputs(scores, catalog, _total_error(models))
+        buyers = feats[has_paid_purchase(feats)]  # the models' population, for drift
+        return ScoreRun(
+            paths=paths,
+            history=scores,
+            summary=segment_summary(scores, _total_error(models)),
+            drift=evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {})),
+            control_count=int(scores["control"].sum()),
+            campaign=campaign,
+        )
+
+    def training_tables(
+        self, tables: InputTables, settings: Settings
+    ) -> tuple[InputTables, Population | None]:
+        return tables, None  # train_models samples itself
+
+    def report_tables(self, tables: InputTables) -> InputTables:
+        return tables
+
+
+class SparkEngine:
+    """``engine: spark``: inputs read and cleaned on Spark (:mod:`features.backend_sources`),
+    the feature frame one lazy Ibis expression (:func:`features.build.feature_table`), scoring
+    in ``mapInPandas`` (:mod:`serving.spark`)."""
+
+    def __init__(self, con: BaseBackend) -> None:
+        self.con = con
+        self.label = f" on Spark ({con._session.sparkContext.master})"
+
+    def load(self, settings: Settings) -> LoadResult:
+        from features.backend_sources import load_tables_on
+
+        return load_tables_on(settings.data, self.con)
+
+    def write_features(
+        self, tables: object, cutoff: dt.date, path: Path, progress: Progress
+    ) -> tuple[int, int]:
+        from features.build import feature_table
+        from features.engine import to_spark_frame
+        from serving.spark import write_spark_parquet
+
+        with spark_progress(self.con, progress, f"features{self.label}, tasks"):
+            _, expr = feature_table(tables, cutoff)
+            write_spark_parquet(to_spark_frame(self.con, expr), path)
+        written = self.con._session.read.parquet(str(path))
+        return written.count(), len(written.columns) - 1
+
+    def score(
+        self,
+        tables: object,
+        cutoff: dt.date,
+        models: LoadedModels,
+        settings: Settings,
+        catalog: OutputCatalog,
+        campaign: str | None,
+        holdout_percent: float,
+        progress: Progress,
+    ) -> ScoreRun:
+        from pyspark import StorageLevel
+
+        from features.build import conform_dtypes, feature_table
+        from features.drift import evaluate_drift
+        from features.engine import to_spark_frame
+        from features.rfm import HAS_PAID_PURCHASE_SQL
+        from serving.spark import score_spark, write_spark_outputs
+
+        with spark_progress(self.con, progress, f"scoring{self.label}, tasks"):
+            _, expr = feature_table(tables, cutoff)
+            everyone = to_spark_frame(self.con, expr)
+            everyone = everyone.persist(StorageLevel.MEMORY_AND_DISK)  # scored, then sampled
+            scores = score_spark(
+                everyone,
+                models.bundle,
+                settings.segments,
+                scoring_date=cutoff,
+                model_versions=models.versions,
+                campaign=campaign,
+                holdout_percent=holdout_percent,
+            )
+            paths = write_spark_outputs(scores, catalog, _total_error(models))
+        with spark_progress(self.con, progress, "drift sample and control group, tasks"):
+            summary = pd.read_csv(paths["summary"])
+            n = int(summary.loc[summary["segment"] == "All customers", "customers"].iloc[0])
+            fraction = min(1.0, DRIFT_SAMPLE / max(n, 1))
+            buyers = everyone.filter(HAS_PAID_PURCHASE_SQL)  # the models' population
+            sample = conform_dtypes(buyers.sample(fraction=fraction, seed=7).toPandas())
+            drift = evaluate_drift(sample, models.bundle.meta.get("drift_reference", {}))
+            written = self.con._session.read.parquet(str(paths["scores"]))
+            control_count = written.filter("control").count() if holdout_percent else 0
+            everyone.unpersist()
+        return ScoreRun(
+            paths=paths,
+            history=paths["scores"],  # the run history reads the scores Parquet written above
+            summary=summary,
+            drift=drift,
+            control_count=control_count,
+            campaign=campaign,
+            drift_sample=fraction,
+        )
+
+    def training_tables(
+        self, tables: object, settings: Settings
+    ) -> tuple[InputTables, Population | None]:
+        from training.spark_sample import sample_on_spark
+
+        return sample_on_spark(tables, settings.model.max_training_customers, settings.model.seed)
+
+    def report_tables(self, tables: object) -> InputTables:
+        from features.backend_sources import collect_tables
+
+        return collect_tables(tables, REPORT_COLUMNS)
+
+
+@contextlib.contextmanager
+def open_engine(settings: Settings) -> Iterator[Engine]:
+    """The engine of ``settings.engine``; a Spark session is started for it and stopped after."""
+    if settings.engine != "spark":
+        yield DuckDBEngine()
+        return
+    from features.engine import make_backend
+
+    con = make_backend("spark", spark_master=settings.spark.master, spark_conf=settings.spark.conf)
+    con._session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield SparkEngine(con)
+    finally:
+        con._session.stop()
+
+
+@contextlib.contextmanager
+def spark_progress(con: BaseBackend, progress: Progress, label: str) -> Iterator[None]:
+    """Show the tasks of the running Spark stages on a progress bar while the block runs.
+
+    A background thread polls Spark's status tracker twice a second; the bar counts the tasks
+    of the stages seen so far (done / known), so it moves with the job.
+    """
+    import threading
+
+    tracker = con._session.sparkContext.statusTracker()
+    task = progress.add_task(label, total=None)
+    stop = threading.Event()
+    stages: dict[int, tuple[int, int]] = {}
+
+    def poll() -> None:
+        while not stop.wait(0.5):
+            for stage_id in tracker.getActiveStageIds():
+                info = tracker.getStageInfo(stage_id)
+                if info is not None:
+                    stages[stage_id] = (info.numCompletedTasks, info.numTasks)
+            done = sum(d for d, _ in stages.values())
+            total = sum(t for _, t in stages.values())
+            progress.update(task, completed=done, total=max(total, 1))
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        done = sum(t for _, t in stages.values()) or 1
+        progress.update(task, completed=done, total=done)
