@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from core.settings import Settings, SettingsError, load_settings
 
@@ -91,8 +93,23 @@ def _settings(
     return load_settings(config, overrides)
 
 
+MAX_ERROR_CHARS = 600
+"""An error line longer than this is cut (a binary file's content can make it megabytes)."""
+
+
+def error_line(message: object) -> Text:
+    """``error: <message>`` as plain text: nothing in the message (file names, column names,
+    YAML) is read as Rich markup, and it is cut at :data:`MAX_ERROR_CHARS`."""
+    text = str(message)
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 1] + "\u2026"
+    line = Text("error: ", style="bold red")
+    line.append(text)
+    return line
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(error_line(message))
     return typer.Exit(code)
 
 
@@ -150,7 +167,7 @@ def demo_data(
             raise _fail(str(exc)) from None
     for name, path in paths.items():
         rows = len(getattr(data, name))
-        console.print(f"wrote {path} ({rows:,} rows)")
+        console.print(escape(f"wrote {path} ({rows:,} rows)"))
     if scenario != "retail" or (h, c) != (90, 365):
         console.print(
             f"scenario {scenario}: truth for a {h}-day churn and {c}-day CLV horizon; train "
@@ -184,7 +201,7 @@ def features(
     from churnclv.pipeline import run_features
 
     path = run_features(settings, console=console)
-    console.print(f"[green]features written to[/] {path}")
+    console.print(f"[green]features written to[/] {escape(str(path))}")
 
 
 @app.command()
@@ -313,7 +330,7 @@ def main() -> None:
     try:
         app()
     except user_errors as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(error_line(exc))
         raise SystemExit(1) from None
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -44,14 +45,15 @@ def load_inputs(settings: Settings, console: Console, engine: Engine) -> LoadRes
             f"{row['duplicates_dropped']:,}",
             f"{row['rejected']:,}",
             f"{row['rows_kept']:,}",
-            str(row["reject_reasons"]),
+            escape(str(row["reject_reasons"])),  # column names from the user's files
         )
     console.print(table)
     write_frame(result.rejects, catalog.rejects)
     write_text(json.dumps(result.summary_rows(), indent=2), catalog.load_summary)
     if len(result.rejects):
         console.print(
-            f"[yellow]{len(result.rejects):,} rejected rows[/], reasons in {catalog.rejects}"
+            f"[yellow]{len(result.rejects):,} rejected rows[/], reasons in "
+            f"{escape(str(catalog.rejects))}"
         )
     return result
 
@@ -168,7 +170,7 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
         f"registered churn_model v{reg.versions['churn_model']} and clv_model "
         f"v{reg.versions['clv_model']} as [bold]{status}[/] ({reg.reason}); MLflow run {reg.run_id}"
     )
-    console.print(f"report: {report_path}")
+    console.print(f"report: {escape(str(report_path))}")
     return {"report": report_path, "bundle": bundle_dir, "registration": reg, "result": result}
 
 
@@ -307,7 +309,7 @@ def _print_scoring(
         if pd.notna(row.get("clv_total_low")):
             clv += f" ({row['clv_total_low']:,.0f} to {row['clv_total_high']:,.0f})"
         table.add_row(
-            str(row["segment"]),
+            escape(str(row["segment"])),  # names from the settings
             f"{row['customers']:,}",
             f"{row['expected_revenue']:,.0f}",
             clv,
@@ -318,14 +320,17 @@ def _print_scoring(
     console.print(table)
     if holdout_percent:
         console.print(
-            f"control group for campaign '{run.campaign}': {run.control_count:,} "
+            f"control group for campaign '{escape(str(run.campaign))}': {run.control_count:,} "
             f"customers ({holdout_percent:g}% of each segment), flagged in column 'control'"
         )
     for _, row in drift[drift["status"].isin(["warn", "flag"])].iterrows():
         colour = "red" if row["status"] == "flag" else "yellow"
         console.print(f"[{colour}]drift {row['status']}:[/] {row['feature']} PSI {row['psi']:.2f}")
     console.print(
-        f"scores: {run.paths['scores']}; lists: {catalog.segments}; summary: {run.paths['summary']}"
+        escape(
+            f"scores: {run.paths['scores']}; lists: {catalog.segments}; "
+            f"summary: {run.paths['summary']}"
+        )
     )
 
 
@@ -346,7 +351,8 @@ def run_report(
     scores = pd.read_parquet(catalog.scores) if catalog.scores.exists() else None
     if scores is None:
         console.print(
-            f"[yellow]no scores at {catalog.scores}[/]: CLV by channel needs `churnclv score`"
+            f"[yellow]no scores at {escape(str(catalog.scores))}[/]: CLV by channel needs "
+            "`churnclv score`"
         )
     effect = None
     if campaign:
@@ -367,7 +373,7 @@ def run_report(
                 f"{r.measure}: treated {r.treated:,.2f} vs control {r.control:,.2f} "
                 f"(difference {r.difference:+,.2f}, 95% CI {r.ci95_low:+,.2f} to {r.ci95_high:+,.2f})"
             )
-    console.print(f"report: {paths['report']} (CSV files beside it)")
+    console.print(escape(f"report: {paths['report']} (CSV files beside it)"))
     return paths
 
 
@@ -401,7 +407,7 @@ def run_serve(
     scores = config.scores_dir
     host, port = settings.serving.host, port or settings.serving.port
     console.print(
-        f"serving {model.tag} with scores from {scores} on http://{host}:{port}/ "
+        f"serving {model.tag} with scores from {escape(str(scores))} on http://{host}:{port}/ "
         f"(page /, API docs /docs){' without API keys' if insecure_local else ''}"
     )
     cmd = [
