@@ -3,7 +3,10 @@
 Limits (documented in the README, enforced here and by the middleware):
 - at most MAX_CUSTOMERS_PER_CALL customer ids or customers per call;
 - at most MAX_ROWS_PER_CUSTOMER transactions and as many events per customer;
-- request bodies up to MAX_BODY_BYTES.
+- request bodies up to MAX_BODY_BYTES;
+- dates (``as_of``, timestamps, ``signup_date``) from EARLIEST_DATE to today (UTC) plus
+  FUTURE_TOLERANCE_DAYS: a scoring date in year 9999 is refused here, before the request can
+  join a batch with other clients' requests.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from features.contract import MAX_ABS_VALUE
 MAX_CUSTOMERS_PER_CALL = 1000
 MAX_ROWS_PER_CUSTOMER = 10_000
 MAX_BODY_BYTES = 10_000_000
+EARLIEST_DATE = dt.date(1990, 1, 1)
+FUTURE_TOLERANCE_DAYS = 1  # time zones ahead of UTC
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
 
@@ -68,6 +73,14 @@ class CustomerIn(_Strict):
 
     @model_validator(mode="after")
     def _no_future_rows(self) -> CustomerIn:
+        latest = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=FUTURE_TOLERANCE_DAYS)
+        for what, day in (("as_of", self.as_of), ("signup_date", self.signup_date)):
+            if day is not None and not EARLIEST_DATE <= day <= latest:
+                raise ValueError(
+                    f"{what} {day.isoformat()} is outside {EARLIEST_DATE.isoformat()} to "
+                    f"{latest.isoformat()} (today, UTC, plus {FUTURE_TOLERANCE_DAYS} day)"
+                )
+        earliest = dt.datetime.combine(EARLIEST_DATE, dt.time.min)
         end = dt.datetime.combine(self.as_of or dt.datetime.now(dt.UTC).date(), dt.time.max)
         for kind, rows in (("transactions", self.transactions), ("events", self.events)):
             for i, row in enumerate(rows):
@@ -76,6 +89,11 @@ class CustomerIn(_Strict):
                     if row.timestamp.tzinfo
                     else row.timestamp
                 )
+                if ts < earliest:
+                    raise ValueError(
+                        f"{kind}[{i}].timestamp {row.timestamp.isoformat()} is before "
+                        f"{EARLIEST_DATE.isoformat()}"
+                    )
                 if ts > end:
                     raise ValueError(
                         f"{kind}[{i}].timestamp {row.timestamp.isoformat()} is after the scoring date {end.date()}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -152,15 +153,17 @@ class ChurnCLV:
     def _score_history(self, customers: list[CustomerIn]) -> list[dict]:
         from features import build_features
         from serving.api_models import tables_from_customers
+        from serving.batching import score_apart
         from serving.latest import jsonable
         from serving.score import score_customers
 
         today = dt.datetime.now(dt.UTC).date()
-        out: dict[int, dict] = {}
         groups: dict[dt.date, list[int]] = {}
         for i, c in enumerate(customers):
             groups.setdefault(c.as_of or today, []).append(i)
-        for as_of, idx in groups.items():
+
+        def score_group(idx: Sequence[int]) -> list[dict]:
+            as_of = customers[idx[0]].as_of or today
             # adaptive batching merges concurrent requests into one call, and one request may
             # repeat an id: each entry gets its own internal id so that histories of different
             # entries are never pooled into one customer (scores do not depend on the id)
@@ -174,9 +177,14 @@ class ChurnCLV:
                 scoring_date=as_of,
                 model_versions=self.versions,
             )
+            records = []
             for i, rec in zip(idx, scored.to_dict("records"), strict=True):
                 rec["customer_id"] = customers[i].customer_id
-                out[i] = {k: jsonable(v) for k, v in rec.items()} | {"status": "ok"}
+                records.append({k: jsonable(v) for k, v in rec.items()} | {"status": "ok"})
+            return records
+
+        # one entry that fails cannot fail the other requests batched with it
+        out = score_apart(groups, score_group, [c.customer_id for c in customers])
         return [out[i] for i in range(len(customers))]
 
     # ---- segments, model, page ---------------------------------------------------------

@@ -248,6 +248,22 @@ def test_concurrent_requests_for_one_id_are_scored_apart(server: Server) -> None
     assert len(set(alone)) > 1  # the histories really differ
 
 
+def test_a_bad_request_among_concurrent_good_ones_fails_alone(server: Server) -> None:
+    """A scoring date in year 9999 once crashed the feature code inside a merged batch and
+    took every request batched with it down (500): it is refused before it can join one."""
+    good = {"customers": [{"customer_id": "g", "as_of": "2026-09-30", "transactions": TX}]}
+    bad = {"customers": [{"customer_id": "b", "as_of": "9999-12-31", "transactions": TX}]}
+
+    def post(body: dict) -> int:
+        with server.client() as client:
+            return client.post("/score", json=body).status_code
+
+    for _ in range(3):
+        with cf.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(post, [good] * 4 + [bad] + [good] * 3))
+        assert statuses == [200] * 4 + [400] + [200] * 3
+
+
 def test_segments_totals_equal_the_scored_customers(
     api: httpx.Client, scores: pd.DataFrame, scoring_date: str
 ) -> None:
@@ -433,6 +449,10 @@ BAD_JSON_BODIES = {
         _customer(events=[{"timestamp": "2026-10-02", "event_type": "visit"}]),
         400,
     ),
+    "as_of in year 9999": ("/score", _customer(as_of="9999-12-31"), 400),
+    "as_of in 2100": ("/score", _customer(as_of="2100-01-01"), 400),
+    "signup in 2099": ("/score", _customer(signup_date="2099-01-01"), 400),
+    "transaction in year 1": ("/score", _tx(timestamp="0001-01-01T00:00:00"), 400),
     "transaction in the future (no as_of)": (
         "/score",
         {
