@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.bundle import CHURN_MODEL, CLV_MODEL, ModelBundle
+from model.bundle import CHURN_MODEL, CLV_MODEL, ModelBundle, pair_versions
 
 
 class ModelNotFoundError(LookupError):
@@ -35,9 +35,16 @@ def load_registered(
     client = MlflowClient(tracking_uri)
     versions = {}
     runs = set()
+    try:  # the pair recorded in one write wins over the two aliases (see model.bundle.pair_tag)
+        pair = pair_versions(client.get_registered_model(CHURN_MODEL).tags, alias)
+    except MlflowException:
+        pair = None
     for name in (CHURN_MODEL, CLV_MODEL):
         try:
-            mv = client.get_model_version_by_alias(name, alias)
+            if pair is not None:
+                mv = client.get_model_version(name, pair[name])
+            else:
+                mv = client.get_model_version_by_alias(name, alias)
         except MlflowException:
             raise ModelNotFoundError(
                 f"no '{alias}' version of {name} in the MLflow store {tracking_uri}: "

@@ -4,6 +4,10 @@ Gate: the new pair of versions gets the alias ``champion`` only if its backtest 
 and Spearman (revenue) are not worse than the current champion's by more than the tolerances
 in settings (model.gate_tolerance_auc, model.gate_tolerance_spearman); otherwise both get
 ``challenger`` and the run records why (tag ``promotion``).
+
+The pair switches as a whole: after both aliases, a tag on ``churn_model`` records the pair in
+one write (:func:`model.bundle.pair_tag`); readers trust it first, and a registration stopped
+between the two alias calls is repaired to the last complete pair by the next one.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from core.settings import Settings
-from model.bundle import CHURN_MODEL, CLV_MODEL
+from model.bundle import CHURN_MODEL, CLV_MODEL, pair_tag, pair_versions
 from model.mlflow_pyfunc import BundleModel
 from training.train import TrainingResult
 
@@ -102,6 +106,31 @@ def gate(
     )
 
 
+def repair_pairs(client: MlflowClient) -> None:
+    """Point both aliases of a pair at the versions its pair tag records, where a run was
+    stopped between the two alias calls (see :func:`model.bundle.pair_tag`)."""
+    try:
+        tags = client.get_registered_model(CHURN_MODEL).tags
+    except mlflow.exceptions.MlflowException:
+        return
+    for alias in ("champion", "challenger"):
+        pair = pair_versions(tags, alias)
+        for name, version in (pair or {}).items():
+            try:
+                current = str(client.get_model_version_by_alias(name, alias).version)
+            except mlflow.exceptions.MlflowException:
+                current = None
+            if current != version:
+                client.set_registered_model_alias(name, alias, version)
+
+
+def _set_pair(client: MlflowClient, alias: str, versions: dict[str, str]) -> None:
+    """Both aliases, then the pair tag in one write (what readers trust)."""
+    for name, version in versions.items():
+        client.set_registered_model_alias(name, alias, version)
+    client.set_registered_model_tag(CHURN_MODEL, pair_tag(alias), json.dumps(versions))
+
+
 def _champion_metrics(client: MlflowClient) -> dict[str, float] | None:
     """The champion's gated metrics; None without a champion, {} when it has no backtest."""
     try:
@@ -125,6 +154,7 @@ def log_and_register(
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(EXPERIMENT)
     client = MlflowClient()
+    repair_pairs(client)  # a registration stopped half-way is completed to its last pair
     champion = _champion_metrics(client)
     headline = _headline(result)
     promote, reason = gate(headline, champion, settings)
@@ -180,6 +210,5 @@ def log_and_register(
             json.dumps({"promoted": promote, "reason": reason, "versions": versions}),
             "promotion.json",
         )
-    for name, version in versions.items():
-        client.set_registered_model_alias(name, "champion" if promote else "challenger", version)
+    _set_pair(client, "champion" if promote else "challenger", versions)
     return Registration(run_id=run.info.run_id, versions=versions, promoted=promote, reason=reason)

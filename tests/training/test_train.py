@@ -163,6 +163,44 @@ def test_fresh_store_registers_champion_and_worse_model_stays_challenger(
     )
 
 
+def test_a_registration_stopped_between_the_two_aliases_leaves_the_last_pair(
+    result: TrainingResult, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after churn_model's alias moved and before clv_model's: readers still get the
+    last complete pair, and the next registration puts the aliases back on it."""
+    from serving.model_store import load_registered
+    from training.tracking import repair_pairs
+
+    store = settings.model_copy(
+        update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    )
+    bundle_dir = result.bundle.save(tmp_path / "bundle")
+    report_dir = render_report(result, tmp_path / "report").parent
+    first = log_and_register(result, store, bundle_dir, report_dir)
+    assert first.promoted
+
+    calls = []
+    real = MlflowClient.set_registered_model_alias
+
+    def killed_after_one(self, name, alias, version):  # noqa: ANN001, ANN202
+        calls.append(name)
+        if len(calls) > 1:
+            raise KeyboardInterrupt("killed between the two alias calls")
+        return real(self, name, alias, version)
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        log_and_register(result, store, bundle_dir, report_dir)
+    monkeypatch.undo()
+    client = MlflowClient(store.mlflow_tracking_uri)
+    assert str(client.get_model_version_by_alias(CHURN_MODEL, "champion").version) == "2"  # half
+    loaded = load_registered(store.mlflow_tracking_uri)
+    assert loaded.versions == first.versions  # the last complete pair
+    repair_pairs(client)
+    for name in (CHURN_MODEL, CLV_MODEL):
+        assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+
+
 def test_short_history_trains_on_a_shorter_horizon_and_says_so(settings: Settings) -> None:
     """274 days, a 180-day horizon: two 90-day windows fit (heads out of fold), the scores are
     carried to 180 days by each customer's BTYD curve: no purchase in 180 days is never likelier
