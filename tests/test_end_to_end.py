@@ -1,4 +1,6 @@
-"""The main job through the real CLI: demo data -> features -> train -> score -> report -> notebook."""
+"""The main job through the real CLI: demo data -> features -> train -> score -> report -> serve
+-> notebook, every command with `--out out` (the run's output folder; the config's output_dir
+stays untouched)."""
 
 from __future__ import annotations
 
@@ -28,17 +30,17 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("job")
     config = work / "config.yaml"
     config.write_text(
-        "data:\n  dir: data\noutput_dir: out\nmlflow_tracking_uri: sqlite:///mlflow.db\n"
+        "data:\n  dir: data\noutput_dir: default_out\nmlflow_tracking_uri: sqlite:///mlflow.db\n"
         "gross_margin: 0.4\nmodel:\n  n_snapshots: 3\n  clv_check: false\n"
         "  lightgbm: {n_estimators: 100, learning_rate: 0.05, num_leaves: 15}\n"
     )
     steps = [
         ("demo-data", "--customers", "1500", "--seed", "3", "--out", "data"),
-        ("features", "--config", "config.yaml"),
-        ("train", "--config", "config.yaml"),
-        ("score", "--config", "config.yaml", "--holdout", "10", "--campaign", "spring"),
-        ("report", "--config", "config.yaml", "--campaign", "spring", "--since", "2026-09-01"),
-    ]
+        ("features", "--config", "config.yaml", "--out", "out"),
+        ("train", "--config", "config.yaml", "--out", "out"),
+        ("score", "--config", "config.yaml", "--out", "out", "--holdout", "10", "--campaign", "spring"),
+        ("report", "--config", "config.yaml", "--out", "out", "--campaign", "spring", "--since", "2026-09-01"),
+    ]  # fmt: skip
     for step in steps:
         proc = run(*step, cwd=work)
         assert proc.returncode == 0, (step, proc.stdout[-3000:], proc.stderr[-3000:])
@@ -70,13 +72,32 @@ def test_outputs_of_every_step(job: Path) -> None:
     assert sum(len(pd.read_csv(p)) for p in lists) == len(scores)
     assert scores["churn_model_version"].eq("1").all()
     assert abs(scores["control"].mean() - 0.10) < 0.03
+    assert not (job / "default_out").exists()  # --out took every file
 
 
 def test_second_score_run_reports_movement_and_keeps_champion(job: Path) -> None:
-    proc = run("score", "--config", "config.yaml", "--cutoff", "2026-09-15", cwd=job)
+    proc = run(
+        "score", "--config", "config.yaml", "--out", "out", "--cutoff", "2026-09-15", cwd=job
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     movement = pd.read_csv(job / "out" / "segment_movement.csv")
     assert len(movement) > 0 and set(movement["movement"]) <= {"new", "gone", "moved"}
+
+
+def test_serve_answers_from_the_out_folder(job: Path) -> None:
+    from tests.serving.conftest import API_KEYS, running_server
+
+    scores = pd.read_parquet(job / "out" / "scores.parquet")
+    one = str(scores["customer_id"].iloc[0])
+    with (
+        running_server(job, job / "serve.log", API_KEYS, "--out", "out") as server,
+        server.client() as api,
+    ):
+        resp = api.post("/score_customers", json={"customer_ids": [one]})
+    assert resp.status_code == 200, resp.text
+    (item,) = resp.json()
+    assert item["status"] == "ok" and item["segment"] == scores["segment"].iloc[0]
+    assert not (job / "default_out").exists()
 
 
 def test_user_errors_exit_nonzero_with_one_clear_line(job: Path) -> None:
