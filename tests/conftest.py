@@ -69,13 +69,17 @@ def spark_backend(tmp_path_factory):
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Heaviest files first, so the two workers of ``make test`` (pytest-xdist, whole files
     per worker, ``--no-loadscope-reorder``) finish close together: files with tests marked
-    both ``slow`` and ``spark`` lead, then ``spark``, then ``slow``; order is kept otherwise."""
+    both ``slow`` and ``spark`` lead, then ``spark``, then ``slow``; order is kept otherwise.
+    The ``browser`` file goes last: it uses the served world the service tests build early
+    (shared through :func:`shared_folder`), so it does not wait for it on the other worker."""
 
     def weight(item: pytest.Item) -> int:
+        if "browser" in item.keywords:
+            return -1
         return ("slow" in item.keywords) + 2 * ("spark" in item.keywords)
 
     by_file: dict[str, int] = {}
     for item in items:
         path = str(item.path)
-        by_file[path] = max(by_file.get(path, 0), weight(item))
+        by_file[path] = max(by_file.get(path, -1), weight(item))
     items.sort(key=lambda item: -by_file[str(item.path)])
