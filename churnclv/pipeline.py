@@ -377,6 +377,9 @@ def run_report(
     return paths
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 def run_serve(
     settings: Settings,
     console: Console,
@@ -391,7 +394,14 @@ def run_serve(
     import sys
 
     from serving.model_store import import_to_bentoml
-    from serving.service_config import ServiceConfig
+    from serving.service_config import NoApiKeyError, ServiceConfig
+
+    host = settings.serving.host
+    if insecure_local and host not in LOOPBACK_HOSTS:
+        raise NoApiKeyError(
+            f"--insecure-local serves only on this machine, but serving.host is {host}: use "
+            "127.0.0.1, or configure API keys to serve on other addresses"
+        )
 
     config = ServiceConfig(
         config_path=config_path,
@@ -405,7 +415,7 @@ def run_serve(
     config = dataclasses.replace(config, model_tag=str(model.tag))
     env = {**os.environ, **config.to_env()}
     scores = config.scores_dir
-    host, port = settings.serving.host, port or settings.serving.port
+    port = port or settings.serving.port
     console.print(
         f"serving {model.tag} with scores from {escape(str(scores))} on http://{host}:{port}/ "
         f"(page /, API docs /docs){' without API keys' if insecure_local else ''}"

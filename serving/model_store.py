@@ -32,6 +32,13 @@ def load_registered(
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    if tracking_uri.startswith("sqlite:///"):  # MLflow would create an empty store
+        store = Path(tracking_uri.removeprefix("sqlite:///"))
+        if not store.exists():
+            raise ModelNotFoundError(
+                f"no MLflow store at {store} (mlflow_tracking_uri {tracking_uri}): run "
+                "`churnclv train` (make train) first, or point mlflow_tracking_uri at the store"
+            )
     client = MlflowClient(tracking_uri)
     versions = {}
     runs = set()

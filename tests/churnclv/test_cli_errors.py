@@ -37,3 +37,18 @@ def test_an_error_line_is_plain_text_and_capped() -> None:
     assert error_line("cust[/] [bold]x").plain == "error: cust[/] [bold]x"
     long = error_line("x" * 100_000).plain
     assert len(long) == len("error: ") + MAX_ERROR_CHARS
+
+
+def test_insecure_local_refuses_a_host_other_than_loopback(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("serving: {host: 0.0.0.0}\n")
+    proc = run("serve", "--config", "c.yaml", "--insecure-local", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "--insecure-local serves only on this machine" in proc.stderr
+
+
+def test_score_without_a_model_store_says_so_and_creates_none(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("mlflow_tracking_uri: sqlite:///nothing.db\n")
+    proc = run("score", "--config", "c.yaml", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "no MLflow store at nothing.db" in proc.stderr and "churnclv train" in proc.stderr
+    assert not (tmp_path / "nothing.db").exists()
