@@ -24,6 +24,7 @@ REVENUE_BASELINE_LABELS = {
     "monthly_spend_x_retention": "monthly spend x months x retention",
     "last_year_run_rate": "last year's spend, pro rata",
     "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma",
+    "clv_formula": "CLV formula (yearly revenue x margin / yearly churn)",
 }
 PLOT_CAPTIONS = {
     "calibration": "Calibration: predicted churn probability vs the churn rate observed",
@@ -36,6 +37,65 @@ PLOT_CAPTIONS = {
     "clv_concentration": "How concentrated customer value is",
 }
 MODEL_LABELS = {"lightgbm": "LightGBM (with BTYD features)", "blend": "blend of LightGBM and BTYD"}
+
+
+COLUMN_LABELS = {
+    "model": "model or baseline",
+    "roc_auc": "ROC-AUC",
+    "pr_auc": "PR-AUC",
+    "brier": "Brier score",
+    "log_loss": "log-loss",
+    "calibration_error": "calibration error",
+    "base_rate": "churn rate",
+    "lift_top10": "lift, riskiest 10%",
+    "capture_top10": "churners in riskiest 10%",
+    "lift_top20": "lift, riskiest 20%",
+    "capture_top20": "churners in riskiest 20%",
+    "rmse": "RMSE",
+    "mae": "mean absolute error",
+    "spearman": "Spearman rank correlation",
+    "normalized_gini": "normalized Gini",
+    "total_pred_vs_actual_pct": "predicted total, % of actual",
+    "revenue_capture_top10": "revenue in top 10%",
+    "revenue_capture_top20": "revenue in top 20%",
+    "decile": "decile (1 = highest)",
+    "customers": "customers",
+    "predicted_mean": "predicted mean",
+    "actual_mean": "actual mean",
+    "actual_total": "actual total",
+    "actual_share": "share of actual total",
+}
+"""Column names for people; the CSV files keep the short names."""
+SHARE_COLUMNS = {
+    "capture_top10",
+    "capture_top20",
+    "revenue_capture_top10",
+    "revenue_capture_top20",
+    "actual_share",
+    "base_rate",
+}
+
+
+def _number(v: object, share: bool) -> object:
+    """Three significant digits (whole numbers with separators), shares as percent."""
+    if not isinstance(v, int | float) or isinstance(v, bool) or v != v:
+        return v
+    if share:
+        return f"{v:.1%}"
+    if float(v).is_integer() or abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """A metric or decile table for the report: names in words, numbers rounded."""
+    out = table.copy()
+    for col in out.columns:
+        if col == "model" and not pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col].map(label)
+        elif pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = [_number(v, col in SHARE_COLUMNS) for v in out[col].tolist()]
+    return out.rename(columns=COLUMN_LABELS)
 
 
 def label(name: str) -> str:
@@ -248,7 +308,7 @@ def render_report(
     for name, b64 in plots.items():  # the plots also as files, logged to MLflow with the report
         (out_dir / f"{name}.png").write_bytes(base64.b64decode(b64))
     for title, extra in (extra_tables or {}).items():
-        sections += [f"<h2>{html.escape(title)}</h2>", report_html.table(extra)]
+        sections += [f"<h2>{html.escape(title)}</h2>", report_html.table(readable(extra))]
     sections += [
         "<h2>Plots</h2><div class='grid'>",
         *(report_html.img(b64, PLOT_CAPTIONS[k]) for k, b64 in plots.items()),
@@ -258,8 +318,11 @@ def render_report(
         sections += [
             "<h2>Revenue deciles (model)</h2>",
             report_html.table(
-                decile_table(
-                    result.test_frame["future_revenue"], result.test_frame["pred_revenue_model"]
+                readable(
+                    decile_table(
+                        result.test_frame["future_revenue"],
+                        result.test_frame["pred_revenue_model"],
+                    )
                 )
             ),
         ]
@@ -287,9 +350,10 @@ def _backtest_sections(result: TrainingResult) -> list[str]:
         *(f"<li>{html.escape(g)}</li>" for g in grades(result)),
         "</ul>",
         "<h2>Churn: model vs baselines</h2>",
-        report_html.table(result.churn_metrics),
-        "<h2>Revenue over the horizon: model vs baselines</h2>",
-        report_html.table(result.revenue_metrics),
+        report_html.table(readable(result.churn_metrics)),
+        f"<h2>Revenue over the {plan.label_horizon_days} days after the test cutoff: model vs "
+        "baselines</h2>",
+        report_html.table(readable(result.revenue_metrics)),
     ]
     check = result.clv_check
     if check is not None:
@@ -301,8 +365,8 @@ def _backtest_sections(result: TrainingResult) -> list[str]:
             f"{c.horizon_days} days (margin 1, no discounting); compared with what they really "
             f"spent. The {check.interval.level:.0%} CLV range held the actual value for "
             f"{check.interval.coverage:.1%} of customers.</p>",
-            report_html.table(check.metrics),
+            report_html.table(readable(check.metrics)),
             f"<h3>CLV deciles ({c.horizon_days} days)</h3>",
-            report_html.table(check.deciles),
+            report_html.table(readable(check.deciles)),
         ]
     return sections
