@@ -95,7 +95,12 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
             out[col] = out[col].map(label)
         elif pd.api.types.is_numeric_dtype(out[col]):
             out[col] = [_number(v, col in SHARE_COLUMNS) for v in out[col].tolist()]
-    return out.rename(columns=COLUMN_LABELS)
+    names = (
+        COLUMN_LABELS
+        if not pd.api.types.is_numeric_dtype(table.get("model"))
+        else {k: v for k, v in COLUMN_LABELS.items() if k != "model"}
+    )  # a "model" column of values (the ground-truth table) keeps its name
+    return out.rename(columns=names)
 
 
 def label(name: str) -> str:
