@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core.catalog import OutputCatalog
+from core.settings import SegmentSettings
 from serving.batch import segment_slug, segment_summary
 from serving.score import SCORE_COLUMNS
 
@@ -41,9 +42,13 @@ def jsonable(value: object) -> object:
 
 
 class LatestScores:
-    """Scores of the last batch run in an output folder, indexed by customer id."""
+    """Scores of the last batch run in an output folder, indexed by customer id.
 
-    def __init__(self, catalog: OutputCatalog) -> None:
+    With the configured ``segments``, every configured segment is known (listed with size 0
+    when no customer is in it this run), not only those the run happened to fill.
+    """
+
+    def __init__(self, catalog: OutputCatalog, segments: SegmentSettings | None = None) -> None:
         path = catalog.scores
         if not path.exists():
             raise FileNotFoundError(f"no batch scores at {path}: run `churnclv score` first")
@@ -61,7 +66,18 @@ class LatestScores:
             for rec in frame[cols].to_dict("records")
         }
         self.summary = segment_summary(frame)
-        self.slugs = {segment_slug(s): s for s in frame["segment"].unique()}
+        self.configured = (
+            []
+            if segments is None
+            else [
+                *({"segment": c.name, "risk_tier": c.risk, "value_tier": c.value,
+                   "action": c.action} for c in segments.cells),
+                {"segment": segments.no_purchase_segment, "risk_tier": None,
+                 "value_tier": None, "action": segments.no_purchase_action},
+            ]
+        )  # fmt: skip
+        names = [*frame["segment"].unique(), *(c["segment"] for c in self.configured)]
+        self.slugs = {segment_slug(s): s for s in names}
         self.scoring_date = (
             str(pd.Timestamp(frame["scoring_date"].iloc[0]).date()) if len(frame) else None
         )
@@ -117,4 +133,9 @@ class LatestScores:
                 "value_at_risk": float(r["value_at_risk"]),
             }
             for r in rows.to_dict("records")
-        ]
+        ] + [
+            {**c, "slug": segment_slug(c["segment"]), "customers": 0,
+             "expected_revenue": 0.0, "value_at_risk": 0.0}
+            for c in self.configured
+            if c["segment"] not in set(rows["segment"])
+        ]  # fmt: skip

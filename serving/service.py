@@ -109,7 +109,7 @@ class ChurnCLV:
         config = ServiceConfig.from_env()
         self.settings = config.settings()
         self.bundle, self.versions = load_from_bentoml(config.model_tag)
-        self.latest = LatestScores(config.catalog(self.settings))
+        self.latest = LatestScores(config.catalog(self.settings), self.settings.segments)
         self.page_html = (STATIC / "index.html").read_text()
         self._score_history([_warmup_customer()])  # load the feature engine before traffic
         # Garbage collection under load (bench/bench_service.py): BentoML's timeout middleware
