@@ -57,7 +57,6 @@ class ScoreRun:
     summary: pd.DataFrame
     drift: pd.DataFrame
     control_count: int
-    campaign: str | None
     drift_sample: float = 1.0  # share of the customers the drift check used
 
 
@@ -130,7 +129,7 @@ class DuckDBEngine:
         from features import build_features
         from features.drift import evaluate_drift
         from features.rfm import has_paid_purchase
-        from serving.batch import mark_control_group, segment_summary, write_outputs
+        from serving.batch import mark_control_group, write_outputs
         from serving.score import score_customers
 
         feats = build_features(tables, cutoff, progress=progress)
@@ -149,10 +148,9 @@ class DuckDBEngine:
         return ScoreRun(
             paths=paths,
             history=scores,
-            summary=segment_summary(scores, _total_error(models)),
+            summary=pd.read_csv(paths["summary"]),  # as written, as the Spark engine reads it
             drift=evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {})),
             control_count=int(scores["control"].sum()),
-            campaign=campaign,
         )
 
     def training_tables(
@@ -240,7 +238,6 @@ class SparkEngine:
             summary=summary,
             drift=drift,
             control_count=control_count,
-            campaign=campaign,
             drift_sample=fraction,
         )
 

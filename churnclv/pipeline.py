@@ -264,7 +264,9 @@ def run_scoring(
     record_run(catalog.history, run_id, run.history)
     movement = segment_movement(catalog.history, run_id)
     paths["movement"] = write_frame(movement, catalog.movement)
-    _print_scoring(console, catalog, cutoff, models.versions, run, movement, holdout_percent)
+    _print_scoring(
+        console, catalog, cutoff, models.versions, run, movement, campaign, holdout_percent
+    )
     newcomers = run.summary.loc[
         run.summary["segment"] == settings.segments.no_purchase_segment, "customers"
     ].sum()
@@ -285,6 +287,7 @@ def _print_scoring(
     versions: dict[str, str],
     run: ScoreRun,
     movement: pd.DataFrame,
+    campaign: str | None,
     holdout_percent: float,
 ) -> None:
     """The segment table, control group, drift warnings and where the outputs are."""
@@ -320,7 +323,7 @@ def _print_scoring(
     console.print(table)
     if holdout_percent:
         console.print(
-            f"control group for campaign '{escape(str(run.campaign))}': {run.control_count:,} "
+            f"control group for campaign '{escape(str(campaign))}': {run.control_count:,} "
             f"customers ({holdout_percent:g}% of each segment), flagged in column 'control'"
         )
     for _, row in drift[drift["status"].isin(["warn", "flag"])].iterrows():

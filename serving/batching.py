@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable, Sequence
 
+from serving.http import error_payload
+
 logger = logging.getLogger("churnclv.api")
 
 ScoreGroup = Callable[[Sequence[int]], list[dict]]
@@ -19,7 +21,7 @@ ScoreGroup = Callable[[Sequence[int]], list[dict]]
 
 def error_item(customer_id: str, message: str) -> dict:
     """The item an entry that could not be scored gets."""
-    return {"customer_id": customer_id, "status": "error", "error": message, "detail": None}
+    return {"customer_id": customer_id, "status": "error", **error_payload(message)}
 
 
 def score_apart(

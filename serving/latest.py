@@ -121,6 +121,7 @@ class LatestScores:
     def segments(self) -> list[dict[str, object]]:
         """Names, tiers, action, size, expected revenue and value at risk of every segment."""
         rows = self.summary[self.summary["segment"] != "All customers"]
+        filled = set(rows["segment"])
         return [
             {
                 "segment": r["segment"],
@@ -137,5 +138,5 @@ class LatestScores:
             {**c, "slug": segment_slug(c["segment"]), "customers": 0,
              "expected_revenue": 0.0, "value_at_risk": 0.0}
             for c in self.configured
-            if c["segment"] not in set(rows["segment"])
+            if c["segment"] not in filled
         ]  # fmt: skip
