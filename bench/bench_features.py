@@ -9,14 +9,17 @@ Measures, in one run on the same Parquet file (bench/data/, gitignored):
 (b) the full ``build_features`` snapshot from Parquet on DuckDB (transactions + customers, and
     events too when ``--events`` > 0);
 (c) ``lifetimes.utils.summary_data_from_transaction_data`` on the first 2M transactions, and
-    ``build_features`` on the same 2M rows.
+    ``build_features`` on the same 2M rows;
+(d) ``churnclv features`` (the CLI, a subprocess) on the same Parquet folder: reading and
+    checking every row with the one loader (duplicates, reject rules, row numbers), the
+    features and writing them; compared with (b), which reads the Parquet straight.
 
 ``lifetimes`` (0.11.3, archived) is not a project dependency, so (c) runs it as a subprocess in
 a virtualenv of its own (``--lifetimes-python``, default bench/data/lifetimes-venv/bin/python,
 which ``make bench-deps`` creates with ``pip install lifetimes==0.11.3 pyarrow``; checked: it
 installs there beside pandas 3.1 / numpy 2.4 and its summary function runs). Only the summary
-call is timed there, not the Parquet read. Ratios printed: features/groupby (target <= 3) and
-lifetimes/features on 2M (target >= 20).
+call is timed there, not the Parquet read. Ratios printed: features/groupby (target <= 3),
+lifetimes/features on 2M (target >= 20) and CLI/build_features (target <= 1.5).
 """
 
 from __future__ import annotations
@@ -157,6 +160,25 @@ def features_on(paths: dict[str, Path | None]) -> tuple[float, int, int]:
     return time.perf_counter() - t0, len(frame), frame.shape[1]
 
 
+def cli_features(folder: Path) -> float:
+    """(d) ``churnclv features`` on the folder's Parquet files, wall-clock seconds."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bench.yaml"
+        config.write_text(
+            f"data:\n  dir: {folder}\noutput_dir: {Path(tmp) / 'out'}\ncutoff: {CUTOFF}\n"
+        )
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "churnclv.cli", "features", "--config", str(config)],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
+        return time.perf_counter() - t0
+
+
 def lifetimes_summary(path: Path, python: str, repeat: int) -> float | None:
     """(c) lifetimes' summary in its own virtualenv; seconds, or None when unavailable."""
     if not Path(python).exists():
@@ -233,10 +255,17 @@ def main(argv: list[str] | None = None) -> None:
     if t_lt is not None:
         print(f"  lifetimes summary_data_from_transaction_data (separate venv): {t_lt:.2f}s")
 
+    cli_runs = [cli_features(out) for _ in range(args.repeat)]
+    t_cli = min(cli_runs)
+    print("(d) churnclv features (CLI subprocess) on the same Parquet folder")
+    print(f"  {t_cli:.2f}s (runs: {', '.join(f'{r:.2f}' for r in cli_runs)})")
+
     print("ratios")
     print(f"  features / groupby           = {t_feat / t_group:.2f}  (target <= 3)")
     size = f"{args.transactions / 1e6:g}M tx / {args.customers / 1e6:g}M customers"
     result(f"features / hand GROUP BY, {size}", f"{t_feat / t_group:.2f}", "<= 3")
+    print(f"  CLI / build_features        = {t_cli / t_feat:.2f}  (target <= 1.5)")
+    result(f"CLI features / build_features, {size}", f"{t_cli / t_feat:.2f}", "<= 1.5")
     if t_lt is not None:
         print(f"  lifetimes / features on {rows / 1e6:g}M = {t_lt / t_small:.1f}  (target >= 20)")
         result(

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from core.settings import Settings, SettingsError, load_settings
+from core.errors import UserError
+from core.settings import Settings, load_settings
 
 app = typer.Typer(
     help="Churn probability and customer lifetime value: features, training, scoring, API.",
@@ -65,7 +66,7 @@ SparkMasterOpt = Annotated[
 ]
 
 
-class CliError(Exception):
+class CliError(UserError):
     """An error the user can fix; printed without a traceback, exit code 1."""
 
 
@@ -308,28 +309,9 @@ def serve(
 
 def main() -> None:
     """Entry point that turns user errors into one clear line and a non-zero exit code."""
-    from features.engine import EngineError
-    from features.labels import LabelWindowError
-    from features.sources import ContractError
-    from reports.marketing import CampaignNotFoundError
-    from serving.model_store import ModelNotFoundError
-    from serving.service_config import NoApiKeyError
-    from training.backtest import InsufficientDataError
-
-    user_errors = (
-        SettingsError,
-        ContractError,
-        InsufficientDataError,
-        LabelWindowError,
-        ModelNotFoundError,
-        CampaignNotFoundError,
-        NoApiKeyError,
-        EngineError,
-        CliError,
-    )
     try:
         app()
-    except user_errors as exc:
+    except UserError as exc:
         console.print(error_line(exc))
         raise SystemExit(1) from None
 

@@ -3,7 +3,8 @@
 The flows of :mod:`churnclv.pipeline` are written once; an engine (``settings.engine``) supplies
 only what really differs:
 
-* ``load``: read and clean the inputs where the data lives (pandas + DuckDB, or Spark);
+* ``con``: the Ibis connection the one loader (:func:`features.loader.load_tables_on`) reads
+  and checks the inputs on, where they then stay;
 * ``write_features``: the feature frame at a cutoff, written to the catalog's features path;
 * ``score``: everyone scored with the one scoring function and the output set written
   (lists, summary), plus the drift check's sample;
@@ -28,7 +29,7 @@ import pandas as pd
 from core.catalog import OutputCatalog
 from core.settings import Settings
 from features.contract import InputTables
-from features.sources import LoadResult
+from features.engine import IbisTables
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -64,16 +65,15 @@ class Engine(Protocol):
     """The steps an engine supplies (see the module docstring)."""
 
     label: str  # how the console names where work runs ("" for the embedded engine)
-
-    def load(self, settings: Settings) -> LoadResult: ...
+    con: BaseBackend
 
     def write_features(
-        self, tables: object, cutoff: dt.date, path: Path, progress: Progress
+        self, tables: IbisTables, cutoff: dt.date, path: Path, progress: Progress
     ) -> tuple[int, int]: ...
 
     def score(
         self,
-        tables: object,
+        tables: IbisTables,
         cutoff: dt.date,
         models: LoadedModels,
         settings: Settings,
@@ -84,10 +84,10 @@ class Engine(Protocol):
     ) -> ScoreRun: ...
 
     def training_tables(
-        self, tables: object, settings: Settings
+        self, tables: IbisTables, settings: Settings
     ) -> tuple[InputTables, Population | None]: ...
 
-    def report_tables(self, tables: object) -> InputTables: ...
+    def report_tables(self, tables: IbisTables) -> InputTables: ...
 
 
 def _total_error(models: LoadedModels) -> float | None:
@@ -96,28 +96,24 @@ def _total_error(models: LoadedModels) -> float | None:
 
 
 class DuckDBEngine:
-    """The embedded engine: inputs read into pandas, features computed by DuckDB via Ibis."""
+    """The embedded engine: inputs read, checked and turned into features by an in-process
+    DuckDB (via Ibis); training and the reports get the tables as pandas frames."""
 
     label = ""
 
-    def load(self, settings: Settings) -> LoadResult:
-        from features.sources import load_tables
-
-        return load_tables(settings.data)
+    def __init__(self, con: BaseBackend) -> None:
+        self.con = con
 
     def write_features(
-        self, tables: InputTables, cutoff: dt.date, path: Path, progress: Progress
+        self, tables: IbisTables, cutoff: dt.date, path: Path, progress: Progress
     ) -> tuple[int, int]:
-        from core.files import write_frame
-        from features import build_features
+        from features.build import write_features
 
-        frame = build_features(tables, cutoff, progress=progress)
-        write_frame(frame, path)
-        return len(frame), frame.shape[1] - 1
+        return write_features(tables, cutoff, path, progress=progress)
 
     def score(
         self,
-        tables: InputTables,
+        tables: IbisTables,
         cutoff: dt.date,
         models: LoadedModels,
         settings: Settings,
@@ -154,30 +150,28 @@ class DuckDBEngine:
         )
 
     def training_tables(
-        self, tables: InputTables, settings: Settings
+        self, tables: IbisTables, settings: Settings
     ) -> tuple[InputTables, Population | None]:
-        return tables, None  # train_models samples itself
+        from features.loader import collect_tables
 
-    def report_tables(self, tables: InputTables) -> InputTables:
-        return tables
+        return collect_tables(tables), None  # train_models samples itself
+
+    def report_tables(self, tables: IbisTables) -> InputTables:
+        from features.loader import collect_tables
+
+        return collect_tables(tables, REPORT_COLUMNS)
 
 
 class SparkEngine:
-    """``engine: spark``: inputs read and cleaned on Spark (:mod:`features.backend_sources`),
-    the feature frame one lazy Ibis expression (:func:`features.build.feature_table`), scoring
+    """``engine: spark``: inputs read and checked on Spark (:mod:`features.loader`), the feature frame one lazy Ibis expression (:func:`features.build.feature_table`), scoring
     in ``mapInPandas`` (:mod:`serving.spark`)."""
 
     def __init__(self, con: BaseBackend) -> None:
         self.con = con
         self.label = f" on Spark ({con._session.sparkContext.master})"
 
-    def load(self, settings: Settings) -> LoadResult:
-        from features.backend_sources import load_tables_on
-
-        return load_tables_on(settings.data, self.con)
-
     def write_features(
-        self, tables: object, cutoff: dt.date, path: Path, progress: Progress
+        self, tables: IbisTables, cutoff: dt.date, path: Path, progress: Progress
     ) -> tuple[int, int]:
         from features.build import feature_table
         from features.engine import to_spark_frame
@@ -191,7 +185,7 @@ class SparkEngine:
 
     def score(
         self,
-        tables: object,
+        tables: IbisTables,
         cutoff: dt.date,
         models: LoadedModels,
         settings: Settings,
@@ -242,14 +236,14 @@ class SparkEngine:
         )
 
     def training_tables(
-        self, tables: object, settings: Settings
+        self, tables: IbisTables, settings: Settings
     ) -> tuple[InputTables, Population | None]:
         from training.spark_sample import sample_on_spark
 
         return sample_on_spark(tables, settings.model.max_training_customers, settings.model.seed)
 
-    def report_tables(self, tables: object) -> InputTables:
-        from features.backend_sources import collect_tables
+    def report_tables(self, tables: IbisTables) -> InputTables:
+        from features.loader import collect_tables
 
         return collect_tables(tables, REPORT_COLUMNS)
 
@@ -257,10 +251,15 @@ class SparkEngine:
 @contextlib.contextmanager
 def open_engine(settings: Settings) -> Iterator[Engine]:
     """The engine of ``settings.engine``; a Spark session is started for it and stopped after."""
+    from features.engine import default_backend, make_backend
+
     if settings.engine != "spark":
-        yield DuckDBEngine()
+        con = default_backend()
+        try:
+            yield DuckDBEngine(con)
+        finally:
+            con.disconnect()
         return
-    from features.engine import make_backend
 
     con = make_backend("spark", spark_master=settings.spark.master, spark_conf=settings.spark.conf)
     con._session.sparkContext.setLogLevel("ERROR")

@@ -23,8 +23,7 @@ from churnclv.engines import Engine, ScoreRun, open_engine
 from core.catalog import OutputCatalog
 from core.files import write_frame, write_text
 from core.settings import Settings
-from features.engine import IbisTables
-from features.sources import LoadResult
+from features.loader import LoadResult, load_tables_on, max_timestamp
 
 if TYPE_CHECKING:
     from training.train import TrainingResult
@@ -34,7 +33,7 @@ def load_inputs(settings: Settings, console: Console, engine: Engine) -> LoadRes
     """Load the contract tables with the engine; write the rejects and the load summary."""
     catalog = OutputCatalog(settings.output_dir)
     with console.status("Reading input tables"):
-        result = engine.load(settings)
+        result = load_tables_on(settings.data, engine.con)
     table = Table(title="Input data")
     for col in ("table", "rows read", "duplicates dropped", "rejected", "kept", "reject reasons"):
         table.add_column(col)
@@ -62,11 +61,7 @@ def resolve_cutoff(settings: Settings, result: LoadResult) -> dt.date:
     """The configured cutoff, or the date of the last transaction."""
     if settings.cutoff is not None:
         return settings.cutoff
-    if isinstance(result.tables, IbisTables):
-        from features.backend_sources import max_timestamp
-
-        return max_timestamp(result.tables).date()
-    return result.tables.max_timestamp.date()
+    return max_timestamp(result.tables).date()  # type: ignore[arg-type]
 
 
 def progress_bar(console: Console) -> Progress:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.errors import UserError
+
 TABLE_NAMES = ("transactions", "events", "customers")
 
 
@@ -250,7 +252,7 @@ def compact_date(text: str) -> dt.date | None:
     return None
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """A settings file or value is invalid; the message names the file and key."""
 
 

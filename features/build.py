@@ -11,6 +11,7 @@ every signup up to the cutoff.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -142,6 +143,49 @@ def feature_table(
     return ibis_tables, assemble_table(passes, specs)
 
 
+def _pass_results(
+    tables: InputTables | IbisTables,
+    cutoff: CutoffLike,
+    backend: BaseBackend | None,
+    progress: ProgressCallback | Any | None,
+) -> tuple[list[pa.Table], list[FeatureSpec]]:
+    """Run every pass on the tables' backend: (Arrow result per pass, specs of the frame)."""
+    ibis_tables = to_ibis(tables, backend)
+    ctx = Context.at(ibis_tables, cutoff)
+    report = progress_callback(progress)
+    passes = feature_passes(ctx)
+    results = []
+    for i, (step, expr) in enumerate(passes, start=1):
+        results.append(fetch(ibis_tables.con, expr))
+        report(step, i, len(passes))
+    return results, [s for f in FAMILIES if f.available(ctx.present) for s in f.specs]
+
+
+def write_features(
+    tables: InputTables | IbisTables,
+    cutoff: CutoffLike,
+    path: Path,
+    backend: BaseBackend | None = None,
+    progress: ProgressCallback | Any | None = None,
+) -> tuple[int, int]:
+    """:func:`build_features` written straight to a Parquet file by DuckDB (atomically, the
+    same columns and types, no pandas frame in between); returns (customers, features)."""
+    import ibis
+    import pyarrow.parquet as pq
+
+    from core.files import atomic_path
+
+    results, specs = _pass_results(tables, cutoff, backend, progress)
+    con = ibis.duckdb.connect()
+    try:
+        expr = assemble_table([ibis.memtable(t) for t in results], specs).order_by("customer_id")
+        with atomic_path(Path(path)) as tmp:
+            con.to_parquet(expr, tmp)
+    finally:
+        con.disconnect()
+    return pq.read_metadata(path).num_rows, len(specs)
+
+
 def build_features(
     tables: InputTables | IbisTables,
     cutoff: CutoffLike,
@@ -156,13 +200,5 @@ def build_features(
     are used. Columns: ``customer_id`` then the catalogue's features of the families whose
     tables are present (see :mod:`features.catalogue`). ``progress`` reports each pass.
     """
-    ibis_tables = to_ibis(tables, backend)
-    ctx = Context.at(ibis_tables, cutoff)
-    report = progress_callback(progress)
-    passes = feature_passes(ctx)
-    results = []
-    for i, (step, expr) in enumerate(passes, start=1):
-        results.append(fetch(ibis_tables.con, expr))
-        report(step, i, len(passes))
-    specs = [s for f in FAMILIES if f.available(ctx.present) for s in f.specs]
+    results, specs = _pass_results(tables, cutoff, backend, progress)
     return assemble(results, specs)

@@ -6,12 +6,17 @@ null where the source did not have them), so feature code never checks for colum
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import pandera.pandas as pa
 
+from core.errors import UserError
 from core.settings import TABLE_NAMES
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 # column -> (required in the source file?, canonical pandas dtype, meaning)
 TRANSACTION_COLUMNS: dict[str, tuple[bool, str, str]] = {
@@ -51,7 +56,15 @@ MAX_ABS_VALUE = 1e9
 TIME_COLUMN = {"transactions": "timestamp", "events": "timestamp", "customers": "signup_date"}
 
 
-def _schema(table: str) -> pa.DataFrameSchema:
+class ContractError(UserError, ValueError):
+    """The input cannot be read as the contract requires; the message names file and column."""
+
+
+@functools.cache
+def schema(table: str) -> pa.DataFrameSchema:
+    """The pandera schema of a contract table (built on first use: pandera is slow to import)."""
+    import pandera.pandas as pa
+
     cols = {}
     for name, (required, dtype, _meaning) in CONTRACT[table].items():
         nullable = not (required or name == "customer_id")
@@ -60,9 +73,6 @@ def _schema(table: str) -> pa.DataFrameSchema:
             checks.append(pa.Check(lambda s: pd.Series(abs(s) < float("inf")), name="finite"))
         cols[name] = pa.Column(dtype, nullable=nullable, checks=checks, coerce=False)
     return pa.DataFrameSchema(cols, strict=False, ordered=False, name=table)
-
-
-SCHEMAS: dict[str, pa.DataFrameSchema] = {t: _schema(t) for t in CONTRACT}
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ class InputTables:
         for name in TABLE_NAMES:
             frame = getattr(self, name)
             if frame is not None:
-                SCHEMAS[name].validate(frame)
+                schema(name).validate(frame)
         return self
 
     @property

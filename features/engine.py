@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.errors import UserError
 from core.settings import TABLE_NAMES
 from features.contract import CONTRACT, InputTables
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
 
-class EngineError(RuntimeError):
+class EngineError(UserError, RuntimeError):
     """The engine cannot be started (e.g. Spark without pyspark or Java); says what to fix."""
 
 
@@ -46,10 +47,16 @@ class IbisTables:
 
 
 def default_backend() -> BaseBackend:
-    """A fresh in-memory DuckDB connection."""
+    """A fresh in-memory DuckDB connection whose session time zone is UTC.
+
+    UTC, as on the Spark sessions, so that a time with an offset (``10:00+02:00``) or a
+    zone-aware Parquet column becomes the same naive UTC time on both engines.
+    """
     import ibis
 
-    return ibis.duckdb.connect()
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    return con
 
 
 def make_backend(
@@ -69,7 +76,7 @@ def make_backend(
     import ibis
 
     if engine == "duckdb":
-        return ibis.duckdb.connect()
+        return default_backend()
     if engine == "spark":
         import os
         import sys
@@ -120,7 +127,6 @@ def register_frame(frame: Any, name: str, con: BaseBackend) -> ir.Table:
     the table is an in-memory table; on PySpark a temporary view made with
     ``createDataFrame(arrow_table)``.
     """
-    import ibis
     import pyarrow as pa
 
     cols = _contract_columns(name, list(frame.columns))
@@ -131,13 +137,23 @@ def register_frame(frame: Any, name: str, con: BaseBackend) -> ir.Table:
         field = arrow.schema.field(col)
         if pa.types.is_null(field.type):
             field = pa.field(col, _arrow_type(CONTRACT[name][col][1]))
-        elif pa.types.is_large_string(field.type):
-            field = pa.field(col, pa.string())
         fields.append(field)
-    arrow = arrow.cast(pa.schema(fields))
+    return register_arrow(arrow.cast(pa.schema(fields)), name, con)
+
+
+def register_arrow(arrow: pa.Table, name: str, con: BaseBackend) -> ir.Table:
+    """An Ibis table of an Arrow table on ``con``: an in-memory table on DuckDB, a temporary
+    view made with ``createDataFrame`` on PySpark (large strings become strings for it)."""
+    import ibis
+    import pyarrow as pa
+
     if con.name == "pyspark":
+        schema = pa.schema(
+            pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f
+            for f in arrow.schema
+        )
         view = ibis.util.gen_name(f"churnclv_{name}")
-        con._session.createDataFrame(arrow).createOrReplaceTempView(view)
+        con._session.createDataFrame(arrow.cast(schema)).createOrReplaceTempView(view)
         return con.table(view)
     return ibis.memtable(arrow)
 
@@ -217,6 +233,21 @@ def tables_from_parquet(
             _parquet_source(con, path), table_name=ibis.util.gen_name(f"churnclv_{name}")
         )
     return IbisTables(con=con, **out)
+
+
+def materialize(con: BaseBackend, expr: ir.Table, name: str) -> ir.Table:
+    """Compute ``expr`` once and keep the result on the engine for the connection's life: a
+    temporary table on DuckDB, a persisted (memory, then disk) temporary view on Spark."""
+    import ibis
+
+    table_name = ibis.util.gen_name(f"churnclv_{name}")
+    if con.name == "pyspark":
+        from pyspark import StorageLevel
+
+        frame = to_spark_frame(con, expr).persist(StorageLevel.MEMORY_AND_DISK)
+        frame.createOrReplaceTempView(table_name)
+        return con.table(table_name)
+    return con.create_table(table_name, expr, temp=True)
 
 
 def fetch(con: BaseBackend, expr: ir.Table) -> pa.Table:

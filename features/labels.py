@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.errors import UserError
 from features.context import CutoffLike, as_date, as_timestamp, exact
 from features.engine import IbisTables, to_ibis
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 LABEL_COLUMNS = ["customer_id", "churned", "future_revenue"]
 
 
-class LabelWindowError(ValueError):
+class LabelWindowError(UserError, ValueError):
     """A cutoff whose label window runs past the end of the data."""
 
     def __init__(self, cutoff: dt.date, horizon_days: int, data_end: dt.date) -> None:

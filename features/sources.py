@@ -1,29 +1,39 @@
-"""Read the input tables from CSV, Parquet or DuckDB and bring them into the contract.
+"""Find the input tables and read each onto the engine, every row numbered.
 
-Rules (also in README "Input data"):
-- a missing file for a required table, an unreadable file or a missing required column is a
-  :class:`ContractError` naming the file and the column;
-- unusable rows (missing id, non-numeric or non-finite amount, unparseable date, a timestamp
-  later than the run itself, ...) are set aside as rejects with one reason per row, counted;
-- exact duplicate rows are counted and dropped;
-- negative amounts are returns/refunds: kept, and netted against spend by the features;
-- rows after the cutoff are valid data: the loader keeps them, features ignore them;
-- customer ids are text: ``00042`` stays ``00042``.
+Finding (:func:`resolve_sources`): explicit paths of the config first, then ``data.dir``
+(``transactions.parquet``, ``transactions.csv``, ``transactions.csv.gz``, a ``transactions/``
+Parquet folder, or a ``*.duckdb`` file holding a ``transactions`` table).
+
+Reading (:func:`read_source`): every source becomes an Ibis table on the engine's connection
+with its own columns, plus ``__row`` (the 1-based data row in its file) and, for a folder of
+Parquet files, ``__file`` (the file the row came from), so a rejected row can be found again:
+
+* Parquet file or folder (Hive-partitioned or not): the engine's own reader (DuckDB
+  ``read_parquet(file_row_number)``, Spark's ``_metadata.row_index``); nothing passes through
+  this process;
+* CSV (``.csv``, ``.csv.gz``): pyarrow's CSV reader, every column as text (so ``00042`` and
+  dates are not mangled), handed to the engine as Arrow. Not DuckDB's CSV reader: it cannot
+  number rows (``file_row_number`` is Parquet-only) and its parallel scan has no row order;
+* a DuckDB file: read by DuckDB into Arrow with the table's ``rowid``, handed to the engine;
+* ``format: table``: a table of the engine's catalog; numbered where the engine knows the
+  order (file-backed Spark tables, DuckDB base tables), else ``__row`` is null.
+
+Everything after reading (mapping columns, the reject rules) is :mod:`features.cleaning`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.settings import TABLE_NAMES, DataSettings, TableSource
-from features.contract import CONTRACT, MAX_ABS_VALUE, InputTables
+from features.contract import ContractError
+from features.engine import register_arrow
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+    from ibis.backends import BaseBackend
 
 SUFFIX_FORMAT = {
     ".csv": "csv",
@@ -33,72 +43,21 @@ SUFFIX_FORMAT = {
     ".duckdb": "duckdb",
     ".db": "duckdb",
 }
-REJECT_COLUMNS = ["table", "source", "row", "reason", "record"]
-TRUE_TEXTS = {"true", "t", "yes", "y", "1", "1.0"}
-FALSE_TEXTS = {"false", "f", "no", "n", "0", "0.0"}
+ROW = "__row"
+"""Column every reader adds: the 1-based data row of the source file (null when unknown)."""
+FILE = "__file"
+"""Column added for a folder of Parquet files: the file of the row."""
 
 
-class ContractError(ValueError):
-    """The input cannot be read as the contract requires; the message names file and column."""
-
-
-@dataclass
-class TableReport:
-    """What happened to one table while loading."""
-
-    source: str
-    rows_read: int = 0
-    duplicates_dropped: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    rows_kept: int = 0
-
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
-
-
-@dataclass
-class LoadResult:
-    """Clean contract tables, the rejected rows (one reason each) and per-table counts."""
-
-    tables: InputTables
-    rejects: pd.DataFrame
-    report: dict[str, TableReport]
-
-    def summary_rows(self) -> list[dict[str, object]]:
-        """One row per table for the run summary."""
-        return [
-            {
-                "table": name,
-                "source": r.source,
-                "rows_read": r.rows_read,
-                "duplicates_dropped": r.duplicates_dropped,
-                "rejected": r.rejected_total,
-                "rows_kept": r.rows_kept,
-                "reject_reasons": "; ".join(f"{k}: {v}" for k, v in sorted(r.rejected.items())),
-            }
-            for name, r in self.report.items()
-        ]
-
-
-def resolve_sources(data: DataSettings, allow_tables: bool = False) -> dict[str, TableSource]:
+def resolve_sources(data: DataSettings) -> dict[str, TableSource]:
     """Return the source of each table that exists: explicit paths first, then ``data.dir``.
 
-    ``allow_tables``: accept ``format: table`` (a catalog table of the engine; only the backend
-    loader reads those). Raises ContractError when no transactions source can be found.
+    Raises ContractError when no transactions source can be found.
     """
     found: dict[str, TableSource] = {}
     for name in TABLE_NAMES:
         src: TableSource = getattr(data, name)
-        if src.format == "table":
-            if not allow_tables:
-                raise ContractError(
-                    f"data.{name}: format 'table' reads a table of the Spark catalog; "
-                    "set engine: spark (or --engine spark), or point path at a file"
-                )
-            found[name] = src
-            continue
-        if src.path is not None:
+        if src.format == "table" or src.path is not None:
             found[name] = src
             continue
         if data.dir is None:
@@ -141,6 +100,7 @@ def _find_in_dir(folder: Path, name: str) -> Path | None:
 
 
 def source_format(src: TableSource) -> str:
+    """``csv``, ``parquet``, ``duckdb`` or ``table``: the configured format or the suffix's."""
     if src.format != "auto":
         return src.format
     assert src.path is not None
@@ -156,264 +116,128 @@ def source_format(src: TableSource) -> str:
     return fmt
 
 
-def read_raw(src: TableSource, table: str) -> pd.DataFrame:
-    """Read one source file as-is (CSV as text, so ids and dates are not mangled)."""
-    path = Path(src.path)  # type: ignore[arg-type]
+def source_label(src: TableSource, table: str) -> str:
+    """How messages and the rejects file name a source: its path, or ``table <name>``."""
+    return f"table {src.table or table}" if source_format(src) == "table" else str(src.path)
+
+
+def read_source(src: TableSource, table: str, con: BaseBackend) -> ir.Table:
+    """The raw source as an Ibis table on ``con``, with ``__row`` (and ``__file`` for folders).
+
+    A missing or unreadable file is a :class:`ContractError` naming it.
+    """
     fmt = source_format(src)
+    if fmt == "table":
+        return _read_catalog_table(src.table or table, con)
+    path = Path(src.path)  # type: ignore[arg-type]
     if not path.exists():
         raise ContractError(f"{path}: file not found (table '{table}')")
     try:
-        if fmt == "csv":
-            return pd.read_csv(
-                path,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                sep=src.csv_delimiter,
-                skipinitialspace=True,
-            )
         if fmt == "parquet":
-            return pd.read_parquet(path)
-        import duckdb
-
-        with duckdb.connect(str(path), read_only=True) as con:
-            return con.table(src.table or table).df()
+            return _read_parquet(path, con)
+        arrow = (
+            _read_csv(path, src.csv_delimiter) if fmt == "csv" else _read_duckdb(path, src, table)
+        )
     except ContractError:
         raise
     except Exception as exc:  # any reader failure is the same user error: unreadable file
         raise ContractError(f"{path}: cannot read as {fmt} ({type(exc).__name__}: {exc})") from exc
+    return register_arrow(arrow, f"raw_{table}", con)
 
 
-def plan_columns(
-    columns: list[str], src: TableSource, table: str, source: str
-) -> tuple[dict[str, str], list[str]]:
-    """Map a source's columns onto the contract: ``(user name -> contract name, columns kept)``.
+def _numbered(arrow: pa.Table) -> pa.Table:
+    import pyarrow as pa
 
-    Kept: the contract columns found, plus (customers only) the extra attributes. Raises
-    ContractError naming the file for an unknown mapping or a missing required column.
-    """
-    spec = CONTRACT[table]
-    unknown = set(src.columns) - set(spec)
-    if unknown:
+    return arrow.append_column(ROW, pa.array(range(1, arrow.num_rows + 1), pa.int64()))
+
+
+def _read_csv(path: Path, delimiter: str) -> pa.Table:
+    """Every column as text, empty fields as null, header names stripped of blanks."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    parse = csv.ParseOptions(delimiter=delimiter)
+    with csv.open_csv(path, parse_options=parse) as reader:  # header only, for the names
+        names = reader.schema.names
+    convert = csv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()),
+        null_values=[""],
+        strings_can_be_null=True,
+    )
+    arrow = csv.read_csv(path, parse_options=parse, convert_options=convert)
+    return _numbered(arrow.rename_columns([n.strip() for n in names]))
+
+
+def _read_duckdb(path: Path, src: TableSource, table: str) -> pa.Table:
+    import duckdb
+
+    name = ".".join(f'"{part}"' for part in (src.table or table).split("."))
+    with duckdb.connect(str(path), read_only=True) as db:
+        return db.sql(f"select *, rowid + 1 as {ROW} from {name} order by rowid").to_arrow_table()
+
+
+def _read_parquet(path: Path, con: BaseBackend) -> ir.Table:
+    import ibis
+
+    folder = path.is_dir()
+    if con.name == "pyspark":
+        from pyspark.sql import functions as F
+
+        frame = con._session.read.parquet(str(path))
+        extra = [(F.col("_metadata.row_index") + 1).alias(ROW)]
+        if folder:
+            extra.append(F.col("_metadata.file_path").alias(FILE))
+        return _spark_view(frame.select("*", *extra), "raw", con)
+    raw = con.read_parquet(
+        str(path / "**" / "*.parquet") if folder else str(path),
+        table_name=ibis.util.gen_name("churnclv_raw"),
+        file_row_number=True,
+        filename=folder,
+        hive_partitioning=folder,
+    )
+    named = {ROW: raw.file_row_number + 1}
+    if folder:
+        named[FILE] = raw.filename
+    return raw.mutate(**named).drop(
+        *(c for c in ("file_row_number", "filename") if c in raw.columns)
+    )
+
+
+def _read_catalog_table(name: str, con: BaseBackend) -> ir.Table:
+    import ibis
+
+    database, _, short = name.rpartition(".")
+    try:
+        table = con.table(short, database=database or None)
+    except Exception as exc:  # the backends raise different errors for a missing table
+        hint = "" if con.name == "pyspark" else "; to read a Spark catalog table set engine: spark"
         raise ContractError(
-            f"{source}: config maps unknown contract column(s) {sorted(unknown)} for table "
-            f"'{table}'; contract columns are {list(spec)}"
-        )
-    rename = {}
-    for canonical in spec:
-        user = src.columns.get(canonical, canonical)
-        if user in columns:
-            rename[user] = canonical
-        elif spec[canonical][0]:
-            hint = f" (contract column '{canonical}')" if user != canonical else ""
-            raise ContractError(
-                f"{source}: required column '{user}'{hint} is missing from table "
-                f"'{table}'; columns found: {list(columns)}"
+            f"table '{name}' not found in the {con.name} catalog "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0]}){hint}"
+        ) from exc
+    if con.name == "pyspark":
+        from pyspark.sql import functions as F
+
+        frame = con._session.table(name)
+        try:  # file-backed tables know each row's place in its file
+            numbered = frame.select(
+                "*",
+                (F.col("_metadata.row_index") + 1).alias(ROW),
+                F.col("_metadata.file_path").alias(FILE),
             )
-    extra = [c for c in columns if c not in rename and c not in spec]
-    # customers may carry extra attributes; other tables keep only contract columns
-    keep = [c for c in spec if c in rename.values()] + (extra if table == "customers" else [])
-    return rename, keep
+        except Exception:  # a view or an in-memory table has no file order
+            return table.mutate(**{ROW: ibis.null("int64")})
+        return _spark_view(numbered, "raw", con)
+    try:
+        quoted = ".".join(f'"{part}"' for part in name.split("."))
+        return con.sql(f"select *, rowid + 1 as {ROW} from {quoted}")
+    except Exception:  # a view has no rowid
+        return table.mutate(**{ROW: ibis.null("int64")})
 
 
-def _map_columns(raw: pd.DataFrame, src: TableSource, table: str, source: str) -> pd.DataFrame:
-    rename, keep = plan_columns(list(raw.columns), src, table, source)
-    return raw.rename(columns=rename)[keep]
+def _spark_view(frame: object, name: str, con: BaseBackend) -> ir.Table:
+    import ibis
 
-
-def _as_text(s: pd.Series) -> pd.Series:
-    """Text column with surrounding blanks removed; empty -> missing."""
-    if pd.api.types.is_float_dtype(s):
-        # ids stored as floats in Parquet (e.g. 42.0) come back as '42'
-        s = s.map(
-            lambda v: None if pd.isna(v) else (str(int(v)) if float(v).is_integer() else str(v))
-        )
-    out = s.astype("str").str.strip()
-    return out.where(s.notna() & (out != ""), None).astype("str")
-
-
-def _parse_time(s: pd.Series, fmt: str | None) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(s):
-        out = s
-        if getattr(s.dt, "tz", None) is not None:
-            out = s.dt.tz_convert("UTC").dt.tz_localize(None)
-        return out.astype("datetime64[us]")
-    if isinstance(s.dtype, pd.ArrowDtype) or s.dtype == object:
-        s = s.map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
-    text = _as_text(s)
-    if fmt:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
-    else:
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[us]")
-
-
-def _parse_number(s: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        return s.astype("float64")
-    return pd.to_numeric(_as_text(s), errors="coerce").astype("float64")
-
-
-def _parse_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Return (parsed boolean, mask of values that were present but not a boolean)."""
-    if pd.api.types.is_bool_dtype(s):
-        return s.astype("boolean"), pd.Series(False, index=s.index)
-    text = _as_text(s).str.lower()
-    out = pd.Series(pd.NA, index=s.index, dtype="boolean")
-    out[text.isin(TRUE_TEXTS)] = True
-    out[text.isin(FALSE_TEXTS)] = False
-    bad = text.notna() & ~text.isin(TRUE_TEXTS | FALSE_TEXTS)
-    return out, bad
-
-
-def _clean(
-    frame: pd.DataFrame, table: str, src: TableSource, as_of: pd.Timestamp
-) -> tuple[pd.DataFrame, pd.Series]:
-    """Parse columns into canonical dtypes; return (frame, reason per row or missing)."""
-    spec = CONTRACT[table]
-    reason = pd.Series(None, index=frame.index, dtype="str")
-
-    def flag(mask: pd.Series, why: str | pd.Series) -> None:
-        """Record ``why`` for rows in ``mask`` that have no reason yet (first reason wins)."""
-        nonlocal reason
-        reason = reason.where(~(mask & reason.isna()), why)
-
-    out = pd.DataFrame(index=frame.index)
-    for col, (_required, dtype, _meaning) in spec.items():
-        if col not in frame.columns:
-            out[col] = pd.Series(
-                None, index=frame.index, dtype="float64" if dtype == "float64" else dtype
-            )
-            continue
-        raw = frame[col]
-        if dtype == "str":
-            out[col] = _as_text(raw)
-        elif dtype.startswith("datetime"):
-            out[col] = _parse_time(raw, src.timestamp_format)
-        elif dtype == "float64":
-            out[col] = _parse_number(raw)
-        elif dtype == "boolean":
-            out[col], bad = _parse_bool(raw)
-            flag(bad, "unreadable " + col + ": '" + _as_text(raw).fillna("") + "'")
-
-    flag(out["customer_id"].isna(), "missing customer_id")
-    time_col = "signup_date" if table == "customers" else "timestamp"
-    raw_time = (
-        _as_text(frame[time_col])
-        if not pd.api.types.is_datetime64_any_dtype(frame[time_col])
-        else None
-    )
-    if raw_time is not None:
-        flag(raw_time.isna(), f"missing {time_col}")
-        flag(out[time_col].isna(), "unparseable " + time_col + ": '" + raw_time.fillna("") + "'")
-    else:
-        flag(out[time_col].isna(), f"missing {time_col}")
-    flag(
-        out[time_col] > as_of,
-        f"{time_col} in the future of the run ({as_of:%Y-%m-%d %H:%M})",
-    )
-    for col in (c for c, v in spec.items() if v[1] == "float64" and c in frame.columns):
-        raw_text = _as_text(frame[col]) if not pd.api.types.is_numeric_dtype(frame[col]) else None
-        value = out[col]
-        if spec[col][0]:
-            flag(
-                value.isna() & (raw_text.isna() if raw_text is not None else True), f"missing {col}"
-            )
-        if raw_text is not None:
-            flag(
-                raw_text.notna() & value.isna(),
-                "non-numeric " + col + ": '" + raw_text.fillna("") + "'",
-            )
-        flag(value.notna() & ~np.isfinite(value.fillna(0.0)), f"non-finite {col}")
-        flag(value.abs() > MAX_ABS_VALUE, f"{col} out of range (beyond +-{MAX_ABS_VALUE:g})")
-    if table == "events":
-        out["event_type"] = out["event_type"].str.lower().astype("str")
-        flag(out["event_type"].isna(), "missing event_type")
-    if table == "customers":
-        for extra in (c for c in frame.columns if c not in spec):
-            out[extra] = frame[extra]
-        # the first usable row of a customer is kept, later usable ones are rejected
-        first_ok = out[reason.isna()].drop_duplicates("customer_id").index
-        dup = out["customer_id"].notna() & reason.isna() & ~out.index.isin(first_ok)
-        flag(dup, "duplicate customer_id (first row kept)")
-    return out, reason
-
-
-def load_table(
-    src: TableSource, table: str, as_of: pd.Timestamp
-) -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
-    """Read, map, de-duplicate and clean one table; return (clean, rejects, report)."""
-    source = str(src.path)
-    raw = read_raw(src, table)
-    mapped = _map_columns(raw, src, table, source)
-    report = TableReport(source=source, rows_read=len(mapped))
-    mapped = mapped.reset_index(drop=True)
-    mapped.index = mapped.index + 1  # 1-based data row number in the source
-    dups = mapped.astype("str").duplicated(keep="first")
-    report.duplicates_dropped = int(dups.sum())
-    mapped = mapped[~dups]
-    clean, reason = _clean(mapped, table, src, as_of)
-    bad = reason.notna()
-    rejects = pd.DataFrame(
-        {
-            "table": table,
-            "source": source,
-            "row": mapped.index[bad].astype("int64"),
-            "reason": reason[bad].astype("str").to_numpy(),
-            "record": [
-                json.dumps({k: (None if pd.isna(v) else str(v)) for k, v in rec.items()})
-                for rec in mapped[bad].to_dict("records")
-            ],
-        },
-        columns=REJECT_COLUMNS,
-    )
-    report.rejected = (
-        {str(k): int(v) for k, v in reason[bad].str.split(":").str[0].value_counts().items()}
-        if bad.any()
-        else {}
-    )
-    clean = clean[~bad].reset_index(drop=True)
-    report.rows_kept = len(clean)
-    return clean, rejects, report
-
-
-LoadOne = Callable[[TableSource, str, pd.Timestamp], tuple[object, pd.DataFrame, TableReport]]
-
-
-def load_each(
-    data: DataSettings, as_of: dt.datetime | None, load_one: LoadOne, allow_tables: bool = False
-) -> tuple[dict[str, object], pd.DataFrame, dict[str, TableReport]]:
-    """Run ``load_one(source, table, run_time)`` for every available table; stop when no
-    transaction row is usable; return (clean table by name, all rejects, report by name).
-
-    Shared by the pandas loader and the backend loader (:mod:`features.backend_sources`).
-    """
-    now = pd.Timestamp(as_of or dt.datetime.now()).tz_localize(None)
-    tables: dict[str, object] = dict.fromkeys(TABLE_NAMES)
-    rejects = []
-    report: dict[str, TableReport] = {}
-    for name, src in resolve_sources(data, allow_tables=allow_tables).items():
-        tables[name], rej, report[name] = load_one(src, name, now)
-        rejects.append(rej)
-    if report["transactions"].rows_kept == 0:
-        raise ContractError(
-            f"{report['transactions'].source}: no usable transaction rows "
-            f"({report['transactions'].rows_read} read, {report['transactions'].rejected_total} "
-            "rejected); see the rejects file for reasons"
-        )
-    kept = [r for r in rejects if len(r)] or rejects[:1]
-    all_rejects = (
-        pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=REJECT_COLUMNS)
-    )
-    return tables, all_rejects, report
-
-
-def load_tables(data: DataSettings, as_of: dt.datetime | None = None) -> LoadResult:
-    """Load every available table of the contract; ``as_of`` is the run time (default now).
-
-    Timestamps later than ``as_of`` are rejected as "in the future of the run".
-    """
-    frames, rejects, report = load_each(data, as_of, load_table)
-    return LoadResult(tables=InputTables(**frames).validate(), rejects=rejects, report=report)
+    view = ibis.util.gen_name(f"churnclv_{name}")
+    frame.createOrReplaceTempView(view)  # type: ignore[attr-defined]
+    return con.table(view)

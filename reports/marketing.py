@@ -12,6 +12,7 @@ import pandas as pd
 
 from core import html as report_html
 from core.catalog import HISTORY_TABLE
+from core.errors import UserError
 from core.files import write_frame, write_text
 from features.contract import InputTables
 from reports.retention import cohort_retention, retention_by_period
@@ -19,7 +20,7 @@ from reports.retention import cohort_retention, retention_by_period
 Z95 = 1.959964
 
 
-class CampaignNotFoundError(LookupError):
+class CampaignNotFoundError(UserError, LookupError):
     """No scoring run in the history carries the campaign name."""
 
 

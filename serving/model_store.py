@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import UserError
 from model.bundle import CHURN_MODEL, CLV_MODEL, ModelBundle, pair_versions
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(UserError, LookupError):
     """No model with the requested alias is registered."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.catalog import OutputCatalog
+from core.errors import UserError
 from core.settings import Settings, load_settings
 
 CONFIG_ENV = "CHURNCLV_CONFIG"
@@ -31,7 +32,7 @@ INSECURE_ENV = "CHURNCLV_INSECURE_LOCAL"
 DEFAULT_MODEL_TAG = "churnclv:latest"
 
 
-class NoApiKeyError(RuntimeError):
+class NoApiKeyError(UserError, RuntimeError):
     """No API key is configured and insecure local mode was not asked for."""
 
 

@@ -67,7 +67,7 @@ def _run(name: str, folder: Path) -> bq.Quality:
     from churnclv.pipeline import run_features, run_scoring
     from churnclv.scenarios import generate_scenario, scenario_settings
     from core.settings import load_settings
-    from features.sources import load_tables
+    from features.loader import load_tables
     from model.bundle import ModelBundle
     from serving import model_store
     from training.train import train_models

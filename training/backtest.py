@@ -22,13 +22,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from core.errors import UserError
+
 MIN_HISTORY_DAYS = 60  # a fit cutoff needs this much data before it
 MIN_LABEL_HORIZON_DAYS = 14
 MIN_BACKTEST_DAYS = 2 * MIN_LABEL_HORIZON_DAYS + MIN_HISTORY_DAYS
 MIN_BTYD_HISTORY_DAYS = 30  # below a backtest's minimum the label-free BG/NBD serves, from here
 
 
-class InsufficientDataError(ValueError):
+class InsufficientDataError(UserError, ValueError):
     """Too little history, customers or outcomes to train a meaningful model."""
 
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from features.backend_sources import collect_tables
 from features.contract import InputTables
 from features.engine import IbisTables, to_spark_frame
+from features.loader import collect_tables
 from training.train import Population, sample_keys
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from churnclv.scenarios import (
 from core.settings import DataSettings
 from features import build_features
 from features.contract import CONTRACT, InputTables
-from features.sources import load_tables
+from features.loader import load_tables
 
 END = datetime.date(2026, 9, 30)
 STOP = pd.Timestamp(END) + pd.Timedelta(days=1)  # exclusive end of the history

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from core.settings import DataSettings, TableSource
-from features.sources import ContractError, load_tables
+from features.contract import ContractError
+from features.loader import load_tables
 
 RUN_TIME = dt.datetime(2025, 1, 1, 12, 0)
 

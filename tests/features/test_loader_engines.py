@@ -1,5 +1,5 @@
-"""The backend loader (Parquet / catalog tables read by DuckDB or Spark) applies the pandas
-loader's rules: same clean tables, same reject reasons and counts, same features."""
+"""The one loader on both engines (DuckDB, Spark): same clean tables, the same reject reasons,
+counts and source row numbers from Parquet, CSV, folders and catalog tables, same features."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from core.settings import DataSettings, TableSource
-from features.backend_sources import load_tables_on, max_timestamp
 from features.build import build_features
-from features.engine import fetch
-from features.sources import ContractError, load_tables
+from features.contract import ContractError
+from features.engine import default_backend, fetch
+from features.loader import load_tables, load_tables_on, max_timestamp
 from tests.features.generated import generated_tables
 
 RUN_TIME = dt.datetime(2025, 1, 1, 12, 0)
@@ -24,9 +24,7 @@ RUN_TIME = dt.datetime(2025, 1, 1, 12, 0)
 @pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
 def con(request):
     if request.param == "duckdb":
-        import ibis
-
-        return ibis.duckdb.connect()
+        return default_backend()
     return request.getfixturevalue("spark_backend")
 
 
@@ -86,33 +84,53 @@ def clean_frame(table) -> pd.DataFrame:
     return table.sort_values(list(table.columns)[:3], ignore_index=True)
 
 
-def test_backend_loader_gives_the_pandas_loaders_rejects_and_tables(con, tmp_path) -> None:
+def as_csv(folder: Path) -> Path:
+    """The messy transactions written again as CSV, in another folder."""
+    out = folder.parent / "csv"
+    out.mkdir()
+    pd.read_parquet(folder / "transactions.parquet").to_csv(out / "transactions.csv", index=False)
+    return out
+
+
+REJECTED = [  # (table, source row, reason up to the colon), hand-checked: first rule wins
+    ("customers", 3, "duplicate customer_id (first row kept)"),  # second row of customer 2
+    ("customers", 4, "unreadable loyalty_member"),
+    ("events", 2, "missing timestamp"),
+    ("events", 3, "missing event_type"),
+    ("events", 4, "non-finite value"),
+    ("transactions", 2, "missing customer_id"),
+    ("transactions", 3, "non-numeric amount"),
+    ("transactions", 4, "unparseable timestamp"),
+    ("transactions", 5, "timestamp in the future of the run (2025-01-01 12"),
+    ("transactions", 6, "missing amount"),
+    ("transactions", 7, "non-finite amount"),
+    ("transactions", 8, "missing timestamp"),
+    ("transactions", 12, "amount out of range (beyond +-1e+09)"),
+]
+
+
+def rejected(result) -> list[tuple[str, int, str]]:
+    r = result.rejects
+    return sorted(
+        zip(r["table"], r["row"].astype(int), r["reason"].str.split(":").str[0], strict=True)
+    )
+
+
+def test_every_engine_gives_the_same_rejects_with_source_rows_and_tables(con, tmp_path) -> None:
     folder = messy_parquet(tmp_path / "in")
-    expected = load_tables(settings_for(folder), as_of=RUN_TIME)
+    reference = load_tables(settings_for(folder), as_of=RUN_TIME)  # DuckDB, into pandas
     got = load_tables_on(settings_for(folder), con, as_of=RUN_TIME)
 
-    assert got.summary_rows() == expected.summary_rows()
-    reasons = sorted(zip(got.rejects["table"], got.rejects["reason"], strict=True))
-    assert reasons == sorted(
-        zip(expected.rejects["table"], expected.rejects["reason"], strict=True)
-    )
-    # hand-checked: one reason per bad row, first rule wins
-    assert expected.report["transactions"].rejected == {
-        "missing customer_id": 1,
-        "non-numeric amount": 1,
-        "unparseable timestamp": 1,
-        "timestamp in the future of the run (2025-01-01 12": 1,
-        "missing amount": 1,
-        "non-finite amount": 1,
-        "missing timestamp": 1,
-        "amount out of range (beyond +-1e+09)": 1,
-    }
-    assert expected.report["transactions"].duplicates_dropped == 1
-    assert got.rejects["row"].isna().all()  # backends have no row order
+    assert rejected(got) == REJECTED
+    assert got.summary_rows() == reference.summary_rows()
+    assert reference.report["transactions"].duplicates_dropped == 1  # row 11 repeats row 1
+    assert (got.rejects["source"] == str(folder / "transactions.parquet")).sum() == 8
+    record = got.rejects.set_index(["table", "row"]).loc[("transactions", 3), "record"]
+    assert '"amount": "abc"' in record and '"customer_id": "2"' in record
 
     for name in ("transactions", "events", "customers"):
-        want = clean_frame(getattr(expected.tables, name))
-        have = clean_frame(fetch(con, getattr(got.tables, name)).to_pandas())
+        want = clean_frame(getattr(reference.tables, name))
+        have = clean_frame(fetch(con, getattr(got.tables, name).drop("__row")).to_pandas())
         assert have.columns.tolist() == want.columns.tolist(), name
         for col in want.columns:
             a, b = want[col], have[col]
@@ -122,10 +140,34 @@ def test_backend_loader_gives_the_pandas_loaders_rejects_and_tables(con, tmp_pat
                 a.astype("object").where(a.notna(), None).tolist()
                 == b.astype("object").where(b.notna(), None).tolist()
             ), f"{name}.{col}"
-    assert max_timestamp(got.tables) == expected.tables.max_timestamp
+    assert max_timestamp(got.tables) == reference.tables.max_timestamp
 
 
-def test_backend_loader_reads_partitioned_parquet_directories(con, tmp_path) -> None:
+def test_csv_and_parquet_give_the_same_rejects_on_every_engine(con, tmp_path) -> None:
+    folder = messy_parquet(tmp_path / "in")
+    from_csv = load_tables_on(settings_for(as_csv(folder)), con, as_of=RUN_TIME)
+    from_parquet = load_tables_on(settings_for(folder), con, as_of=RUN_TIME)
+    assert rejected(from_csv) == [r for r in rejected(from_parquet) if r[0] == "transactions"]
+
+
+def test_a_rejected_row_in_a_folder_names_its_file(con, tmp_path) -> None:
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3", "4"],
+            "timestamp": ["2024-01-01", "2024-02-01", "2024-02-02", "2024-02-03"],
+            "amount": ["5", "6", "oops", "7"],
+            "month": ["2024-01", "2024-02", "2024-02", "2024-02"],
+        }
+    )
+    tx.to_parquet(tmp_path / "transactions", partition_cols=["month"], index=False)
+    got = load_tables_on(DataSettings(dir=tmp_path), con, as_of=RUN_TIME)
+    assert got.rejects[["row", "reason"]].values.tolist() == [[2, "non-numeric amount: 'oops'"]]
+    source = Path(got.rejects["source"].iloc[0])
+    assert source.parent.name == "month=2024-02" and source.suffix == ".parquet"
+    assert source.exists()
+
+
+def test_partitioned_parquet_folders_give_the_same_features(con, tmp_path) -> None:
     tables = generated_tables(n_customers=60, seed=5)
     folder = tmp_path / "data"
     tx = tables.transactions.assign(month=tables.transactions["timestamp"].dt.strftime("%Y-%m"))
@@ -169,7 +211,7 @@ def test_a_missing_catalog_table_is_a_clear_error(con) -> None:
         load_tables_on(data, con, as_of=RUN_TIME)
 
 
-def test_the_pandas_loader_refuses_catalog_tables_with_a_hint() -> None:
+def test_a_catalog_table_on_the_embedded_engine_hints_at_spark() -> None:
     data = DataSettings(transactions=TableSource(format="table", table="sales.orders"))
     with pytest.raises(ContractError, match="engine: spark"):
         load_tables(data, as_of=RUN_TIME)

@@ -1,0 +1,206 @@
+"""The one loader: read every input table onto an engine, apply the contract, count.
+
+:func:`load_tables_on` reads each source where it lives (:mod:`features.sources`), applies the
+contract's rules there (:mod:`features.cleaning`) and keeps the checked table once on the
+engine (a DuckDB temporary table, a cached Spark frame), so the counts, the rejects and every
+feature pass read it without parsing the source again. The clean tables stay on the engine
+as :class:`~features.engine.IbisTables`; :func:`load_tables` is the same on an in-memory
+DuckDB, collected into pandas :class:`~features.contract.InputTables` (for training, the
+reports and tests).
+
+Rules (also in README "Input data"): a missing file for a required table, an unreadable file
+or a missing required column is a :class:`~features.contract.ContractError` naming the file
+and the column; unusable rows are set aside with one reason each and counted, their source row
+(and file, for a folder) in the rejects file; exact duplicate rows are counted and dropped; no
+usable transaction row at all is an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from core.settings import TABLE_NAMES, DataSettings, TableSource
+from features.cleaning import check_table, clean_rows, drop_duplicates, map_table, rejected_rows
+from features.contract import CONTRACT, ContractError, InputTables
+from features.engine import IbisTables, default_backend, fetch, materialize
+from features.sources import FILE, ROW, read_source, resolve_sources, source_label
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+REJECT_COLUMNS = ["table", "source", "row", "reason", "record"]
+
+
+@dataclass
+class TableReport:
+    """What happened to one table while loading."""
+
+    source: str
+    rows_read: int = 0
+    duplicates_dropped: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    rows_kept: int = 0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+@dataclass
+class LoadResult:
+    """Clean contract tables, the rejected rows (one reason each) and per-table counts.
+
+    ``tables`` are :class:`IbisTables` from :func:`load_tables_on`, pandas
+    :class:`InputTables` from :func:`load_tables`.
+    """
+
+    tables: InputTables | IbisTables
+    rejects: pd.DataFrame
+    report: dict[str, TableReport]
+
+    def summary_rows(self) -> list[dict[str, object]]:
+        """One row per table for the run summary."""
+        return [
+            {
+                "table": name,
+                "source": r.source,
+                "rows_read": r.rows_read,
+                "duplicates_dropped": r.duplicates_dropped,
+                "rejected": r.rejected_total,
+                "rows_kept": r.rows_kept,
+                "reject_reasons": "; ".join(f"{k}: {v}" for k, v in sorted(r.rejected.items())),
+            }
+            for name, r in self.report.items()
+        ]
+
+
+def load_table_on(
+    src: TableSource, table: str, con: BaseBackend, as_of: pd.Timestamp
+) -> tuple[ir.Table, pd.DataFrame, TableReport]:
+    """Read and check one table on ``con``: ``(clean table, rejects frame, report)``."""
+    source = source_label(src, table)
+    mapped = map_table(read_source(src, table, con), src, table, source)
+    report = TableReport(source=source, rows_read=int(con.execute(mapped.count())))
+    checked = materialize(
+        con, check_table(drop_duplicates(mapped), src, table, as_of, con.name), f"checked_{table}"
+    )
+    counts = con.execute(
+        checked.group_by(why=checked.reason.split(":")[0]).aggregate(n=checked.count())
+    )
+    report.rejected = {
+        str(why): int(n) for why, n in zip(counts["why"], counts["n"], strict=True) if pd.notna(why)
+    }
+    report.rows_kept = int(counts.loc[counts["why"].isna(), "n"].sum())
+    report.duplicates_dropped = report.rows_read - report.rows_kept - report.rejected_total
+    rejects = (
+        _rejects_frame(fetch(con, rejected_rows(checked)).to_pandas(), table, source)
+        if report.rejected
+        else pd.DataFrame(columns=REJECT_COLUMNS)
+    )
+    return clean_rows(checked, table), rejects, report
+
+
+def _rejects_frame(rejected: pd.DataFrame, table: str, source: str) -> pd.DataFrame:
+    from urllib.parse import unquote
+
+    records = rejected.drop(columns=[c for c in ("reason", ROW, FILE) if c in rejected])
+    sources = (
+        rejected[FILE].map(lambda f: unquote(str(f).removeprefix("file:")))
+        if FILE in rejected
+        else source
+    )
+    return pd.DataFrame(
+        {
+            "table": table,
+            "source": sources,
+            "row": rejected[ROW].astype("Int64").to_numpy(),
+            "reason": rejected["reason"].astype("str").to_numpy(),
+            "record": [
+                json.dumps({k: (None if pd.isna(v) else str(v)) for k, v in rec.items()})
+                for rec in records.to_dict("records")
+            ],
+        },
+        columns=REJECT_COLUMNS,
+    )
+
+
+def load_tables_on(
+    data: DataSettings, con: BaseBackend, as_of: dt.datetime | None = None
+) -> LoadResult:
+    """Load every available table onto ``con``; the result's ``tables`` are :class:`IbisTables`.
+
+    ``as_of`` is the run time (default now): timestamps later than it are rejected as "in the
+    future of the run". Stops with a ContractError when no transaction row is usable.
+    """
+    now = pd.Timestamp(as_of or dt.datetime.now()).tz_localize(None)
+    tables: dict[str, ir.Table | None] = dict.fromkeys(TABLE_NAMES)
+    rejects = []
+    report: dict[str, TableReport] = {}
+    for name, src in resolve_sources(data).items():
+        tables[name], rej, report[name] = load_table_on(src, name, con, now)
+        rejects.append(rej)
+    if report["transactions"].rows_kept == 0:
+        raise ContractError(
+            f"{report['transactions'].source}: no usable transaction rows "
+            f"({report['transactions'].rows_read} read, {report['transactions'].rejected_total} "
+            "rejected); see the rejects file for reasons"
+        )
+    kept = [r for r in rejects if len(r)]
+    all_rejects = (
+        pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=REJECT_COLUMNS)
+    )
+    return LoadResult(tables=IbisTables(con=con, **tables), rejects=all_rejects, report=report)
+
+
+def load_tables(data: DataSettings, as_of: dt.datetime | None = None) -> LoadResult:
+    """:func:`load_tables_on` an in-memory DuckDB, with the tables collected into pandas."""
+    con = default_backend()
+    try:
+        result = load_tables_on(data, con, as_of)
+        result.tables = collect_tables(result.tables)  # type: ignore[arg-type]
+    finally:
+        con.disconnect()
+    return result
+
+
+def max_timestamp(tables: IbisTables) -> pd.Timestamp:
+    """Last transaction timestamp of engine tables: the default cutoff."""
+    return pd.Timestamp(tables.con.execute(tables.transactions.timestamp.max()))
+
+
+def collect_tables(tables: IbisTables, columns: dict[str, list[str]] | None = None) -> InputTables:
+    """Fetch engine tables into pandas :class:`InputTables` with the contract's dtypes.
+
+    ``columns``: the columns needed per table (the other contract columns come back as nulls,
+    tables not named as None), to move less data to this process. Without it every column,
+    a customer's own attributes too. Only for data that fits in memory here (a training
+    sample, a report's inputs, the embedded engine's training).
+    """
+    frames: dict[str, pd.DataFrame | None] = dict.fromkeys(TABLE_NAMES)
+    for name in tables.present:
+        if columns is not None and name not in columns:
+            continue
+        table = getattr(tables, name)
+        place = [c for c in (FILE, ROW) if c in table.columns]
+        if columns is not None:
+            wanted = columns[name]
+        else:
+            wanted = [c for c in table.columns if c not in place]
+        expr = table.select(*wanted, *place)
+        if place:  # in the source order, so that the same input gives the same frame
+            expr = expr.order_by(place)
+        frame = fetch(tables.con, expr).to_pandas().drop(columns=place)
+        out = pd.DataFrame(index=frame.index)
+        for col, (_required, dtype, _meaning) in CONTRACT[name].items():
+            values = frame[col] if col in frame else pd.Series(None, index=frame.index)
+            out[col] = values.astype(dtype)
+        for extra in (c for c in frame.columns if c not in CONTRACT[name]):
+            out[extra] = frame[extra]
+        frames[name] = out
+    return InputTables(**frames).validate()
