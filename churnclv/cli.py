@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from churnclv.console import Reporter
 from core.errors import UserError
 from core.settings import Settings, load_settings
 
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True, soft_wrap=True)  # messages stay on one line in logs
+reporter = Reporter(console)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML settings file (see configs/).")
@@ -201,8 +203,7 @@ def features(
     )
     from churnclv.pipeline import run_features
 
-    path = run_features(settings, console=console)
-    console.print(f"[green]features written to[/] {escape(str(path))}")
+    reporter.features_written(run_features(settings, reporter))
 
 
 @app.command()
@@ -222,7 +223,7 @@ def train(
     settings = _settings(
         config, data, cutoff, churn_horizon, clv_horizon, out, engine, spark_master
     )
-    run_training(settings, console)
+    reporter.trained(run_training(settings, reporter))
 
 
 @app.command()
@@ -248,7 +249,7 @@ def score(
     settings = _settings(
         config, data, cutoff, churn_horizon, clv_horizon, out, engine, spark_master
     )
-    run_scoring(settings, console, holdout_percent=holdout, campaign=campaign)
+    reporter.scored(run_scoring(settings, reporter, holdout_percent=holdout, campaign=campaign))
 
 
 @app.command()
@@ -280,7 +281,7 @@ def report(
         raise _fail(f"--since: '{since}' is not a date (YYYY-MM-DD)") from None
     if campaign and launch is None:
         raise _fail("--since DATE is required with --campaign")
-    run_report(settings, console, campaign=campaign, since=launch)
+    reporter.reported(run_report(settings, reporter, campaign=campaign, since=launch))
 
 
 @app.command()
@@ -304,7 +305,7 @@ def serve(
     from churnclv.pipeline import run_serve
 
     settings = load_settings(config, {"output_dir": str(out) if out else None})
-    raise typer.Exit(run_serve(settings, console, config, port, insecure_local))
+    raise typer.Exit(run_serve(settings, reporter, config, port, insecure_local))
 
 
 def main() -> None:

@@ -1,8 +1,11 @@
 """Wiring of the stages (Kedro-style): each step calls pure functions and writes outputs.
 
-The CLI parses options and calls these; nothing here parses command lines. Every file a step
-reads or writes is named by the run's output catalog (:class:`core.catalog.OutputCatalog`, the
-folder ``settings.output_dir``, which ``--out`` sets on every command).
+The CLI parses options and calls these; nothing here parses command lines or formats output:
+each flow tells a :class:`churnclv.console.Reporter` what happens while it runs and returns a
+result (``FeaturesRun``, ``TrainRun``, ``ScoringRun``, ``ReportRun``) that the CLI has the
+reporter print. Every file a step reads or writes is named by the run's output catalog
+(:class:`core.catalog.OutputCatalog`, the folder ``settings.output_dir``, which ``--out`` sets on
+every command).
 """
 
 from __future__ import annotations
@@ -14,78 +17,60 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from churnclv.engines import Engine, ScoreRun, open_engine
+from churnclv.console import Reporter
+from churnclv.engines import Engine, open_engine
 from core.catalog import OutputCatalog
 from core.files import write_frame, write_text
 from core.settings import Settings
-from features.loader import LoadResult, load_tables_on, max_timestamp
+from features.context import check_cutoff
+from features.loader import LoadResult, load_tables_on, timestamp_range
 
 if TYPE_CHECKING:
+    from training.tracking import Registration
     from training.train import TrainingResult
 
 
-def load_inputs(settings: Settings, console: Console, engine: Engine) -> LoadResult:
+def load_inputs(settings: Settings, reporter: Reporter, engine: Engine) -> LoadResult:
     """Load the contract tables with the engine; write the rejects and the load summary."""
     catalog = OutputCatalog(settings.output_dir)
-    with console.status("Reading input tables"):
+    with reporter.status("Reading input tables"):
         result = load_tables_on(settings.data, engine.con)
-    table = Table(title="Input data")
-    for col in ("table", "rows read", "duplicates dropped", "rejected", "kept", "reject reasons"):
-        table.add_column(col)
-    for row in result.summary_rows():
-        table.add_row(
-            str(row["table"]),
-            f"{row['rows_read']:,}",
-            f"{row['duplicates_dropped']:,}",
-            f"{row['rejected']:,}",
-            f"{row['rows_kept']:,}",
-            escape(str(row["reject_reasons"])),  # column names from the user's files
-        )
-    console.print(table)
     write_frame(result.rejects, catalog.rejects)
     write_text(json.dumps(result.summary_rows(), indent=2), catalog.load_summary)
-    if len(result.rejects):
-        console.print(
-            f"[yellow]{len(result.rejects):,} rejected rows[/], reasons in "
-            f"{escape(str(catalog.rejects))}"
-        )
+    reporter.loaded(result, catalog.rejects)
     return result
 
 
 def resolve_cutoff(settings: Settings, result: LoadResult) -> dt.date:
-    """The configured cutoff, or the date of the last transaction."""
-    if settings.cutoff is not None:
-        return settings.cutoff
-    return max_timestamp(result.tables).date()  # type: ignore[arg-type]
+    """The configured cutoff (checked to lie within the transactions' dates), or the date of
+    the last transaction."""
+    first, last = timestamp_range(result.tables)  # type: ignore[arg-type]
+    if settings.cutoff is None:
+        return last.date()
+    return check_cutoff(settings.cutoff, first.date(), last.date())
 
 
-def progress_bar(console: Console) -> Progress:
-    """The progress bar every long step uses."""
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
+@dataclasses.dataclass
+class FeaturesRun:
+    """What ``churnclv features`` wrote."""
+
+    path: Path
+    cutoff: dt.date
+    customers: int
+    features: int
+    engine_label: str
 
 
-def run_features(settings: Settings, console: Console) -> Path:
+def run_features(settings: Settings, reporter: Reporter) -> FeaturesRun:
     """Load inputs, build the feature frame at the cutoff and write it as Parquet."""
     path = OutputCatalog(settings.output_dir).features
     with open_engine(settings) as engine:
-        result = load_inputs(settings, console, engine)
+        result = load_inputs(settings, reporter, engine)
         cutoff = resolve_cutoff(settings, result)
-        with progress_bar(console) as progress:
+        with reporter.progress() as progress:
             rows, cols = engine.write_features(result.tables, cutoff, path, progress)
-    console.print(f"cutoff {cutoff}: {rows:,} customers x {cols} features{engine.label}")
-    return path
+    return FeaturesRun(path, cutoff, rows, cols, engine.label)
 
 
 def _find_truth(settings: Settings) -> pd.DataFrame | None:
@@ -101,17 +86,17 @@ def _find_truth(settings: Settings) -> pd.DataFrame | None:
     return None
 
 
-def _metric_table(title: str, metrics: pd.DataFrame, columns: dict[str, tuple[str, str]]) -> Table:
-    """A rich table of chosen metric columns, one row per model or baseline."""
-    table = Table(title=title)
-    for header in ("model", *columns):
-        table.add_column(header)
-    for _, row in metrics.iterrows():
-        table.add_row(str(row["model"]), *(fmt.format(row[col]) for col, fmt in columns.values()))
-    return table
+@dataclasses.dataclass
+class TrainRun:
+    """What ``churnclv train`` produced: the training result, where it wrote, what MLflow did."""
+
+    result: TrainingResult
+    bundle: Path
+    report: Path
+    registration: Registration
 
 
-def run_training(settings: Settings, console: Console) -> dict[str, object]:
+def run_training(settings: Settings, reporter: Reporter) -> TrainRun:
     """Load inputs, train and evaluate, write the bundle and report, log and register in MLflow."""
     from features import build_features
     from training.report import render_report
@@ -121,10 +106,11 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
 
     catalog = OutputCatalog(settings.output_dir)
     with open_engine(settings) as engine:  # on Spark: read and sample there, train here
-        result_in = load_inputs(settings, console, engine)
-        with console.status(f"Drawing the training sample{engine.label}"):
+        result_in = load_inputs(settings, reporter, engine)
+        resolve_cutoff(settings, result_in)  # a cutoff outside the data stops here
+        with reporter.status(f"Drawing the training sample{engine.label}"):
             tables, population = engine.training_tables(result_in.tables, settings)
-        with progress_bar(console) as progress:
+        with reporter.progress() as progress:
             task = progress.add_task("training", total=None)
 
             def step(msg: str) -> None:
@@ -148,73 +134,12 @@ def run_training(settings: Settings, console: Console) -> dict[str, object]:
                     )
                 )
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        reporter.note(note)
     bundle_dir = result.bundle.save(catalog.bundle)
     report_path = render_report(result, catalog.training_report, extra_tables=extra)
-    with console.status("Logging to MLflow and registering models"):
+    with reporter.status("Logging to MLflow and registering models"):
         reg = log_and_register(result, settings, bundle_dir, report_path.parent)
-    if result.plan is not None:
-        _print_backtest(console, result)
-    for kind, what in (("churn", "churn scores"), ("revenue", "revenue and CLV")):
-        console.print(
-            f"{what} served by [bold]{result.served[kind]}[/]: {result.selection[kind]}",
-            markup=True,
-        )
-    status = "champion" if reg.promoted else "challenger"
-    console.print(
-        f"registered churn_model v{reg.versions['churn_model']} and clv_model "
-        f"v{reg.versions['clv_model']} as [bold]{status}[/] ({reg.reason}); MLflow run {reg.run_id}"
-    )
-    console.print(f"report: {escape(str(report_path))}")
-    return {"report": report_path, "bundle": bundle_dir, "registration": reg, "result": result}
-
-
-def _print_backtest(console: Console, result: TrainingResult) -> None:
-    """The backtest's metric tables, the CLV check and the interval's coverage."""
-    console.print(
-        _metric_table(
-            f"Backtest (test cutoff {result.plan.test_cutoff})",
-            result.churn_metrics,
-            {
-                "ROC-AUC": ("roc_auc", "{:.3f}"),
-                "PR-AUC": ("pr_auc", "{:.3f}"),
-                "Brier": ("brier", "{:.3f}"),
-                "lift@10%": ("lift_top10", "{:.2f}"),
-            },
-        )
-    )
-    table = _metric_table(
-        "Revenue over the horizon",
-        result.revenue_metrics,
-        {
-            "Spearman": ("spearman", "{:.3f}"),
-            "norm. Gini": ("normalized_gini", "{:.3f}"),
-            "top-20% capture": ("revenue_capture_top20", "{:.1%}"),
-            "total pred/actual %": ("total_pred_vs_actual_pct", "{:.0f}%"),
-        },
-    )
-    console.print(table)
-    check = result.clv_check
-    if check is not None:
-        console.print(
-            _metric_table(
-                f"CLV over {check.plan.horizon_days} days from {check.plan.cutoff} "
-                "(margin 1, undiscounted)",
-                check.metrics,
-                {
-                    "Spearman": ("spearman", "{:.3f}"),
-                    "norm. Gini": ("normalized_gini", "{:.3f}"),
-                    "top-10% capture": ("revenue_capture_top10", "{:.1%}"),
-                    "total pred/actual %": ("total_pred_vs_actual_pct", "{:.0f}%"),
-                },
-            )
-        )
-    cov = result.bundle.interval
-    if cov is not None:
-        console.print(
-            f"CLV {cov.level:.0%} interval: {cov.coverage:.1%} of customers' actual "
-            f"{cov.horizon_days}-day revenue inside on the backtest"
-        )
+    return TrainRun(result, bundle_dir, report_path, reg)
 
 
 def campaign_for(campaign: str | None, holdout_percent: float, cutoff: dt.date) -> str | None:
@@ -222,12 +147,31 @@ def campaign_for(campaign: str | None, holdout_percent: float, cutoff: dt.date) 
     return campaign or (f"holdout-{cutoff}" if holdout_percent else None)
 
 
+@dataclasses.dataclass
+class ScoringRun:
+    """What ``churnclv score`` wrote and found."""
+
+    cutoff: dt.date
+    versions: dict[str, str]
+    paths: dict[str, Path]
+    lists: Path
+    summary: pd.DataFrame
+    movement: pd.DataFrame
+    drift: pd.DataFrame
+    drift_sample: float
+    campaign: str | None
+    holdout_percent: float
+    control_count: int
+    newcomers: int
+    no_purchase_segment: str
+
+
 def run_scoring(
     settings: Settings,
-    console: Console,
+    reporter: Reporter,
     holdout_percent: float = 0.0,
     campaign: str | None = None,
-) -> dict[str, Path]:
+) -> ScoringRun:
     """Score every customer at the cutoff with the champion models; write the output set,
     the drift check, the run history and the segment movement since the last run."""
     import uuid
@@ -236,13 +180,13 @@ def run_scoring(
     from serving.model_store import load_registered
 
     catalog = OutputCatalog(settings.output_dir)
-    with console.status("Fetching champion models from MLflow"):
+    with reporter.status("Fetching champion models from MLflow"):
         models = load_registered(settings.mlflow_tracking_uri)
     with open_engine(settings) as engine:
-        result = load_inputs(settings, console, engine)
+        result = load_inputs(settings, reporter, engine)
         cutoff = resolve_cutoff(settings, result)
         campaign = campaign_for(campaign, holdout_percent, cutoff)
-        with progress_bar(console) as progress:
+        with reporter.progress() as progress:
             run = engine.score(
                 result.tables,
                 cutoff,
@@ -259,105 +203,56 @@ def run_scoring(
     record_run(catalog.history, run_id, run.history)
     movement = segment_movement(catalog.history, run_id)
     paths["movement"] = write_frame(movement, catalog.movement)
-    _print_scoring(
-        console, catalog, cutoff, models.versions, run, movement, campaign, holdout_percent
+    no_purchase = settings.segments.no_purchase_segment
+    newcomers = run.summary.loc[run.summary["segment"] == no_purchase, "customers"].sum()
+    return ScoringRun(
+        cutoff=cutoff,
+        versions=models.versions,
+        paths=paths,
+        lists=catalog.segments,
+        summary=run.summary,
+        movement=movement,
+        drift=run.drift,
+        drift_sample=run.drift_sample,
+        campaign=campaign,
+        holdout_percent=holdout_percent,
+        control_count=run.control_count,
+        newcomers=int(newcomers),
+        no_purchase_segment=no_purchase,
     )
-    newcomers = run.summary.loc[
-        run.summary["segment"] == settings.segments.no_purchase_segment, "customers"
-    ].sum()
-    if newcomers:
-        console.print(
-            f"{int(newcomers):,} known customers without a paid purchase yet are in the segment "
-            f"'{settings.segments.no_purchase_segment}' (no churn probability or CLV yet)."
-        )
-    if run.drift_sample < 1.0:
-        console.print(f"drift checked on a random {run.drift_sample:.1%} sample of the customers")
-    return paths
 
 
-def _print_scoring(
-    console: Console,
-    catalog: OutputCatalog,
-    cutoff: dt.date,
-    versions: dict[str, str],
-    run: ScoreRun,
-    movement: pd.DataFrame,
-    campaign: str | None,
-    holdout_percent: float,
-) -> None:
-    """The segment table, control group, drift warnings and where the outputs are."""
-    from serving.batch import movement_summary
+@dataclasses.dataclass
+class ReportRun:
+    """What ``churnclv report`` wrote, and the campaign effect when one was measured."""
 
-    drift = run.drift
-    summary = run.summary.merge(movement_summary(movement), on="segment", how="left")
-    table = Table(title=f"Segments at {cutoff} (churn_model v{versions.get('churn_model')})")
-    ranged = summary["clv_total_low"].notna().any()
-    for col in (
-        "segment",
-        "customers",
-        "expected revenue",
-        "CLV total (80% range)" if ranged else "CLV total",
-        "value at risk",
-        "entered",
-        "left",
-    ):
-        table.add_column(col)
-    for _, row in summary.iterrows():
-        clv = f"{row['clv']:,.0f}"
-        if pd.notna(row.get("clv_total_low")):
-            clv += f" ({row['clv_total_low']:,.0f} to {row['clv_total_high']:,.0f})"
-        table.add_row(
-            escape(str(row["segment"])),  # names from the settings
-            f"{row['customers']:,}",
-            f"{row['expected_revenue']:,.0f}",
-            clv,
-            f"{row['value_at_risk']:,.0f}",
-            "" if pd.isna(row.get("entered")) else f"{int(row['entered']):,}",
-            "" if pd.isna(row.get("left")) else f"{int(row['left']):,}",
-        )
-    console.print(table)
-    if holdout_percent:
-        console.print(
-            f"control group for campaign '{escape(str(campaign))}': {run.control_count:,} "
-            f"customers ({holdout_percent:g}% of each segment), flagged in column 'control'"
-        )
-    for _, row in drift[drift["status"].isin(["warn", "flag"])].iterrows():
-        colour = "red" if row["status"] == "flag" else "yellow"
-        console.print(f"[{colour}]drift {row['status']}:[/] {row['feature']} PSI {row['psi']:.2f}")
-    console.print(
-        escape(
-            f"scores: {run.paths['scores']}; lists: {catalog.segments}; "
-            f"summary: {run.paths['summary']}"
-        )
-    )
+    paths: dict[str, Path]
+    effect: pd.DataFrame | None
 
 
 def run_report(
     settings: Settings,
-    console: Console,
+    reporter: Reporter,
     campaign: str | None = None,
     since: dt.date | None = None,
-) -> dict[str, Path]:
+) -> ReportRun:
     """Retention, cohort and CLV-by-channel report; campaign effect when a campaign is named."""
     from reports.marketing import build_retention_report, measure_campaign
 
     with open_engine(settings) as engine:  # on Spark: read there, the report's columns here
-        result = load_inputs(settings, console, engine)
-        with console.status(f"Collecting the report's columns{engine.label}"):
+        result = load_inputs(settings, reporter, engine)
+        with reporter.status(f"Collecting the report's columns{engine.label}"):
             result.tables = engine.report_tables(result.tables)
     catalog = OutputCatalog(settings.output_dir)
     scores = pd.read_parquet(catalog.scores) if catalog.scores.exists() else None
     if scores is None:
-        console.print(
-            f"[yellow]no scores at {escape(str(catalog.scores))}[/]: CLV by channel needs "
-            "`churnclv score`"
-        )
+        reporter.note(f"no scores at {catalog.scores}: CLV by channel needs `churnclv score`")
     effect = None
     if campaign:
         if since is None:
             raise ValueError("--since DATE is required with --campaign")
         effect = measure_campaign(catalog.history, result.tables.transactions, campaign, since)
-    with console.status("Building the retention report"):
+    with reporter.status("Building the retention report"):
         paths = build_retention_report(
             result.tables,
             settings.churn_horizon_days,
@@ -365,14 +260,7 @@ def run_report(
             scores=scores,
             campaign=effect,
         )
-    if effect is not None:
-        for r in effect.itertuples():
-            console.print(
-                f"{r.measure}: treated {r.treated:,.2f} vs control {r.control:,.2f} "
-                f"(difference {r.difference:+,.2f}, 95% CI {r.ci95_low:+,.2f} to {r.ci95_high:+,.2f})"
-            )
-    console.print(escape(f"report: {paths['report']} (CSV files beside it)"))
-    return paths
+    return ReportRun(paths, effect)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -380,7 +268,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 def run_serve(
     settings: Settings,
-    console: Console,
+    reporter: Reporter,
     config_path: Path | None,
     port: int | None = None,
     insecure_local: bool = False,
@@ -408,14 +296,14 @@ def run_serve(
         insecure_local=insecure_local,
     )
     config.api_keys()  # one clear line now rather than a failing server later
-    with console.status("Importing the champion models into the BentoML model store"):
+    with reporter.status("Importing the champion models into the BentoML model store"):
         model = import_to_bentoml(settings.mlflow_tracking_uri)
     config = dataclasses.replace(config, model_tag=str(model.tag))
     env = {**os.environ, **config.to_env()}
     scores = config.scores_dir
     port = port or settings.serving.port
-    console.print(
-        f"serving {model.tag} with scores from {escape(str(scores))} on http://{host}:{port}/ "
+    reporter.message(
+        f"serving {model.tag} with scores from {scores} on http://{host}:{port}/ "
         f"(page /, API docs /docs){' without API keys' if insecure_local else ''}"
     )
     cmd = [

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.errors import UserError
 
 TABLE_NAMES = ("transactions", "events", "customers")
+EARLIEST_DATE = dt.date(1990, 1, 1)
+"""Default floor for every input date (``data.earliest_date``) and the API's date floor: a
+year-1 or 1900 date is a placeholder, not an order."""
 
 
 class _Strict(BaseModel):
@@ -59,6 +62,19 @@ class DataSettings(_Strict):
     transactions: TableSource = Field(default_factory=TableSource)
     events: TableSource = Field(default_factory=TableSource)
     customers: TableSource = Field(default_factory=TableSource)
+    earliest_date: dt.date = Field(
+        default=EARLIEST_DATE,
+        description="Rows dated before this day are rejected (placeholder dates such as "
+        "0001-01-01 or 1900-01-01).",
+    )
+    min_id_overlap: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="Smallest share of the customer ids of events/customers (or of "
+        "transactions) found in the other table; below it the tables do not share ids and "
+        "the run stops.",
+    )
 
 
 class RiskTier(_Strict):

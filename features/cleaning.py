@@ -11,7 +11,7 @@ Given a source read by :mod:`features.sources` (its columns plus ``__row``/``__f
   ``2024-01-05T10:00:00+02:00``; a time with an offset becomes UTC) or the configured
   ``timestamp_format``; numbers; booleans from true/false, yes/no, 1/0 and t/f, y/n;
 * a row that cannot be used gets one reason, the first that applies (missing id, unparseable
-  or missing time, a time later than the run itself, non-numeric, non-finite or out-of-range
+  or missing time, a time later than the run itself or before ``data.earliest_date``, non-numeric, non-finite or out-of-range
   amount, unreadable boolean, missing event type, duplicate customer); negative amounts are
   returns and rows after the cutoff are valid data, so both are kept;
 * of several usable rows of one customer in the customers table the first in the source is kept
@@ -21,13 +21,14 @@ Given a source read by :mod:`features.sources` (its columns plus ``__row``/``__f
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import inspect
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from core.settings import TableSource
+from core.settings import EARLIEST_DATE, TableSource
 from features.contract import CONTRACT, MAX_ABS_VALUE, TIME_COLUMN, ContractError
 from features.sources import FILE, ROW
 
@@ -165,7 +166,12 @@ def _first_reason(checks: list[tuple[ir.BooleanValue, Any]]) -> ir.StringValue:
 
 
 def check_table(
-    mapped: ir.Table, src: TableSource, table: str, as_of: pd.Timestamp, engine: str
+    mapped: ir.Table,
+    src: TableSource,
+    table: str,
+    as_of: pd.Timestamp,
+    engine: str,
+    earliest: dt.date = EARLIEST_DATE,
 ) -> ir.Table:
     """Parse and check one de-duplicated table: the contract columns in canonical types,
     ``reason`` (null for a usable row), ``__row``/``__file`` and the raw values (``__raw_*``).
@@ -217,6 +223,12 @@ def check_table(
         (
             values[time_col] > as_of.to_pydatetime(),
             f"{time_col} in the future of the run ({as_of:%Y-%m-%d %H:%M})",
+        )
+    )
+    checks.append(
+        (
+            values[time_col] < dt.datetime.combine(earliest, dt.time()),
+            f"{time_col} before {earliest} (data.earliest_date)",
         )
     )
     for col in (c for c, v in spec.items() if v[1] == "float64" and c in mapped.columns):

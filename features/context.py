@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.errors import UserError
 from core.settings import compact_date
 
 if TYPE_CHECKING:
@@ -28,6 +29,31 @@ if TYPE_CHECKING:
     from features.engine import IbisTables
 
 CutoffLike = dt.date | dt.datetime | pd.Timestamp | str
+
+
+class CutoffError(UserError, ValueError):
+    """The cutoff lies outside the data: after the last transaction or before the first."""
+
+
+def check_cutoff(cutoff: dt.date, first: dt.date, last: dt.date) -> dt.date:
+    """``cutoff`` when it lies within the transactions' dates, else a CutoffError saying so.
+
+    After the last transaction every customer would look lapsed (nothing is known about that
+    time); before the first there is no customer at all.
+    """
+    if cutoff > last:
+        raise CutoffError(
+            f"cutoff {cutoff} is after the last transaction ({last}): nothing is known about "
+            f"that time, so every customer would look lapsed; use a cutoff up to {last} or "
+            "leave it out (default: the last transaction's date)"
+        )
+    if cutoff < first:
+        raise CutoffError(
+            f"cutoff {cutoff} is before the first transaction ({first}): no customer is known "
+            f"then; use a cutoff from {first} to {last}"
+        )
+    return cutoff
+
 
 MONEY = "decimal(18, 6)"
 """Money is summed as exact decimals (6 places), then turned into float64: floating-point sums

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from core.settings import TABLE_NAMES, DataSettings, TableSource
+from core.settings import EARLIEST_DATE, TABLE_NAMES, DataSettings, TableSource
 from features.cleaning import check_table, clean_rows, drop_duplicates, map_table, rejected_rows
 from features.contract import CONTRACT, ContractError, InputTables
 from features.engine import IbisTables, default_backend, fetch, materialize
@@ -81,15 +81,18 @@ class LoadResult:
 
 
 def load_table_on(
-    src: TableSource, table: str, con: BaseBackend, as_of: pd.Timestamp
+    src: TableSource,
+    table: str,
+    con: BaseBackend,
+    as_of: pd.Timestamp,
+    earliest: dt.date = EARLIEST_DATE,
 ) -> tuple[ir.Table, pd.DataFrame, TableReport]:
     """Read and check one table on ``con``: ``(clean table, rejects frame, report)``."""
     source = source_label(src, table)
     mapped = map_table(read_source(src, table, con), src, table, source)
     report = TableReport(source=source, rows_read=int(con.execute(mapped.count())))
-    checked = materialize(
-        con, check_table(drop_duplicates(mapped), src, table, as_of, con.name), f"checked_{table}"
-    )
+    checked = check_table(drop_duplicates(mapped), src, table, as_of, con.name, earliest)
+    checked = materialize(con, checked, f"checked_{table}")
     counts = con.execute(
         checked.group_by(why=checked.reason.split(":")[0]).aggregate(n=checked.count())
     )
@@ -143,7 +146,7 @@ def load_tables_on(
     rejects = []
     report: dict[str, TableReport] = {}
     for name, src in resolve_sources(data).items():
-        tables[name], rej, report[name] = load_table_on(src, name, con, now)
+        tables[name], rej, report[name] = load_table_on(src, name, con, now, data.earliest_date)
         rejects.append(rej)
     if report["transactions"].rows_kept == 0:
         raise ContractError(
@@ -155,7 +158,44 @@ def load_tables_on(
     all_rejects = (
         pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=REJECT_COLUMNS)
     )
-    return LoadResult(tables=IbisTables(con=con, **tables), rejects=all_rejects, report=report)
+    loaded = IbisTables(con=con, **tables)
+    check_id_overlap(loaded, report, data.min_id_overlap)
+    return LoadResult(tables=loaded, rejects=all_rejects, report=report)
+
+
+ID_SAMPLE = 10_000
+"""Distinct ids per table the overlap check looks up in the other table."""
+
+
+def id_overlap(tables: IbisTables, other: str) -> tuple[float, float]:
+    """Shares of (up to :data:`ID_SAMPLE`) distinct ids of ``other`` found in the transactions,
+    and of transaction ids found in ``other``."""
+    con = tables.con
+    tx = tables.transactions.select("customer_id").distinct()
+    them = getattr(tables, other).select("customer_id").distinct()
+    shares = []
+    for ids, pool in ((them, tx), (tx, them)):
+        sample = ids.limit(ID_SAMPLE)
+        found = sample.semi_join(pool, "customer_id").count()
+        n = int(con.execute(sample.count()))
+        shares.append(int(con.execute(found)) / n if n else 1.0)
+    return shares[0], shares[1]
+
+
+def check_id_overlap(tables: IbisTables, report: dict[str, TableReport], min_share: float) -> None:
+    """Stop when events or customers share (almost) no customer ids with the transactions."""
+    for other in ("events", "customers"):
+        if getattr(tables, other) is None or report[other].rows_kept == 0:
+            continue
+        theirs, ours = id_overlap(tables, other)
+        if max(theirs, ours) < min_share:
+            raise ContractError(
+                f"{report[other].source}: {theirs:.1%} of its customer ids appear in the "
+                f"transactions ({report['transactions'].source}) and {ours:.1%} of theirs in it, "
+                f"below data.min_id_overlap ({min_share:.0%}): the tables do not share ids. Ids "
+                "are compared as text, so '000001' and '1' differ: check leading zeros and "
+                "numeric id columns (a Parquet integer id loses its zeros)"
+            )
 
 
 def load_tables(data: DataSettings, as_of: dt.datetime | None = None) -> LoadResult:
@@ -171,7 +211,14 @@ def load_tables(data: DataSettings, as_of: dt.datetime | None = None) -> LoadRes
 
 def max_timestamp(tables: IbisTables) -> pd.Timestamp:
     """Last transaction timestamp of engine tables: the default cutoff."""
-    return pd.Timestamp(tables.con.execute(tables.transactions.timestamp.max()))
+    return timestamp_range(tables)[1]
+
+
+def timestamp_range(tables: IbisTables) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last transaction timestamps of engine tables."""
+    t = tables.transactions
+    row = tables.con.execute(t.aggregate(first=t.timestamp.min(), last=t.timestamp.max()))
+    return pd.Timestamp(row["first"].iloc[0]), pd.Timestamp(row["last"].iloc[0])
 
 
 def collect_tables(tables: IbisTables, columns: dict[str, list[str]] | None = None) -> InputTables:

@@ -17,12 +17,12 @@ from typing import Annotated
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.settings import EARLIEST_DATE
 from features.contract import MAX_ABS_VALUE
 
 MAX_CUSTOMERS_PER_CALL = 1000
 MAX_ROWS_PER_CUSTOMER = 10_000
 MAX_BODY_BYTES = 10_000_000
-EARLIEST_DATE = dt.date(1990, 1, 1)
 FUTURE_TOLERANCE_DAYS = 1  # time zones ahead of UTC
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]

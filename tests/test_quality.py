@@ -63,6 +63,7 @@ def _run(name: str, folder: Path) -> bq.Quality:
     """Generate, train, score and build features in-process; evaluate as the bench does."""
     from rich.console import Console
 
+    from churnclv.console import Reporter
     from churnclv.demo_data import write_demo_data
     from churnclv.pipeline import run_features, run_scoring
     from churnclv.scenarios import generate_scenario, scenario_settings
@@ -93,11 +94,11 @@ def _run(name: str, folder: Path) -> bq.Quality:
     loaded = model_store.LoadedModels(
         ModelBundle.load(bundle_dir), {"churn_model": "1", "clv_model": "1"}, "test", bundle_dir
     )
-    console = Console(quiet=True)
+    reporter = Reporter(Console(quiet=True))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(model_store, "load_registered", lambda *_a, **_k: loaded)
-        run_scoring(settings, console)
-    run_features(settings, console)
+        run_scoring(settings, reporter)
+    run_features(settings, reporter)
     run = bq.load_run(data_dir, out_dir)
     q = bq.evaluate(
         run["scores"],

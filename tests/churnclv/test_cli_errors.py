@@ -52,3 +52,49 @@ def test_score_without_a_model_store_says_so_and_creates_none(tmp_path: Path) ->
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "no MLflow store at nothing.db" in proc.stderr and "churnclv train" in proc.stderr
     assert not (tmp_path / "nothing.db").exists()
+
+
+def one_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    return errors[0]
+
+
+def small_data(folder: Path) -> None:
+    folder.mkdir()
+    (folder / "transactions.csv").write_text(
+        "customer_id,timestamp,amount\nc1,2026-01-05,10\nc2,2026-02-01,20\nc1,2026-03-01,5\n"
+    )
+
+
+def test_a_cutoff_after_the_last_transaction_is_one_error_line(tmp_path: Path) -> None:
+    small_data(tmp_path / "data")
+    line = one_error(run("features", "--data", "data", "--cutoff", "2030-06-01", cwd=tmp_path))
+    assert "cutoff 2030-06-01 is after the last transaction (2026-03-01)" in line
+    line = one_error(run("features", "--data", "data", "--cutoff", "9999-12-31", cwd=tmp_path))
+    assert "after the last transaction" in line
+    assert not (tmp_path / "outputs" / "features.parquet").exists()
+
+
+def test_a_cutoff_before_the_first_transaction_is_one_error_line(tmp_path: Path) -> None:
+    small_data(tmp_path / "data")
+    line = one_error(run("train", "--data", "data", "--cutoff", "2010-01-01", cwd=tmp_path))
+    assert "cutoff 2010-01-01 is before the first transaction (2026-01-05)" in line
+
+
+def test_tables_that_share_no_ids_stop_the_run_with_a_hint(tmp_path: Path) -> None:
+    import pandas as pd
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame(
+        {"customer_id": [1, 2, 3], "timestamp": pd.to_datetime(["2026-01-01"] * 3), "amount": 5.0}
+    ).to_parquet(data / "transactions.parquet")
+    (data / "customers.csv").write_text(
+        "customer_id,signup_date\n000001,2025-01-01\n000002,2025-01-01\n000003,2025-01-01\n"
+    )
+    line = one_error(run("features", "--data", "data", cwd=tmp_path))
+    assert "customers.csv: 0.0% of its customer ids appear in the transactions" in line
+    assert "leading zeros" in line

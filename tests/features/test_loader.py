@@ -184,7 +184,7 @@ def test_parquet_and_duckdb_sources(tmp_path: Path) -> None:
     db = tmp_path / "shop.duckdb"
     with duckdb.connect(str(db)) as con:
         con.execute(
-            "create table web_events as select '00042' as customer_id, "
+            "create table web_events as select ' 42' as customer_id, "
             "timestamp '2024-01-02 10:00' as timestamp, 'Visit' as event_type"
         )
     events = TableSource(path=db, table="web_events")
@@ -195,7 +195,7 @@ def test_parquet_and_duckdb_sources(tmp_path: Path) -> None:
         as_of=RUN_TIME,
     )
     ev = res.tables.events
-    assert ev["customer_id"].tolist() == ["00042"]
+    assert ev["customer_id"].tolist() == ["42"]  # blanks trimmed, matching the 42 above
     assert ev["event_type"].tolist() == ["visit"]  # normalised to lower case
     assert ev["value"].isna().all()
 
@@ -231,3 +231,51 @@ def test_unknown_mapped_column_in_config_is_an_error(tmp_path: Path) -> None:
     src = TableSource(path=path, columns={"customer": "cust"})
     with pytest.raises(ContractError, match=r"unknown contract column\(s\) \['customer'\]"):
         load_tables(DataSettings(transactions=src), as_of=RUN_TIME)
+
+
+def test_placeholder_dates_before_the_earliest_date_are_rejected(tmp_path: Path) -> None:
+    write(
+        tmp_path / "transactions.csv",
+        "customer_id,timestamp,amount\n"
+        "1,2024-01-01,10\n"
+        "2,0001-01-01,10\n"  # row 2: a placeholder
+        "3,1900-01-01,10\n"  # row 3
+        "4,1990-01-01,10\n",  # row 4: the earliest day itself is fine
+    )
+    res = load_dir(tmp_path)
+    assert res.rejects[["row", "reason"]].values.tolist() == [
+        [2, "timestamp before 1990-01-01 (data.earliest_date)"],
+        [3, "timestamp before 1990-01-01 (data.earliest_date)"],
+    ]
+    later = load_tables(
+        DataSettings(dir=tmp_path, earliest_date=dt.date(2000, 1, 1)), as_of=RUN_TIME
+    )
+    assert later.rejects["row"].tolist() == [2, 3, 4]
+
+
+def test_times_with_mixed_offsets_become_utc(tmp_path: Path) -> None:
+    write(
+        tmp_path / "transactions.csv",
+        "customer_id,timestamp,amount\n"
+        "1,2024-01-05T10:00:00+02:00,10\n"
+        "1,2024-01-05T10:00:00-05:00,10\n"
+        "1,2024-01-05T10:00:00Z,10\n"
+        "1,2024-01-05 10:00:00,10\n",  # no offset: taken as UTC
+    )
+    tx = load_dir(tmp_path).tables.transactions
+    assert tx["timestamp"].tolist() == [
+        pd.Timestamp("2024-01-05 08:00"),
+        pd.Timestamp("2024-01-05 15:00"),
+        pd.Timestamp("2024-01-05 10:00"),
+        pd.Timestamp("2024-01-05 10:00"),
+    ]
+
+
+def test_a_bad_value_under_a_timestamp_format_is_a_reject_not_a_crash(tmp_path: Path) -> None:
+    write(tmp_path / "tx.csv", "customer_id,timestamp,amount\n1,20240105,10\n2,2024-01-05,10\n")
+    src = TableSource(path=tmp_path / "tx.csv", timestamp_format="%Y%m%d")
+    res = load_tables(DataSettings(transactions=src), as_of=RUN_TIME)
+    assert res.tables.transactions["timestamp"].tolist() == [pd.Timestamp("2024-01-05")]
+    assert res.rejects[["row", "reason"]].values.tolist() == [
+        [2, "unparseable timestamp: '2024-01-05'"]
+    ]

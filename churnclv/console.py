@@ -1,0 +1,241 @@
+"""What the command line shows: the flows' results rendered with rich, and their live progress.
+
+The flows of :mod:`churnclv.pipeline` compute and write; they tell a :class:`Reporter` what
+happened while they run (inputs read, notes) and return a result, which the CLI hands back to
+the reporter to print. All formatting of the terminal output lives here, none in the flows.
+Names from the user's files and settings are escaped, never read as rich markup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from churnclv.pipeline import FeaturesRun, ReportRun, ScoringRun, TrainRun
+    from features.loader import LoadResult
+    from training.train import TrainingResult
+
+
+class Reporter:
+    """Renders on one rich console (stderr for the CLI): live progress, then results."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    # live, while a flow runs
+    @contextlib.contextmanager
+    def status(self, message: str) -> Iterator[None]:
+        """A spinner with ``message`` while the block runs."""
+        with self.console.status(message):
+            yield
+
+    def progress(self) -> Progress:
+        """The progress bar every long step uses."""
+        return Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
+
+    def loaded(self, result: LoadResult, rejects_path: Path) -> None:
+        """The input tables: rows read, dropped, rejected and kept, and the reasons."""
+        table = Table(title="Input data")
+        for col in (
+            "table",
+            "rows read",
+            "duplicates dropped",
+            "rejected",
+            "kept",
+            "reject reasons",
+        ):
+            table.add_column(col)
+        for row in result.summary_rows():
+            table.add_row(
+                str(row["table"]),
+                f"{row['rows_read']:,}",
+                f"{row['duplicates_dropped']:,}",
+                f"{row['rejected']:,}",
+                f"{row['rows_kept']:,}",
+                escape(str(row["reject_reasons"])),  # column names from the user's files
+            )
+        self.console.print(table)
+        if len(result.rejects):
+            self.console.print(
+                f"[yellow]{len(result.rejects):,} rejected rows[/], reasons in "
+                f"{escape(str(rejects_path))}"
+            )
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[yellow]note:[/] {escape(message)}")
+
+    def message(self, message: str) -> None:
+        """A plain line (no markup)."""
+        self.console.print(escape(message))
+
+    # results, printed by the CLI when a flow returns
+    def features_written(self, run: FeaturesRun) -> None:
+        self.console.print(
+            f"cutoff {run.cutoff}: {run.customers:,} customers x {run.features} "
+            f"features{run.engine_label}"
+        )
+        self.console.print(f"[green]features written to[/] {escape(str(run.path))}")
+
+    def trained(self, run: TrainRun) -> None:
+        result = run.result
+        if result.plan is not None:
+            self._backtest(result)
+        for kind, what in (("churn", "churn scores"), ("revenue", "revenue and CLV")):
+            self.console.print(
+                f"{what} served by [bold]{escape(result.served[kind])}[/]: "
+                f"{escape(result.selection[kind])}"
+            )
+        reg = run.registration
+        status = "champion" if reg.promoted else "challenger"
+        self.console.print(
+            f"registered churn_model v{reg.versions['churn_model']} and clv_model "
+            f"v{reg.versions['clv_model']} as [bold]{status}[/] ({escape(reg.reason)}); "
+            f"MLflow run {reg.run_id}"
+        )
+        self.console.print(f"report: {escape(str(run.report))}")
+
+    def _backtest(self, result: TrainingResult) -> None:
+        """The backtest's metric tables, the CLV check and the interval's coverage."""
+        self.console.print(
+            metric_table(
+                f"Backtest (test cutoff {result.plan.test_cutoff})",
+                result.churn_metrics,
+                {
+                    "ROC-AUC": ("roc_auc", "{:.3f}"),
+                    "PR-AUC": ("pr_auc", "{:.3f}"),
+                    "Brier": ("brier", "{:.3f}"),
+                    "lift@10%": ("lift_top10", "{:.2f}"),
+                },
+            )
+        )
+        self.console.print(
+            metric_table(
+                "Revenue over the horizon",
+                result.revenue_metrics,
+                {
+                    "Spearman": ("spearman", "{:.3f}"),
+                    "norm. Gini": ("normalized_gini", "{:.3f}"),
+                    "top-20% capture": ("revenue_capture_top20", "{:.1%}"),
+                    "total pred/actual %": ("total_pred_vs_actual_pct", "{:.0f}%"),
+                },
+            )
+        )
+        check = result.clv_check
+        if check is not None:
+            self.console.print(
+                metric_table(
+                    f"CLV over {check.plan.horizon_days} days from {check.plan.cutoff} "
+                    "(margin 1, undiscounted)",
+                    check.metrics,
+                    {
+                        "Spearman": ("spearman", "{:.3f}"),
+                        "norm. Gini": ("normalized_gini", "{:.3f}"),
+                        "top-10% capture": ("revenue_capture_top10", "{:.1%}"),
+                        "total pred/actual %": ("total_pred_vs_actual_pct", "{:.0f}%"),
+                    },
+                )
+            )
+        cov = result.bundle.interval
+        if cov is not None:
+            self.console.print(
+                f"CLV {cov.level:.0%} interval: {cov.coverage:.1%} of customers' actual "
+                f"{cov.horizon_days}-day revenue inside on the backtest"
+            )
+
+    def scored(self, run: ScoringRun) -> None:
+        """The segment table, control group, drift warnings and where the outputs are."""
+        from serving.batch import movement_summary
+
+        summary = run.summary.merge(movement_summary(run.movement), on="segment", how="left")
+        table = Table(
+            title=f"Segments at {run.cutoff} (churn_model v{run.versions.get('churn_model')})"
+        )
+        ranged = summary["clv_total_low"].notna().any()
+        for col in (
+            "segment",
+            "customers",
+            "expected revenue",
+            "CLV total (80% range)" if ranged else "CLV total",
+            "value at risk",
+            "entered",
+            "left",
+        ):
+            table.add_column(col)
+        for _, row in summary.iterrows():
+            clv = f"{row['clv']:,.0f}"
+            if pd.notna(row.get("clv_total_low")):
+                clv += f" ({row['clv_total_low']:,.0f} to {row['clv_total_high']:,.0f})"
+            table.add_row(
+                escape(str(row["segment"])),  # names from the settings
+                f"{row['customers']:,}",
+                f"{row['expected_revenue']:,.0f}",
+                clv,
+                f"{row['value_at_risk']:,.0f}",
+                "" if pd.isna(row.get("entered")) else f"{int(row['entered']):,}",
+                "" if pd.isna(row.get("left")) else f"{int(row['left']):,}",
+            )
+        self.console.print(table)
+        if run.holdout_percent:
+            self.console.print(
+                f"control group for campaign '{escape(str(run.campaign))}': "
+                f"{run.control_count:,} customers ({run.holdout_percent:g}% of each segment), "
+                "flagged in column 'control'"
+            )
+        drift = run.drift
+        for _, row in drift[drift["status"].isin(["warn", "flag"])].iterrows():
+            colour = "red" if row["status"] == "flag" else "yellow"
+            self.console.print(
+                f"[{colour}]drift {row['status']}:[/] {escape(str(row['feature']))} "
+                f"PSI {row['psi']:.2f}"
+            )
+        self.message(
+            f"scores: {run.paths['scores']}; lists: {run.lists}; summary: {run.paths['summary']}"
+        )
+        if run.newcomers:
+            self.message(
+                f"{run.newcomers:,} known customers without a paid purchase yet are in the "
+                f"segment '{run.no_purchase_segment}' (no churn probability or CLV yet)."
+            )
+        if run.drift_sample < 1.0:
+            self.message(
+                f"drift checked on a random {run.drift_sample:.1%} sample of the customers"
+            )
+
+    def reported(self, run: ReportRun) -> None:
+        if run.effect is not None:
+            for r in run.effect.itertuples():
+                self.message(
+                    f"{r.measure}: treated {r.treated:,.2f} vs control {r.control:,.2f} "
+                    f"(difference {r.difference:+,.2f}, 95% CI {r.ci95_low:+,.2f} to "
+                    f"{r.ci95_high:+,.2f})"
+                )
+        self.message(f"report: {run.paths['report']} (CSV files beside it)")
+
+
+def metric_table(title: str, metrics: pd.DataFrame, columns: dict[str, tuple[str, str]]) -> Table:
+    """A rich table of chosen metric columns, one row per model or baseline."""
+    table = Table(title=title)
+    for header in ("model", *columns):
+        table.add_column(header)
+    for _, row in metrics.iterrows():
+        table.add_row(
+            escape(str(row["model"])), *(fmt.format(row[col]) for col, fmt in columns.values())
+        )
+    return table
