@@ -25,7 +25,7 @@ demo: setup data features train score report ## Whole main job on the demo data,
 	@echo "demo outputs:"
 	@echo "  demo_data/                          input tables + ground truth"
 	@echo "  outputs/demo/report/training_report.html   models vs baselines"
-	@echo "  outputs/demo/scores.parquet, outputs/demo/segments/*.csv, outputs/demo/summary.csv"
+	@echo "  outputs/demo/current/scores.parquet, outputs/demo/current/segments/*.csv, outputs/demo/current/summary.csv"
 	@echo "  outputs/demo/reports/report.html    retention, cohorts, CLV by channel"
 	@echo "  mlflow.db + mlruns/                 MLflow runs and registered models (make mlflow-ui)"
 	@echo "next: CHURNCLV_API_KEYS=<key> make serve   (API and segment page on http://127.0.0.1:3000/)"

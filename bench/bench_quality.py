@@ -59,6 +59,7 @@ from common import DATA, ROOT  # noqa: E402
 from common import result as report_result  # noqa: E402
 
 from churnclv.scenarios import SCENARIOS, scenario_settings  # noqa: E402
+from core.catalog import OutputCatalog  # noqa: E402
 
 WORK = DATA / "quality"
 SEED = 7
@@ -182,7 +183,7 @@ def load_run(data_dir: Path, out_dir: Path) -> dict[str, pd.DataFrame]:
     return {
         "truth": _read_table(data_dir, "truth"),
         "transactions": _read_table(data_dir, "transactions", ["customer_id"]),
-        "scores": pd.read_parquet(out_dir / "scores.parquet").assign(
+        "scores": pd.read_parquet(OutputCatalog(out_dir).pinned().scores).assign(
             customer_id=lambda f: f["customer_id"].astype("str")
         ),
         "features": pd.read_parquet(out_dir / "features.parquet").assign(

@@ -54,7 +54,6 @@ class ScoreRun:
     """What a score run wrote and what the flow needs after it."""
 
     paths: dict[str, Path]
-    history: pd.DataFrame | Path  # the scores, for the run history (a Parquet path on Spark)
     summary: pd.DataFrame
     drift: pd.DataFrame
     control_count: int
@@ -143,7 +142,6 @@ class DuckDBEngine:
         buyers = feats[has_paid_purchase(feats)]  # the models' population, for drift
         return ScoreRun(
             paths=paths,
-            history=scores,
             summary=pd.read_csv(paths["summary"]),  # as written, as the Spark engine reads it
             drift=evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {})),
             control_count=int(scores["control"].sum()),
@@ -228,7 +226,6 @@ class SparkEngine:
             everyone.unpersist()
         return ScoreRun(
             paths=paths,
-            history=paths["scores"],  # the run history reads the scores Parquet written above
             summary=summary,
             drift=drift,
             control_count=control_count,

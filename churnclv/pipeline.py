@@ -10,9 +10,11 @@ every command).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,9 +33,22 @@ if TYPE_CHECKING:
     from training.train import TrainingResult
 
 
-def load_inputs(settings: Settings, reporter: Reporter, engine: Engine) -> LoadResult:
-    """Load the contract tables with the engine; write the rejects and the load summary."""
+@contextlib.contextmanager
+def writing(settings: Settings, command: str) -> Iterator[OutputCatalog]:
+    """Hold the output folder's lock while a command writes there (one writer at a time)."""
+    from core.lock import hold
+
     catalog = OutputCatalog(settings.output_dir)
+    with hold(catalog.lock, command, f"output folder {catalog.root}"):
+        yield catalog
+
+
+def load_inputs(
+    settings: Settings, reporter: Reporter, engine: Engine, catalog: OutputCatalog | None = None
+) -> LoadResult:
+    """Load the contract tables with the engine; write the rejects and the load summary
+    (into ``catalog``: a score run's own folder, else the output folder)."""
+    catalog = catalog or OutputCatalog(settings.output_dir)
     with reporter.status("Reading input tables"):
         result = load_tables_on(settings.data, engine.con)
     write_frame(result.rejects, catalog.rejects)
@@ -64,13 +79,12 @@ class FeaturesRun:
 
 def run_features(settings: Settings, reporter: Reporter) -> FeaturesRun:
     """Load inputs, build the feature frame at the cutoff and write it as Parquet."""
-    path = OutputCatalog(settings.output_dir).features
-    with open_engine(settings) as engine:
+    with writing(settings, "churnclv features") as catalog, open_engine(settings) as engine:
         result = load_inputs(settings, reporter, engine)
         cutoff = resolve_cutoff(settings, result)
         with reporter.progress() as progress:
-            rows, cols = engine.write_features(result.tables, cutoff, path, progress)
-    return FeaturesRun(path, cutoff, rows, cols, engine.label)
+            rows, cols = engine.write_features(result.tables, cutoff, catalog.features, progress)
+    return FeaturesRun(catalog.features, cutoff, rows, cols, engine.label)
 
 
 def _find_truth(settings: Settings) -> pd.DataFrame | None:
@@ -98,48 +112,55 @@ class TrainRun:
 
 def run_training(settings: Settings, reporter: Reporter) -> TrainRun:
     """Load inputs, train and evaluate, write the bundle and report, log and register in MLflow."""
+    from core.lock import hold
     from features import build_features
     from training.report import render_report
-    from training.tracking import log_and_register
+    from training.tracking import log_and_register, registry_lock
     from training.train import train_models
     from training.truth import evaluate_against_truth
 
-    catalog = OutputCatalog(settings.output_dir)
-    with open_engine(settings) as engine:  # on Spark: read and sample there, train here
-        result_in = load_inputs(settings, reporter, engine)
-        resolve_cutoff(settings, result_in)  # a cutoff outside the data stops here
-        with reporter.status(f"Drawing the training sample{engine.label}"):
-            tables, population = engine.training_tables(result_in.tables, settings)
-        with reporter.progress() as progress:
-            task = progress.add_task("training", total=None)
+    with writing(settings, "churnclv train") as catalog:
+        with open_engine(settings) as engine:  # on Spark: read and sample there, train here
+            result_in = load_inputs(settings, reporter, engine)
+            resolve_cutoff(settings, result_in)  # a cutoff outside the data stops here
+            with reporter.status(f"Drawing the training sample{engine.label}"):
+                tables, population = engine.training_tables(result_in.tables, settings)
+            with reporter.progress() as progress:
+                task = progress.add_task("training", total=None)
 
-            def step(msg: str) -> None:
-                progress.update(task, description=msg, advance=1)
+                def step(msg: str) -> None:
+                    progress.update(task, description=msg, advance=1)
 
-            result = train_models(tables, settings, step=step, population=population)
-            extra = {}
-            truth = _find_truth(settings)
-            if truth is not None:
-                step("comparing with the demo generator's ground truth")
-                end = result.data_end
-                feats = build_features(result_in.tables, end)
-                extra["Against the demo generator's ground truth (scored at the data end)"] = (
-                    evaluate_against_truth(
-                        result.bundle,
-                        feats,
-                        truth,
-                        settings.churn_horizon_days,
-                        result.baselines,
-                        scoring_date=end,
+                result = train_models(tables, settings, step=step, population=population)
+                extra = {}
+                truth = _find_truth(settings)
+                if truth is not None:
+                    step("comparing with the demo generator's ground truth")
+                    end = result.data_end
+                    feats = build_features(result_in.tables, end)
+                    extra["Against the demo generator's ground truth (scored at the data end)"] = (
+                        evaluate_against_truth(
+                            result.bundle,
+                            feats,
+                            truth,
+                            settings.churn_horizon_days,
+                            result.baselines,
+                            scoring_date=end,
+                        )
                     )
-                )
-    for note in result.notes:
-        reporter.note(note)
-    bundle_dir = result.bundle.save(catalog.bundle)
-    report_path = render_report(result, catalog.training_report, extra_tables=extra)
-    with reporter.status("Logging to MLflow and registering models"):
-        reg = log_and_register(result, settings, bundle_dir, report_path.parent)
-    return TrainRun(result, bundle_dir, report_path, reg)
+        for note in result.notes:
+            reporter.note(note)
+        bundle_dir = result.bundle.save(catalog.bundle)
+        report_path = render_report(result, catalog.training_report, extra_tables=extra)
+        lock = registry_lock(settings.mlflow_tracking_uri)
+        with (
+            hold(lock, "churnclv train", f"the model registry {settings.mlflow_tracking_uri}")
+            if lock
+            else contextlib.nullcontext(),
+            reporter.status("Logging to MLflow and registering models"),
+        ):
+            reg = log_and_register(result, settings, bundle_dir, report_path.parent)
+        return TrainRun(result, bundle_dir, report_path, reg)
 
 
 def campaign_for(campaign: str | None, holdout_percent: float, cutoff: dt.date) -> str | None:
@@ -172,44 +193,65 @@ def run_scoring(
     holdout_percent: float = 0.0,
     campaign: str | None = None,
 ) -> ScoringRun:
-    """Score every customer at the cutoff with the champion models; write the output set,
-    the drift check, the run history and the segment movement since the last run."""
+    """Score every customer at the cutoff with the champion models and publish the run's whole
+    set (scores, lists, summary, drift, movement since the last run, rejects) in one step,
+    then record it in the run history and drop runs beyond ``keep_score_runs``."""
     import uuid
 
-    from serving.batch import record_run, segment_movement
+    from core.runs import clear_staging, current_run_id, prune, publish
+    from serving.batch import record_run, segment_movement, sync_history
     from serving.model_store import load_registered
 
-    catalog = OutputCatalog(settings.output_dir)
     with reporter.status("Fetching champion models from MLflow"):
         models = load_registered(settings.mlflow_tracking_uri)
-    with open_engine(settings) as engine:
-        result = load_inputs(settings, reporter, engine)
-        cutoff = resolve_cutoff(settings, result)
-        campaign = campaign_for(campaign, holdout_percent, cutoff)
-        with reporter.progress() as progress:
-            run = engine.score(
-                result.tables,
-                cutoff,
-                models,
-                settings,
-                catalog,
-                campaign,
-                holdout_percent,
-                progress,
-            )
-    paths = run.paths
-    paths["drift"] = write_frame(run.drift, catalog.drift)
-    run_id = f"{cutoff}-{uuid.uuid4().hex[:8]}"
-    record_run(catalog.history, run_id, run.history)
-    movement = segment_movement(catalog.history, run_id)
-    paths["movement"] = write_frame(movement, catalog.movement)
+    with writing(settings, "churnclv score") as catalog:
+        clear_staging(catalog)  # what a killed or failed run left
+        previous = current_run_id(catalog)
+        sync_history(catalog, previous)  # a run killed after its switch, before its record
+        before = catalog.pinned().scores if previous else None
+        token = uuid.uuid4().hex[:8]
+        staged = catalog.staging(token)
+        with open_engine(settings) as engine:
+            result = load_inputs(settings, reporter, engine, staged)
+            cutoff = resolve_cutoff(settings, result)
+            campaign = campaign_for(campaign, holdout_percent, cutoff)
+            with reporter.progress() as progress:
+                run = engine.score(
+                    result.tables,
+                    cutoff,
+                    models,
+                    settings,
+                    staged,
+                    campaign,
+                    holdout_percent,
+                    progress,
+                )
+        run.paths["drift"] = write_frame(run.drift, staged.drift)
+        movement = segment_movement(before, staged.scores)
+        run.paths["movement"] = write_frame(movement, staged.movement)
+        run_id = f"{cutoff}-{token}"
+        published = publish(
+            staged,
+            run_id,
+            {
+                "cutoff": cutoff,
+                "campaign": campaign,
+                "holdout_percent": holdout_percent,
+                "model_versions": models.versions,
+                "engine": settings.engine,
+            },
+        )
+        record_run(catalog.history, run_id, published.scores)
+        prune(catalog, settings.keep_score_runs)
+    assert staged.run_dir is not None and published.run_dir is not None
+    paths = {k: published.run_dir / p.relative_to(staged.run_dir) for k, p in run.paths.items()}
     no_purchase = settings.segments.no_purchase_segment
     newcomers = run.summary.loc[run.summary["segment"] == no_purchase, "customers"].sum()
     return ScoringRun(
         cutoff=cutoff,
         versions=models.versions,
         paths=paths,
-        lists=catalog.segments,
+        lists=published.segments,
         summary=run.summary,
         movement=movement,
         drift=run.drift,
@@ -239,28 +281,33 @@ def run_report(
     """Retention, cohort and CLV-by-channel report; campaign effect when a campaign is named."""
     from reports.marketing import build_retention_report, measure_campaign
 
-    with open_engine(settings) as engine:  # on Spark: read there, the report's columns here
-        result = load_inputs(settings, reporter, engine)
-        with reporter.status(f"Collecting the report's columns{engine.label}"):
-            result.tables = engine.report_tables(result.tables)
-    catalog = OutputCatalog(settings.output_dir)
-    scores = pd.read_parquet(catalog.scores) if catalog.scores.exists() else None
-    if scores is None:
-        reporter.note(f"no scores at {catalog.scores}: CLV by channel needs `churnclv score`")
-    effect = None
-    if campaign:
-        if since is None:
-            raise ValueError("--since DATE is required with --campaign")
-        effect = measure_campaign(catalog.history, result.tables.transactions, campaign, since)
-    with reporter.status("Building the retention report"):
-        paths = build_retention_report(
-            result.tables,
-            settings.churn_horizon_days,
-            catalog.reports,
-            scores=scores,
-            campaign=effect,
-        )
-    return ReportRun(paths, effect)
+    with writing(settings, "churnclv report") as catalog:
+        with open_engine(settings) as engine:  # on Spark: read there, the report's columns here
+            result = load_inputs(settings, reporter, engine)
+            with reporter.status(f"Collecting the report's columns{engine.label}"):
+                result.tables = engine.report_tables(result.tables)
+        from core.runs import current_run_id
+        from serving.batch import sync_history
+
+        sync_history(catalog, current_run_id(catalog))  # a score run killed before its record
+        run = catalog.pinned()
+        scores = pd.read_parquet(run.scores) if run.scores.exists() else None
+        if scores is None:
+            reporter.note(f"no scores in {catalog.root}: CLV by channel needs `churnclv score`")
+        effect = None
+        if campaign:
+            if since is None:
+                raise ValueError("--since DATE is required with --campaign")
+            effect = measure_campaign(catalog.history, result.tables.transactions, campaign, since)
+        with reporter.status("Building the retention report"):
+            paths = build_retention_report(
+                result.tables,
+                settings.churn_horizon_days,
+                catalog.reports,
+                scores=scores,
+                campaign=effect,
+            )
+        return ReportRun(paths, effect)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

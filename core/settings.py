@@ -246,6 +246,12 @@ class Settings(_Strict):
     segments: SegmentSettings = Field(default_factory=SegmentSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     output_dir: Path = Path("outputs")
+    keep_score_runs: int = Field(
+        default=5,
+        ge=1,
+        description="Score runs kept under output_dir/runs/ (the current one included); older "
+        "ones are deleted after a new run is published.",
+    )
     mlflow_tracking_uri: str = "sqlite:///mlflow.db"
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark: SparkSettings = Field(default_factory=SparkSettings)

@@ -133,16 +133,16 @@ def _flat(scores: pd.DataFrame) -> pd.DataFrame:
 def write_outputs(
     scores: pd.DataFrame, catalog: OutputCatalog, total_error: float | None = 0.0
 ) -> dict[str, Path]:
-    """scores.parquet, segments/<segment>.csv sorted by value at risk, summary.csv; atomic.
+    """scores.parquet, segments/<segment>.csv sorted by value at risk, summary.csv; each file
+    atomic, into the catalog's run folder (a score run's staging folder, published as a whole
+    by :func:`core.runs.publish`).
 
-    Lists of segments that are empty in this run are removed, so the folder always mirrors the
-    latest run; temporary files left by a killed run are cleared. ``total_error``: the model's
-    backtest error of the total CLV, for the segment totals' interval.
+    Lists of segments that are empty in this run are removed, so the folder mirrors the run.
+    ``total_error``: the model's backtest error of the total CLV, for the segment totals'
+    interval.
     """
     seg_dir = catalog.segments
     seg_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in [*catalog.root.glob(".*.tmp"), *seg_dir.glob(".*.tmp")]:
-        leftover.unlink()  # temporary files of a run that was killed
     paths = {"scores": write_frame(scores, catalog.scores)}
     written = set()
     flat = _flat(scores)
@@ -190,9 +190,7 @@ def record_run(db_path: Path, run_id: str, scores: pd.DataFrame | Path) -> None:
             con.register("batch_in", scores[keep])
             source = "batch_in"
         else:
-            path = Path(scores)
-            pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
-            source = "read_parquet('" + pattern.replace("'", "''") + "')"
+            source = _parquet_source(Path(scores))
         # explicit types: a run without a campaign has an all-null column, which DuckDB would
         # otherwise type NULL and then refuse the first campaign name in a later run
         cols = ", ".join(f"{c}::{HISTORY_TYPES.get(c, 'double')} as {c}" for c in keep)
@@ -210,18 +208,19 @@ def record_run(db_path: Path, run_id: str, scores: pd.DataFrame | Path) -> None:
         )
 
 
-def segment_movement(db_path: Path, run_id: str) -> pd.DataFrame:
-    """Who entered or left each segment since the previous run (empty on the first run)."""
-    with duckdb.connect(str(db_path), read_only=True) as con:
-        runs = [
-            r[0]
-            for r in con.execute(
-                f"select run_id from {HISTORY_TABLE} group by run_id order by min(recorded_at)"
-            ).fetchall()
-        ]
-        if run_id not in runs or runs.index(run_id) == 0:
-            return pd.DataFrame(columns=["customer_id", "previous_segment", "segment", "movement"])
-        prev = runs[runs.index(run_id) - 1]
+def _parquet_source(path: Path) -> str:
+    """A DuckDB table function reading a Parquet file or a folder of them (as Spark writes)."""
+    path = Path(path)
+    pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+    return "read_parquet('" + pattern.replace("'", "''") + "')"
+
+
+def segment_movement(previous: Path | None, scores: Path) -> pd.DataFrame:
+    """Who entered, left or changed segment between two runs' scores (Parquet file or folder);
+    empty when there is no previous run."""
+    if previous is None or not Path(previous).exists():
+        return pd.DataFrame(columns=["customer_id", "previous_segment", "segment", "movement"])
+    with duckdb.connect() as con:
         return con.execute(
             f"""
             select coalesce(c.customer_id, p.customer_id) as customer_id,
@@ -229,14 +228,39 @@ def segment_movement(db_path: Path, run_id: str) -> pd.DataFrame:
                    case when p.customer_id is null then 'new'
                         when c.customer_id is null then 'gone'
                         else 'moved' end as movement
-            from (select * from {HISTORY_TABLE} where run_id = ?) c
-            full outer join (select * from {HISTORY_TABLE} where run_id = ?) p
+            from (select customer_id, segment from {_parquet_source(scores)}) c
+            full outer join (select customer_id, segment from {_parquet_source(previous)}) p
               on c.customer_id = p.customer_id
             where p.segment is distinct from c.segment
             order by customer_id
-            """,
-            [run_id, prev],
+            """
         ).df()
+
+
+def recorded_runs(db_path: Path) -> set[str]:
+    """The run ids in the run history (none when there is no history yet)."""
+    if not Path(db_path).exists():
+        return set()
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_name = ?",
+            [HISTORY_TABLE],
+        ).fetchall()[0][0]
+        if not exists:
+            return set()
+        return {
+            r[0] for r in con.execute(f"select distinct run_id from {HISTORY_TABLE}").fetchall()
+        }
+
+
+def sync_history(catalog: OutputCatalog, run_id: str | None) -> bool:
+    """Record the published run ``run_id`` in the run history if it is not there yet (a run
+    killed between its switch and its recording); True when it recorded something."""
+    pinned = catalog.pinned()
+    if run_id is None or run_id in recorded_runs(catalog.history) or not pinned.scores.exists():
+        return False
+    record_run(catalog.history, run_id, pinned.scores)
+    return True
 
 
 def movement_summary(movement: pd.DataFrame) -> pd.DataFrame:

@@ -49,7 +49,7 @@ class LatestScores:
     """
 
     def __init__(self, catalog: OutputCatalog, segments: SegmentSettings | None = None) -> None:
-        path = catalog.scores
+        path = catalog.pinned().scores  # one run's scores, even if a new run is published now
         if not path.exists():
             raise FileNotFoundError(f"no batch scores at {path}: run `churnclv score` first")
         frame = pd.read_parquet(path)

@@ -4,6 +4,7 @@ stays untouched)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -55,10 +56,13 @@ def test_outputs_of_every_step(job: Path) -> None:
         "load_summary.json",
         "model_bundle/bundle.json",
         "report/training_report.html",
-        "scores.parquet",
-        "summary.csv",
-        "drift.csv",
-        "segment_movement.csv",
+        "current/scores.parquet",
+        "current/summary.csv",
+        "current/drift.csv",
+        "current/segment_movement.csv",
+        "current/rejects.csv",
+        "current/load_summary.json",
+        "current/run.json",
         "churnclv.duckdb",
         "reports/report.html",
         "reports/retention.csv",
@@ -67,8 +71,8 @@ def test_outputs_of_every_step(job: Path) -> None:
         "reports/campaign.csv",
     ):
         assert (out / name).exists(), name
-    scores = pd.read_parquet(out / "scores.parquet")
-    lists = sorted((out / "segments").glob("*.csv"))
+    scores = pd.read_parquet(out / "current" / "scores.parquet")
+    lists = sorted((out / "current" / "segments").glob("*.csv"))
     assert sum(len(pd.read_csv(p)) for p in lists) == len(scores)
     assert scores["churn_model_version"].eq("1").all()
     assert abs(scores["control"].mean() - 0.10) < 0.03
@@ -80,14 +84,16 @@ def test_second_score_run_reports_movement_and_keeps_champion(job: Path) -> None
         "score", "--config", "config.yaml", "--out", "out", "--cutoff", "2026-09-15", cwd=job
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    movement = pd.read_csv(job / "out" / "segment_movement.csv")
+    movement = pd.read_csv(job / "out" / "current" / "segment_movement.csv")
     assert len(movement) > 0 and set(movement["movement"]) <= {"new", "gone", "moved"}
+    assert json.loads((job / "out" / "current" / "run.json").read_text())["cutoff"] == "2026-09-15"
+    assert len(list((job / "out" / "runs").iterdir())) == 2  # the earlier run is kept
 
 
 def test_serve_answers_from_the_out_folder(job: Path) -> None:
     from tests.serving.conftest import API_KEYS, running_server
 
-    scores = pd.read_parquet(job / "out" / "scores.parquet")
+    scores = pd.read_parquet(job / "out" / "current" / "scores.parquet")
     one = str(scores["customer_id"].iloc[0])
     with (
         running_server(job, job / "serve.log", API_KEYS, "--out", "out") as server,
@@ -155,8 +161,8 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
         if step[2] == "spark.yaml" and step[0] != "report":
             assert "on Spark (local[1])" in proc.stderr
 
-    duck = pd.read_parquet(job / "cmp" / "scores.parquet").set_index("customer_id")
-    spark = pd.read_parquet(job / "spark" / "scores.parquet").set_index("customer_id")
+    duck = pd.read_parquet(job / "cmp" / "current" / "scores.parquet").set_index("customer_id")
+    spark = pd.read_parquet(job / "spark" / "current" / "scores.parquet").set_index("customer_id")
     assert len(duck) > 1000 and sorted(spark.index) == sorted(duck.index)
     spark = spark.loc[duck.index]
     for col in duck.columns:
@@ -165,17 +171,17 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
         else:
             assert [str(v) for v in spark[col]] == [str(v) for v in duck[col]], col
     # same lists (same customers, same order) and the same summary
-    lists = sorted(p.name for p in (job / "cmp" / "segments").glob("*.csv"))
-    assert lists == sorted(p.name for p in (job / "spark" / "segments").glob("*.csv"))
+    lists = sorted(p.name for p in (job / "cmp" / "current" / "segments").glob("*.csv"))
+    assert lists == sorted(p.name for p in (job / "spark" / "current" / "segments").glob("*.csv"))
     for name in lists:
-        a = pd.read_csv(job / "cmp" / "segments" / name, dtype={"customer_id": str})
-        b = pd.read_csv(job / "spark" / "segments" / name, dtype={"customer_id": str})
+        a = pd.read_csv(job / "cmp" / "current" / "segments" / name, dtype={"customer_id": str})
+        b = pd.read_csv(job / "spark" / "current" / "segments" / name, dtype={"customer_id": str})
         assert b["customer_id"].tolist() == a["customer_id"].tolist(), name
         assert b["reasons"].fillna("").tolist() == a["reasons"].fillna("").tolist(), name
-    sa = pd.read_csv(job / "cmp" / "summary.csv")
-    sb = pd.read_csv(job / "spark" / "summary.csv")
+    sa = pd.read_csv(job / "cmp" / "current" / "summary.csv")
+    sb = pd.read_csv(job / "spark" / "current" / "summary.csv")
     pd.testing.assert_frame_equal(sb, sa, check_exact=False, rtol=1e-9)
-    for name in ("drift.csv", "segment_movement.csv", "churnclv.duckdb"):
+    for name in ("current/drift.csv", "current/segment_movement.csv", "churnclv.duckdb"):
         assert (job / "spark" / name).exists(), name
     # the service reads Spark's scores folder like the DuckDB run's file
     from core.catalog import OutputCatalog

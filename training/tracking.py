@@ -43,6 +43,16 @@ class Registration:
     reason: str
 
 
+def registry_lock(tracking_uri: str) -> Path | None:
+    """The lock file that keeps registrations into one MLflow store apart (a SQLite file or a
+    local folder); None for a tracking server, which orders its own writes."""
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///") + ".lock")
+    if "://" not in tracking_uri or tracking_uri.startswith("file://"):
+        return Path(tracking_uri.removeprefix("file://")) / ".churnclv.lock"
+    return None
+
+
 def _pip_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in _REQUIREMENTS]
 

@@ -1,8 +1,10 @@
-"""Batch outputs: control groups, lists, atomic writes under a killed run, segment movement."""
+"""Batch outputs: control groups, lists, run sets published whole (also under a killed run),
+segment movement, the run history."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +18,7 @@ import pandas as pd
 import pytest
 
 from core.catalog import OutputCatalog
+from core.runs import clear_staging, current_run_id, prune, publish
 from serving.batch import (
     assign_control_group,
     movement_summary,
@@ -69,7 +72,7 @@ def test_lists_are_sorted_by_value_at_risk_and_stale_lists_removed(tmp_path: Pat
     s = scores()
     (tmp_path / "segments").mkdir()
     (tmp_path / "segments" / "old_segment.csv").write_text("x\n")
-    paths = write_outputs(s, OutputCatalog(tmp_path))
+    paths = write_outputs(s, OutputCatalog(tmp_path, run_dir=tmp_path))
     files = sorted(p.name for p in (tmp_path / "segments").iterdir())
     assert files == ["champions.csv", "let_go_quietly.csv", "win_back_vips.csv"]
     lst = pd.read_csv(paths["segment:Champions"], dtype={"customer_id": "str"})
@@ -83,10 +86,17 @@ def test_lists_are_sorted_by_value_at_risk_and_stale_lists_removed(tmp_path: Pat
     assert list(back["reasons"].iloc[0]) == ["no purchase for 3 days", "x"]
 
 
-def test_killed_run_leaves_previous_lists_intact(tmp_path: Path) -> None:
-    write_outputs(scores(200), OutputCatalog(tmp_path))
-    before = {p.name: p.read_bytes() for p in (tmp_path / "segments").iterdir()}
-    # a second run with many rows, killed while it writes
+def published_run(root: Path, frame: pd.DataFrame, run_id: str) -> OutputCatalog:
+    staged = OutputCatalog(root).staging(run_id)
+    write_outputs(frame, staged)
+    return publish(staged, run_id, {})
+
+
+def test_a_killed_run_leaves_the_published_set_whole(tmp_path: Path) -> None:
+    first = published_run(tmp_path, scores(200), "r1")
+    before = {p.relative_to(tmp_path / "runs"): p.read_bytes() for p in first.run_dir.rglob("*")
+              if p.is_file()}  # fmt: skip
+    # a second run with many rows, killed while it writes its staging folder
     big = tmp_path / "big.parquet"
     scores(300_000, seed=1).to_parquet(big)
     code = textwrap.dedent(
@@ -94,41 +104,57 @@ def test_killed_run_leaves_previous_lists_intact(tmp_path: Path) -> None:
         import pandas as pd
         from core.catalog import OutputCatalog
         from serving.batch import write_outputs
-        write_outputs(pd.read_parquet({str(big)!r}), OutputCatalog({str(tmp_path)!r}))
+        staged = OutputCatalog({str(tmp_path)!r}).staging("killed")
+        write_outputs(pd.read_parquet({str(big)!r}), staged)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2])
     deadline = dt.datetime.now() + dt.timedelta(seconds=60)
-    while not list(tmp_path.glob("segments/.*.tmp")) and proc.poll() is None:
+    while not list(tmp_path.glob("runs/.staging-killed/segments/*.csv")) and proc.poll() is None:
         assert dt.datetime.now() < deadline
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL  # really killed mid-run
-    new_sizes = pd.read_parquet(big)["segment"].value_counts()
-    for p in (tmp_path / "segments").glob("*.csv"):
-        # each list is either the previous one, byte for byte, or the complete new one
-        if p.read_bytes() != before[p.name]:
-            segment = pd.read_csv(p)["segment"].iloc[0]
-            assert len(pd.read_csv(p)) == new_sizes[segment]
-    # the next run clears the killed run's temporary files
-    write_outputs(scores(200), OutputCatalog(tmp_path))
+    # readers still see the first run, every file as it was
+    current = OutputCatalog(tmp_path).pinned()
+    assert current.run_dir == first.run_dir
+    after = {p.relative_to(tmp_path / "runs"): p.read_bytes() for p in first.run_dir.rglob("*")
+             if p.is_file()}  # fmt: skip
+    assert after == before
+    assert len(pd.read_parquet(current.scores)) == 200
+    # the next run clears what the killed one left
+    assert clear_staging(OutputCatalog(tmp_path)) == [tmp_path / "runs" / ".staging-killed"]
+    published_run(tmp_path, scores(300), "r2")
+    assert len(pd.read_parquet(OutputCatalog(tmp_path).pinned().scores)) == 300
     assert not list(tmp_path.glob("**/.*.tmp"))
 
 
+def test_publishing_switches_the_whole_set_and_keeps_the_last_runs(tmp_path: Path) -> None:
+    catalog = OutputCatalog(tmp_path)
+    for i in range(4):
+        published_run(tmp_path, scores(10 + i), f"r{i}")
+        assert current_run_id(catalog) == f"r{i}"
+        assert len(pd.read_csv(catalog.summary).query("segment == 'All customers'")) == 1
+    assert json.loads(catalog.run_info.read_text())["run_id"] == "r3"
+    removed = prune(catalog, keep=2)
+    assert sorted(p.name for p in removed) == ["r0", "r1"]
+    assert sorted(p.name for p in catalog.runs.iterdir()) == ["r2", "r3"]
+    assert len(pd.read_parquet(catalog.scores)) == 13  # read through `current`
+
+
 def test_segment_movement_between_runs(tmp_path: Path) -> None:
-    db = tmp_path / "h.duckdb"
     first = scores(5)
-    record_run(db, "r1", first)
-    assert segment_movement(db, "r1").empty
+    first.to_parquet(tmp_path / "r1.parquet")
+    assert segment_movement(None, tmp_path / "r1.parquet").empty  # the first run
     second = first.copy()
     second.loc[0, "segment"] = (
         "Champions" if first.loc[0, "segment"] != "Champions" else "Win back VIPs"
     )
     second = second.drop(index=4)
     extra = first.iloc[[1]].assign(customer_id="999999")
-    record_run(db, "r2", pd.concat([second, extra], ignore_index=True))
-    mv = segment_movement(db, "r2").set_index("customer_id")
+    pd.concat([second, extra], ignore_index=True).to_parquet(tmp_path / "r2.parquet")
+    mv = segment_movement(tmp_path / "r1.parquet", tmp_path / "r2.parquet").set_index("customer_id")
     assert mv.loc["000000", "movement"] == "moved"
     assert mv.loc["000004", "movement"] == "gone" and pd.isna(mv.loc["000004", "segment"])
     assert mv.loc["999999", "movement"] == "new"

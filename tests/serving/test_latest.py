@@ -13,7 +13,7 @@ from tests.serving.test_batch import scores
 
 def test_configured_segments_without_customers_are_listed_with_size_zero(tmp_path: Path) -> None:
     frame = scores(300).assign(churn_model_version="3", clv_model_version="3")
-    catalog = OutputCatalog(tmp_path)
+    catalog = OutputCatalog(tmp_path, run_dir=tmp_path)
     frame.to_parquet(catalog.scores)
     settings = load_settings(None).segments
     latest = LatestScores(catalog, settings)

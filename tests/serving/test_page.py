@@ -128,7 +128,7 @@ def test_segment_page_grid_list_and_csv_download(
         c["customer_id"] for c in page1["customers"]
     ]
     assert (table["segment"] == largest["segment"]).all()
-    scores = pd.read_parquet(world / "out" / "scores.parquet")
+    scores = pd.read_parquet(world / "out" / "current" / "scores.parquet")
     assert set(table["customer_id"]) == set(
         scores.loc[scores["segment"] == largest["segment"], "customer_id"]
     )

@@ -63,7 +63,7 @@ def api(server: Server) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def scores(world: Path) -> pd.DataFrame:
     """The batch run's scores, the truth the service must serve."""
-    return pd.read_parquet(world / "out" / "scores.parquet").set_index("customer_id")
+    return pd.read_parquet(world / "out" / "current" / "scores.parquet").set_index("customer_id")
 
 
 @pytest.fixture(scope="module")

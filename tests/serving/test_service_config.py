@@ -24,9 +24,11 @@ def test_the_configuration_survives_the_trip_through_the_environment(tmp_path: P
 
 def test_scores_come_from_the_handed_folder_else_the_settings_output_dir(tmp_path: Path) -> None:
     settings = load_settings(None, {"output_dir": str(tmp_path / "out")})
-    assert ServiceConfig().catalog(settings).scores == tmp_path / "out" / "scores.parquet"
+    assert (
+        ServiceConfig().catalog(settings).scores == tmp_path / "out" / "current" / "scores.parquet"
+    )
     handed = ServiceConfig(scores_dir=tmp_path / "alt").catalog(settings)
-    assert handed.scores == tmp_path / "alt" / "scores.parquet"
+    assert handed.scores == tmp_path / "alt" / "current" / "scores.parquet"
 
 
 def test_keys_from_the_variable_and_the_file_comments_and_blanks_skipped(tmp_path: Path) -> None:
