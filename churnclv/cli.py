@@ -23,6 +23,17 @@ app = typer.Typer(
 )
 console = Console(stderr=True, soft_wrap=True)  # messages stay on one line in logs
 reporter = Reporter(console)
+_verbose = {"on": False}
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="On an error, show the full traceback too.")
+    ] = False,
+) -> None:
+    """Churn probability and customer lifetime value: features, training, scoring, API."""
+    _verbose["on"] = verbose
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML settings file (see configs/).")
@@ -308,12 +319,24 @@ def serve(
     raise typer.Exit(run_serve(settings, reporter, config, port, insecure_local))
 
 
+def os_error_text(exc: OSError) -> str:
+    """A file-system error as a sentence naming the file: ``<path>: No space left on device``."""
+    where = exc.filename if exc.filename is not None else ""
+    what = exc.strerror or str(exc)
+    extra = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+    return f"{where}{extra}: {what}" if where else what
+
+
 def main() -> None:
-    """Entry point that turns user errors into one clear line and a non-zero exit code."""
+    """Entry point that turns user errors (and file-system errors: a full disk, a read-only or
+    missing folder) into one clear line and exit code 1; ``--verbose`` adds the traceback."""
     try:
         app()
-    except UserError as exc:
-        console.print(error_line(exc))
+    except (UserError, OSError) as exc:
+        if _verbose["on"]:
+            console.print_exception()
+        text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        console.print(error_line(text))
         raise SystemExit(1) from None
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 from churnclv.console import Reporter
 from churnclv.engines import Engine, open_engine
 from core.catalog import OutputCatalog
+from core.faults import checkpoint
 from core.files import write_frame, write_text
 from core.settings import Settings
 from features.context import check_cutoff
@@ -229,6 +230,7 @@ def run_scoring(
         run.paths["drift"] = write_frame(run.drift, staged.drift)
         movement = segment_movement(before, staged.scores)
         run.paths["movement"] = write_frame(movement, staged.movement)
+        checkpoint("score:staged", staged.run_dir)
         run_id = f"{cutoff}-{token}"
         published = publish(
             staged,
@@ -241,7 +243,9 @@ def run_scoring(
                 "engine": settings.engine,
             },
         )
+        checkpoint("score:switched", catalog.current)
         record_run(catalog.history, run_id, published.scores)
+        checkpoint("score:recorded", catalog.history)
         prune(catalog, settings.keep_score_runs)
     assert staged.run_dir is not None and published.run_dir is not None
     paths = {k: published.run_dir / p.relative_to(staged.run_dir) for k, p in run.paths.items()}

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from core.catalog import HISTORY_TABLE, OutputCatalog
+from core.faults import checkpoint
 from core.files import write_frame
 from model.clv import customer_variance, segment_interval
 
@@ -144,6 +145,7 @@ def write_outputs(
     seg_dir = catalog.segments
     seg_dir.mkdir(parents=True, exist_ok=True)
     paths = {"scores": write_frame(scores, catalog.scores)}
+    checkpoint("score:scores-written", catalog.scores)
     written = set()
     flat = _flat(scores)
     for name, part in flat.groupby("segment", sort=True):
@@ -154,6 +156,7 @@ def write_outputs(
     for stale in seg_dir.glob("*.csv"):
         if stale.name not in written:
             stale.unlink()
+    checkpoint("score:lists-written", seg_dir)
     paths["summary"] = write_frame(segment_summary(scores, total_error), catalog.summary)
     return paths
 

@@ -145,17 +145,31 @@ class ApiGuard:
         if scope.get("method") in ("POST", "PUT", "PATCH") and media not in (b"", JSON_MEDIA):
             await send_error(send, 415, "unsupported media type: send application/json")
             return
-        body = {"over_limit": False}
+        body = {"over_limit": False, "timed_out": False}
         await self.app(scope, _limited(receive, body), _json_errors(send, body))
 
 
+BODY_TIMEOUT_S = 5.0
+"""A request body must arrive within this many seconds (per chunk): a client that announces
+more than it sends cannot hold a worker for the whole request timeout (answered 408)."""
+RETRY_AFTER_S = 1
+"""The Retry-After of a 503 (the service is busy: retry shortly)."""
+
+
 def _limited(receive: Receive, body: dict[str, bool]) -> Receive:
-    """Count streamed body bytes (chunked uploads have no Content-Length)."""
+    """Count streamed body bytes (chunked uploads have no Content-Length) and give up on a
+    body that stops arriving."""
     seen = 0
 
     async def wrapped() -> Message:
         nonlocal seen
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), BODY_TIMEOUT_S)
+        except TimeoutError:
+            # as for an oversized body: the app sees an empty final chunk, its error becomes
+            # a 408 in _json_errors
+            body["timed_out"] = True
+            return {"type": "http.request", "body": b"", "more_body": False}
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > MAX_BODY_BYTES:
@@ -190,6 +204,8 @@ def _json_errors(send: Send, body: dict[str, bool]) -> Send:
             status = message["status"]
             if body["over_limit"] and status >= 400:
                 status = 413
+            elif body["timed_out"] and status >= 400:
+                status = 408
             if status >= 400:
                 state["start"] = {**message, "status": status}
                 state["chunks"] = []
@@ -204,20 +220,22 @@ def _json_errors(send: Send, body: dict[str, bool]) -> Send:
             start: dict = state.pop("start")  # type: ignore[assignment]
             raw = b"".join(chunks)
             status = start["status"]
-            if status != 413 and _is_error_shape(raw):
+            if status not in (413, 408, 503) and _is_error_shape(raw):
                 await send(start)
                 await send({"type": "http.response.body", "body": raw})
                 return
-            message_text = (
-                f"request body over the limit of {MAX_BODY_BYTES} bytes"
-                if status == 413
-                else HTTPStatus(status).phrase.lower()
-            )
+            message_text = {
+                413: f"request body over the limit of {MAX_BODY_BYTES} bytes",
+                408: f"request body not received within {BODY_TIMEOUT_S:g} s",
+                503: f"the service is busy: retry after {RETRY_AFTER_S} s",
+            }.get(status, HTTPStatus(status).phrase.lower())
             keep = [
                 (k, v)
                 for k, v in start.get("headers") or []
-                if k.lower() not in (b"content-type", b"content-length")
+                if k.lower() not in (b"content-type", b"content-length", b"retry-after")
             ]
+            if status == 503:
+                keep.append((b"retry-after", str(RETRY_AFTER_S).encode()))
             await send_error(send, status, message_text, keep)
             return
         await send(message)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
+from core.mlflow_store import StoreError, open_store
 from model.bundle import CHURN_MODEL, CLV_MODEL, ModelBundle, pair_versions
 
 
@@ -31,16 +32,8 @@ def load_registered(
     """Download the bundle of the ``alias`` versions of churn_model and clv_model."""
     import mlflow
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    if tracking_uri.startswith("sqlite:///"):  # MLflow would create an empty store
-        store = Path(tracking_uri.removeprefix("sqlite:///"))
-        if not store.exists():
-            raise ModelNotFoundError(
-                f"no MLflow store at {store} (mlflow_tracking_uri {tracking_uri}): run "
-                "`churnclv train` (make train) first, or point mlflow_tracking_uri at the store"
-            )
-    client = MlflowClient(tracking_uri)
+    client = open_store(tracking_uri, must_exist=True)
     versions = {}
     runs = set()
     try:  # the pair recorded in one write wins over the two aliases (see model.bundle.pair_tag)
@@ -66,11 +59,18 @@ def load_registered(
             f"training runs {sorted(runs)}; re-run training to register a consistent pair"
         )
     mlflow.set_tracking_uri(tracking_uri)
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{CLV_MODEL}/{versions[CLV_MODEL]}",
-        dst_path=str(dest) if dest else None,
-    )
-    path = _bundle_path(Path(local))
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{CLV_MODEL}/{versions[CLV_MODEL]}",
+            dst_path=str(dest) if dest else None,
+        )
+        path = _bundle_path(Path(local))
+    except (MlflowException, OSError, KeyError) as exc:
+        raise StoreError(
+            f"the files of {CLV_MODEL} v{versions[CLV_MODEL]} cannot be read from the MLflow "
+            f"store {tracking_uri} ({type(exc).__name__}: {str(exc).splitlines()[0][:300]}): "
+            "its artifact folder (mlruns/) may be missing; restore it or retrain"
+        ) from exc
     return LoadedModels(ModelBundle.load(path), versions, runs.pop(), path)
 
 

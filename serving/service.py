@@ -26,11 +26,13 @@ from serving.http import ApiGuard, error_payload, install_request_timeout_fix
 
 STATIC = Path(__file__).with_name("static")
 # adaptive batching of POST /score; a call that would wait longer than the latency bound is
-# shed with a 503. Measured with bench/bench_service.py at 32 connections: bounds of 50-300 ms
-# shed lookups and 500 ms shed 84% of single-customer /score calls, 1000-2000 ms shed none.
+# shed with a 503 (with Retry-After, serving.http): the documented queue is "10 s of scoring
+# work". Measured with bench/bench_service.py at 32 connections: bounds of 50-300 ms shed
+# lookups and 500 ms shed 84% of single-customer /score calls; 2000 ms still shed most calls
+# of a few customers' full histories at 8 connections, hence 10 s.
 # The size counts customers: >= MAX_CUSTOMERS_PER_CALL so no call is split; 5000 scored more
 # customers/s than 1000 when /score was overloaded (larger batches share the feature build).
-BATCH_MAX_LATENCY_MS = 2000
+BATCH_MAX_LATENCY_MS = 10_000
 BATCH_MAX_SIZE = 5000
 
 web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.catalog import OutputCatalog
+from core.faults import checkpoint
 from core.files import atomic_dir, write_frame
 from core.settings import SegmentSettings
 from features.build import conform_dtypes
@@ -128,6 +129,7 @@ def write_spark_outputs(
     from pyspark.sql import functions as F
 
     paths = {"scores": write_spark_parquet(scores, catalog.scores)}
+    checkpoint("score:scores-written", catalog.scores)
     written = scores.sparkSession.read.parquet(str(paths["scores"]))
     spread = (F.col("clv_high") - F.col("clv_low")) / (2 * Z80)  # clv.customer_variance
     totals = (
@@ -154,6 +156,7 @@ def write_spark_outputs(
     for stale in seg_dir.glob("*.csv"):
         if stale.name not in keep:
             stale.unlink()
+    checkpoint("score:lists-written", seg_dir)
     summary = summary_from_totals(totals[SUMMARY_KEYS + list(SUMMARY_SUMS)], total_error)
     paths["summary"] = write_frame(summary, catalog.summary)
     return paths

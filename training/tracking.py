@@ -22,6 +22,8 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from core.faults import checkpoint
+from core.mlflow_store import open_store
 from core.settings import Settings
 from model.bundle import CHURN_MODEL, CLV_MODEL, pair_tag, pair_versions
 from model.mlflow_pyfunc import BundleModel
@@ -138,6 +140,7 @@ def _set_pair(client: MlflowClient, alias: str, versions: dict[str, str]) -> Non
     """Both aliases, then the pair tag in one write (what readers trust)."""
     for name, version in versions.items():
         client.set_registered_model_alias(name, alias, version)
+        checkpoint(f"train:{alias}-alias-set")
     client.set_registered_model_tag(CHURN_MODEL, pair_tag(alias), json.dumps(versions))
 
 
@@ -161,9 +164,9 @@ def log_and_register(
     report_dir: Path,
 ) -> Registration:
     """Log the run (params, data summary, metrics, report, models) and apply the gate."""
+    client = open_store(settings.mlflow_tracking_uri, must_exist=False)  # damaged: one line
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(EXPERIMENT)
-    client = MlflowClient()
     repair_pairs(client)  # a registration stopped half-way is completed to its last pair
     champion = _champion_metrics(client)
     headline = _headline(result)

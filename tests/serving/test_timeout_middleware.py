@@ -70,3 +70,28 @@ def test_a_slow_request_still_gets_504_in_the_api_error_shape() -> None:
     assert sent[0]["status"] == 504
     body = json.loads(sent[1]["body"])
     assert body == {"error": "the request took longer than 0.05 s", "detail": None}
+
+
+def test_a_503_says_when_to_retry_in_the_error_shape() -> None:
+    """Load shed by the batching dispatcher (a 503 of any shape) reaches the client in the API's
+    error shape with a Retry-After."""
+    from serving.http import RETRY_AFTER_S, _json_errors
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def main() -> None:
+        wrapped = _json_errors(send, {"over_limit": False, "timed_out": False})
+        await wrapped({"type": "http.response.start", "status": 503, "headers": []})
+        await wrapped({"type": "http.response.body", "body": b'[{"error": "busy"}]'})
+
+    asyncio.run(main())
+    start, body = sent
+    assert start["status"] == 503
+    assert (b"retry-after", str(RETRY_AFTER_S).encode()) in start["headers"]
+    assert json.loads(body["body"]) == {
+        "error": f"the service is busy: retry after {RETRY_AFTER_S} s",
+        "detail": None,
+    }
