@@ -35,6 +35,7 @@ def _options(
     """Churn probability and customer lifetime value: features, training, scoring, API."""
     _verbose["on"] = verbose
 
+
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML settings file (see configs/).")
 ]

@@ -87,7 +87,8 @@ class ValueTier(_Strict):
     min_percentile: float = Field(
         ge=0.0,
         le=1.0,
-        description="CLV percentile (fitted in training) from which this tier starts.",
+        description="Percentile of the value if retained (fitted in training) from which this tier "
+        "starts.",
     )
 
 
@@ -114,7 +115,8 @@ def _default_cells() -> list[SegmentCell]:
 
 
 class SegmentSettings(_Strict):
-    """Risk x value grid. Risk by churn probability, value by CLV percentile."""
+    """Risk x value grid. Risk by churn probability, value by the percentile of the value if
+    retained (what a customer brings over the CLV horizon if they stay)."""
 
     risk_tiers: list[RiskTier] = Field(
         default_factory=lambda: [

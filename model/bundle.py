@@ -41,6 +41,7 @@ from model.clv import (
     period_edges,
     season_factor,
     sigmoid,
+    value_if_retained,
 )
 from model.matrix import FeatureSpec
 
@@ -173,7 +174,8 @@ class ModelBundle:
 
         ``churn_probability``: P(no purchase in the churn horizon); ``expected_revenue``: net
         revenue over the churn horizon; ``clv`` and its interval over the CLV horizon (see
-        :mod:`model.clv`). ``matrix``: the model input when the caller already has it.
+        :mod:`model.clv`); ``value_if_retained``: the value over the CLV horizon if the
+        customer stays (:func:`model.clv.value_if_retained`). ``matrix``: the model input when the caller already has it.
         """
         X = self.matrix(features) if matrix is None else matrix
         L, h = self.label_horizon_days, self.churn_horizon_days
@@ -200,6 +202,15 @@ class ModelBundle:
             self.gross_margin,
             self._season_per_period(scoring_date, edges),
         )
+        discount = discount_factors(edges, self.monthly_discount_rate)
+        retained = value_if_retained(
+            features["spend_365d"].to_numpy(dtype=float),
+            features["tenure_days"].to_numpy(dtype=float),
+            edges,
+            discount,
+            self.gross_margin,
+            self._season_per_period(scoring_date, edges),
+        )
         if self.interval is None:
             low = high = np.full(len(X), np.nan)
         else:
@@ -211,6 +222,7 @@ class ModelBundle:
                 "clv": clv,
                 "clv_low": np.minimum(low, clv),
                 "clv_high": np.maximum(high, clv),
+                "value_if_retained": retained,
                 # the revenue head's prediction over the label horizon (seasonally adjusted)
                 "label_revenue": revenue_label,
             },

@@ -92,6 +92,37 @@ def clv_from_revenue(
     return gross_margin * np.asarray(revenue_label, dtype=float) * (weights @ per_period)
 
 
+RUN_RATE_MIN_DAYS = 90
+"""A customer's spend rate is taken over at least this many days: a first order placed
+yesterday is not annualised as if it came every day."""
+
+
+def value_if_retained(
+    spend_365d: np.ndarray,
+    tenure_days: np.ndarray,
+    edges: np.ndarray,
+    discount: np.ndarray,
+    gross_margin: float,
+    season: np.ndarray | None = None,
+) -> np.ndarray:
+    """What a customer brings over the CLV horizon if they stay and keep buying as they did:
+    margin * their net spend rate of the last year * the days of each month of the horizon,
+    discounted (and seasonally adjusted) per month as CLV is.
+
+    The rate is the net spend of the last 365 days over min(365, max(90, tenure + 1)) days, so
+    a customer younger than a year is not undervalued and a one-week-old one is not blown up;
+    net refunds count as nothing. Unlike CLV, it does not discount the chance of churning, so
+    it ranks customers by what is at stake: the value tiers use it, and value at risk is
+    P(churn) x this value.
+    """
+    window = np.clip(np.asarray(tenure_days, dtype=float) + 1.0, RUN_RATE_MIN_DAYS, 365.0)
+    daily = np.clip(np.nan_to_num(np.asarray(spend_365d, dtype=float)), 0.0, None) / window
+    per_period = np.diff(np.asarray(edges, dtype=float)) * np.asarray(discount, dtype=float)
+    if season is not None:
+        per_period = per_period * np.asarray(season, dtype=float)
+    return gross_margin * daily * per_period.sum()
+
+
 def extend_revenue(
     revenue_label: np.ndarray, cumulative_label: np.ndarray, cumulative_target: np.ndarray
 ) -> np.ndarray:

@@ -24,6 +24,7 @@ SCORE_COLUMNS = [
     "clv",
     "clv_low",
     "clv_high",
+    "value_if_retained",
     "value_at_risk",
     "risk_tier",
     "value_tier",
@@ -48,8 +49,11 @@ def score_customers(
 ) -> pd.DataFrame:
     """Score a feature frame (one row per customer) with a model bundle.
 
-    Tiers use the bundle's CLV cut-points fitted in training (never the batch being scored),
-    so one customer scored alone gets the same tier as in a batch. ``reasons`` holds the top
+    Value tiers rank the value if retained (what the customer brings over the CLV horizon if
+    they stay, :func:`model.clv.value_if_retained`; CLV already discounts the chance of
+    churning, so a customer at high risk could never have high CLV); their cut-points are
+    fitted in training (never on the batch being scored), so one customer scored alone gets
+    the same tier as in a batch. ``value_at_risk`` = P(churn) x value if retained. ``reasons`` holds the top
     three phrases behind the churn score (LightGBM TreeSHAP via ``pred_contrib`` when LightGBM
     takes part in the served churn head, else what moves the BG/NBD score).
     """
@@ -62,8 +66,9 @@ def score_customers(
     newcomer = ~has_paid_purchase(features)
     pred.loc[newcomer, :] = np.nan
     churn, clv = pred["churn_probability"].to_numpy(), pred["clv"].to_numpy()
+    retained = pred["value_if_retained"].to_numpy()
     risk = assign_risk_tier(churn, segments)
-    value = assign_value_tier(clv, bundle.value_cutpoints)
+    value = assign_value_tier(retained, bundle.value_cutpoints)
     cells = assign_segments(risk, value, segments)
     if with_reasons and len(features):
         if bundle.churn_head.lightgbm:  # LightGBM takes part in the churn score: its TreeSHAP
@@ -94,7 +99,8 @@ def score_customers(
             "clv": clv,
             "clv_low": pred["clv_low"].to_numpy(),
             "clv_high": pred["clv_high"].to_numpy(),
-            "value_at_risk": churn * clv,
+            "value_if_retained": retained,
+            "value_at_risk": churn * retained,  # what is lost if they churn
             "risk_tier": risk,
             "value_tier": value,
             "segment": cells["segment"].to_numpy(),

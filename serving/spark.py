@@ -44,9 +44,9 @@ if TYPE_CHECKING:
 
 SCORE_SCHEMA = (
     "customer_id string, churn_probability double, expected_revenue double, clv double, "
-    "clv_low double, clv_high double, value_at_risk double, risk_tier string, "
-    "value_tier string, segment string, reasons array<string>, preferred_channel string, "
-    "action string, churn_model_version string, clv_model_version string, "
+    "clv_low double, clv_high double, value_if_retained double, value_at_risk double, "
+    "risk_tier string, value_tier string, segment string, reasons array<string>, "
+    "preferred_channel string, action string, churn_model_version string, clv_model_version string, "
     "scoring_date timestamp, control boolean, campaign string"
 )
 """Spark schema of :data:`serving.score.SCORE_COLUMNS` plus ``control`` and ``campaign``."""

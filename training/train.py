@@ -489,9 +489,10 @@ def train_label_free(
 def _value_cutpoints(
     bundle: ModelBundle, latest: pd.DataFrame, data_end: dt.date, settings: Settings
 ) -> dict[str, float]:
-    """CLV cut-points of the value tiers, from the customers at the data end."""
-    clv = bundle.predict(latest, data_end)["clv"].to_numpy()
+    """Cut-points of the value tiers on the value if retained, from the customers at the data
+    end (see :func:`serving.score.score_customers`)."""
+    value = bundle.predict(latest, data_end)["value_if_retained"].to_numpy()
     return {
-        t.name: float(np.quantile(clv, t.min_percentile)) if t.min_percentile > 0 else 0.0
+        t.name: float(np.quantile(value, t.min_percentile)) if t.min_percentile > 0 else 0.0
         for t in settings.segments.value_tiers
     }

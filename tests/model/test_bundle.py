@@ -40,6 +40,8 @@ def tiny_bundle(
             "btyd_T": T,
             "btyd_monetary_value": np.where(x > 0, rng.uniform(10, 80, n), 0.0),
             "monetary_mean": rng.uniform(10, 80, n),
+            "spend_365d": rng.uniform(0, 500, n),
+            "tenure_days": T,
         }
     )
     train = with_btyd(frame, BTYD, label_horizon)

@@ -14,6 +14,7 @@ from model.clv import (
     fit_ratio_interval,
     horizon_weights,
     period_edges,
+    value_if_retained,
 )
 
 
@@ -123,3 +124,27 @@ def test_interval_keeps_its_level_when_many_customers_spend_nothing() -> None:
     fresh_pred, fresh = customers()
     low, high = naive.apply(fresh_pred, fresh_pred)
     assert np.mean((fresh >= low) & (fresh <= high)) == pytest.approx(0.8, abs=0.025)
+
+
+def test_value_if_retained_is_last_years_spend_rate_over_the_horizon() -> None:
+    edges = period_edges(365.0)
+    flat = np.ones(len(edges) - 1)
+    value = value_if_retained(
+        np.array([730.0, 240.0, 90.0, -50.0, 100.0]),  # net spend of the last 365 days
+        np.array([1000.0, 119.0, 6.0, 800.0, 179.0]),  # tenure in days
+        edges,
+        flat,
+        gross_margin=0.5,
+    )
+    # 730 over a year -> 365 a year at 50% margin; 240 over 120 days (tenure + 1) -> 2 a day;
+    # a week-old customer's 90 is spread over the 90-day floor -> 1 a day; net refunds -> 0;
+    # 100 over the 180 days of their tenure
+    assert value == pytest.approx([365.0, 365.0, 182.5, 0.0, 100 / 180 * 365 * 0.5])
+
+
+def test_value_if_retained_is_discounted_per_month_as_clv_is() -> None:
+    edges = period_edges(365.0)
+    discount = discount_factors(edges, 0.01)
+    value = value_if_retained(np.array([365.0]), np.array([400.0]), edges, discount, 1.0)
+    assert value[0] == pytest.approx(float(np.diff(edges) @ discount))
+    assert value[0] < 365.0

@@ -58,7 +58,9 @@ def test_columns_ranges_and_reasons(world) -> None:  # noqa: ANN001
     assert list(out.columns) == SCORE_COLUMNS
     assert out["churn_probability"].between(0, 1).all()
     assert (out["clv_low"] <= out["clv"]).all() and (out["clv"] <= out["clv_high"]).all()
-    np.testing.assert_allclose(out["value_at_risk"], out["churn_probability"] * out["clv"])
+    np.testing.assert_allclose(
+        out["value_at_risk"], out["churn_probability"] * out["value_if_retained"]
+    )
     assert out["reasons"].map(len).between(0, 3).all()
     assert out["reasons"].map(len).mean() > 2
     assert out["segment"].notna().all() and out["action"].notna().all()

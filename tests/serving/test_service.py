@@ -151,7 +151,9 @@ def test_score_a_new_customer_from_raw_history(api: httpx.Client, scores: pd.Dat
     assert item["status"] == "ok" and item["customer_id"] == "brand-new-007"
     assert 0.0 <= item["churn_probability"] <= 1.0
     assert item["clv_low"] <= item["clv"] <= item["clv_high"]
-    assert item["value_at_risk"] == pytest.approx(item["churn_probability"] * item["clv"])
+    assert item["value_at_risk"] == pytest.approx(
+        item["churn_probability"] * item["value_if_retained"]
+    )
     assert item["segment"] in {c.name for c in SegmentSettings().cells}
     assert item["risk_tier"] in {"low", "medium", "high"}
     assert isinstance(item["reasons"], list) and 1 <= len(item["reasons"]) <= 3
