@@ -220,12 +220,12 @@ class Reporter:
 
     def reported(self, run: ReportRun) -> None:
         if run.effect is not None:
-            for r in run.effect.itertuples():
-                self.message(
-                    f"{r.measure}: treated {r.treated:,.2f} vs control {r.control:,.2f} "
-                    f"(difference {r.difference:+,.2f}, 95% CI {r.ci95_low:+,.2f} to "
-                    f"{r.ci95_high:+,.2f})"
-                )
+            from reports.marketing import POOLED, campaign_verdict, campaign_window_text
+
+            self.message(campaign_window_text(run.effect))
+            for r in run.effect[run.effect["segment"] == POOLED].itertuples():
+                self.message(campaign_verdict(r))
+            self.message("per segment: campaign.csv beside the report")
         self.message(f"report: {run.paths['report']} (CSV files beside it)")
 
 

@@ -302,7 +302,13 @@ def run_report(
         if campaign:
             if since is None:
                 raise ValueError("--since DATE is required with --campaign")
-            effect = measure_campaign(catalog.history, result.tables.transactions, campaign, since)
+            effect = measure_campaign(
+                catalog.history,
+                result.tables.transactions,
+                campaign,
+                since,
+                settings.churn_horizon_days,
+            )
         with reporter.status("Building the retention report"):
             paths = build_retention_report(
                 result.tables,

@@ -124,6 +124,11 @@ class OutputCatalog:
         """One CSV list per segment, highest value at risk first (folder)."""
         return self._run / "segments"
 
+    @property
+    def control_list(self) -> Path:
+        """A campaign run's control group: customers held out of every segment list (CSV)."""
+        return self._run / "control.csv"
+
     def segment_list(self, slug: str) -> Path:
         """The list of one segment."""
         return self.segments / f"{slug}.csv"

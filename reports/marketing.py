@@ -17,8 +17,6 @@ from core.files import write_frame, write_text
 from features.contract import InputTables
 from reports.retention import cohort_retention, retention_by_period
 
-Z95 = 1.959964
-
 
 class CampaignNotFoundError(UserError, LookupError):
     """No scoring run in the history carries the campaign name."""
@@ -47,19 +45,39 @@ def clv_by_channel(scores: pd.DataFrame, customers: pd.DataFrame | None) -> pd.D
 
 
 def _diff_ci(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """Mean of a minus mean of b with a normal (Welch) 95% interval."""
+    """Mean of a minus mean of b with a 95% Welch t-interval (degrees of freedom by
+    Welch-Satterthwaite, so small groups get the wider interval they need)."""
+    from scipy import stats
+
     diff = float(a.mean() - b.mean())
-    se = float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
-    return diff, diff - Z95 * se, diff + Z95 * se
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = float(np.sqrt(va + vb))
+    if se == 0.0:
+        return diff, diff, diff
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.975, df)) * se
+    return diff, diff - half, diff + half
+
+
+POOLED = "All segments"
+"""The ``segment`` of the rows that pool every segment of a campaign."""
 
 
 def measure_campaign(
-    history_db: Path, transactions: pd.DataFrame, campaign: str, since: dt.date
+    history_db: Path,
+    transactions: pd.DataFrame,
+    campaign: str,
+    since: dt.date,
+    horizon_days: int,
 ) -> pd.DataFrame:
-    """Treated vs control since ``since``: retention (bought again) and revenue per customer.
+    """Treated vs control over the measurement window: retention (bought again) and revenue per
+    customer, per segment and pooled (segment "All segments").
 
-    Uses the latest scoring run that assigned control groups for ``campaign``. The difference
-    treated - control comes with a 95% confidence interval (normal approximation).
+    The window runs from ``since`` (the launch) for ``horizon_days`` (the churn horizon); while
+    the data ends before it, it is measured up to the last transaction's day and
+    ``window_ended`` is False. Uses the latest scoring run that assigned control groups for
+    ``campaign`` (a re-run of a campaign replaces its groups). Each difference treated - control
+    has a 95% Welch t-interval; a segment with fewer than 2 customers in a group is left out.
     """
     with duckdb.connect(str(history_db), read_only=True) as con:
         groups = con.execute(
@@ -76,36 +94,77 @@ def measure_campaign(
             f"no scoring run with campaign '{campaign}' in {history_db}; score with "
             f"`churnclv score --holdout PCT --campaign {campaign}` first"
         )
-    after = transactions[transactions["timestamp"] >= pd.Timestamp(since)]
+    window_end = since + dt.timedelta(days=horizon_days)
+    data_end = pd.Timestamp(transactions["timestamp"].max()).date()
+    measured_to = min(window_end, data_end)
+    stamp = transactions["timestamp"]
+    after = transactions[
+        (stamp >= pd.Timestamp(since)) & (stamp < pd.Timestamp(measured_to + dt.timedelta(days=1)))
+    ]
     bought = set(after.loc[after["amount"] > 0, "customer_id"])
     revenue = after.groupby("customer_id")["amount"].sum()
     groups["retained"] = groups["customer_id"].isin(bought).astype(float)
     groups["revenue"] = groups["customer_id"].map(revenue).fillna(0.0)
-    treated, control = groups[~groups["control"]], groups[groups["control"]]
-    if len(control) < 2 or len(treated) < 2:
+    if groups["control"].sum() < 2 or (~groups["control"]).sum() < 2:
         raise CampaignNotFoundError(f"campaign '{campaign}' has fewer than 2 customers in a group")
+    window = {
+        "window_start": since,
+        "window_end": window_end,
+        "measured_to": measured_to,
+        "window_ended": data_end >= window_end,
+    }
     rows = []
-    for metric, label in (
-        ("retained", "retention since launch (%)"),
-        ("revenue", "revenue per customer"),
-    ):
-        scale = 100.0 if metric == "retained" else 1.0
-        t, c = treated[metric].to_numpy() * scale, control[metric].to_numpy() * scale
-        diff, low, high = _diff_ci(t, c)
-        rows.append(
-            {
-                "measure": label,
-                "treated": t.mean(),
-                "control": c.mean(),
-                "difference": diff,
-                "ci95_low": low,
-                "ci95_high": high,
-                "significant": bool(low > 0 or high < 0),
-                "treated_customers": len(t),
-                "control_customers": len(c),
-            }
-        )
+    parts = [(POOLED, groups), *groups.groupby("segment", sort=True)]
+    for segment, part in parts:
+        treated, control = part[~part["control"]], part[part["control"]]
+        if len(control) < 2 or len(treated) < 2:
+            continue
+        for metric, label in (
+            ("retained", "retention (%)"),
+            ("revenue", "revenue per customer"),
+        ):
+            scale = 100.0 if metric == "retained" else 1.0
+            t, c = treated[metric].to_numpy() * scale, control[metric].to_numpy() * scale
+            diff, low, high = _diff_ci(t, c)
+            rows.append(
+                {
+                    "segment": segment,
+                    "measure": label,
+                    "treated": t.mean(),
+                    "control": c.mean(),
+                    "difference": diff,
+                    "ci95_low": low,
+                    "ci95_high": high,
+                    "significant": bool(low > 0 or high < 0),
+                    "treated_customers": len(t),
+                    "control_customers": len(c),
+                    **window,
+                }
+            )
     return pd.DataFrame(rows)
+
+
+_WINDOW = ("window_start", "window_end", "measured_to", "window_ended")
+
+
+def campaign_window_text(effect: pd.DataFrame) -> str:
+    """When the campaign's measurement window starts and ends, and whether it has ended."""
+    first = effect.iloc[0]
+    text = f"Measured from {first['window_start']} to {first['window_end']}"
+    if not first["window_ended"]:
+        text += f": the window has not ended yet, measured up to {first['measured_to']}"
+    return text + "."
+
+
+def campaign_verdict(row: object) -> str:
+    """One line on a measure: treated vs control, the difference and its 95% interval."""
+    r = row
+    return (
+        f"{r.segment}, {r.measure}: treated {r.treated:,.2f} ({r.treated_customers:,}) vs "
+        f"control {r.control:,.2f} ({r.control_customers:,}), difference {r.difference:+,.2f} "
+        f"(95% CI {r.ci95_low:+,.2f} to {r.ci95_high:+,.2f}) - "
+        + ("a real effect." if r.significant else "not distinguishable from no effect.")
+    )
 
 
 def _retention_plot(periods: pd.DataFrame) -> str:
@@ -168,17 +227,15 @@ def build_retention_report(
         ]
     if campaign is not None:
         paths["campaign"] = write_frame(campaign, out_dir / "campaign.csv")
-        verdicts = [
-            f"{r.measure}: treated {r.treated:,.2f} vs control {r.control:,.2f}, difference "
-            f"{r.difference:+,.2f} (95% CI {r.ci95_low:+,.2f} to {r.ci95_high:+,.2f}) - "
-            + ("a real effect." if r.significant else "not distinguishable from no effect.")
-            for r in campaign.itertuples()
-        ]
         sections += [
-            "<h2>Campaign: treated vs control</h2><ul>",
-            *(f"<li>{html.escape(v)}</li>" for v in verdicts),
+            "<h2>Campaign: treated vs control</h2>",
+            f"<p>{html.escape(campaign_window_text(campaign))}</p><ul>",
+            *(
+                f"<li>{html.escape(campaign_verdict(r))}</li>"
+                for r in campaign[campaign["segment"] == POOLED].itertuples()
+            ),
             "</ul>",
-            report_html.table(campaign, digits=2),
+            report_html.table(campaign.drop(columns=list(_WINDOW)), digits=2),
         ]
     paths["report"] = write_text(
         report_html.page("churnclv retention report", sections), out_dir / "report.html"

@@ -49,6 +49,7 @@ SUMMARY_SUMS = {
     "value_at_risk": "value_at_risk",
     "churn_probability_sum": "churn_probability",
     "clv_variance": "clv_variance",  # derived from clv_low/clv_high (customer_variance)
+    "control": "control",  # customers held out of the campaign (0 without one)
 }
 """Per-segment partial aggregates (count of ``customer_id``, sums of the rest): any engine can
 compute them (pandas here, Spark in :mod:`serving.spark`) and :func:`summary_from_totals` turns
@@ -70,6 +71,7 @@ def summary_from_totals(totals: pd.DataFrame, total_error: float | None = 0.0) -
             tiered, totals["churn_probability_sum"] / totals["customers"], np.nan
         )
     ).drop(columns="churn_probability_sum")
+    out["control"] = out["control"].astype("int64")
     low, high = segment_interval(out["clv"], out["clv_variance"], total_error)
     out = out.assign(
         clv_total_low=np.where(tiered, low, np.nan), clv_total_high=np.where(tiered, high, np.nan)
@@ -88,6 +90,7 @@ def summary_from_totals(totals: pd.DataFrame, total_error: float | None = 0.0) -
                 "expected_revenue": totals["expected_revenue"].sum(),
                 "clv": totals["clv"].sum(),
                 "value_at_risk": totals["value_at_risk"].sum(),
+                "control": int(totals["control"].sum()),
                 "clv_total_low": all_low[0],
                 "clv_total_high": all_high[0],
                 "mean_churn_probability": totals.loc[tiered, "churn_probability_sum"].sum()
@@ -119,6 +122,9 @@ def segment_summary(scores: pd.DataFrame, total_error: float | None = 0.0) -> pd
     """Customers, expected revenue, CLV (with an 80% interval of the total) and value at risk
     per segment, and a total row."""
     scores = scores.assign(clv_variance=customer_variance(scores["clv_low"], scores["clv_high"]))
+    if "control" not in scores:  # scores not marked for a campaign
+        scores = scores.assign(control=False)
+    scores = scores.assign(control=scores["control"].fillna(False).astype(bool))
     totals = scores.groupby(SUMMARY_KEYS, sort=False, dropna=False).agg(
         customers=("customer_id", "size"),
         **{k: (col, "sum") for k, col in SUMMARY_SUMS.items() if k != "customers"},
@@ -126,17 +132,42 @@ def segment_summary(scores: pd.DataFrame, total_error: float | None = 0.0) -> pd
     return summary_from_totals(totals.reset_index(), total_error)
 
 
-def _flat(scores: pd.DataFrame) -> pd.DataFrame:
-    """Scores with reasons joined into one text column (for CSV)."""
-    return scores.assign(reasons=scores["reasons"].map("; ".join))
+DECIMALS = {
+    "churn_probability": 4,
+    "expected_revenue": 2,
+    "clv": 2,
+    "clv_low": 2,
+    "clv_high": 2,
+    "value_if_retained": 2,
+    "value_at_risk": 2,
+}
+"""Rounding of the lists and the API: money to cents, probabilities to 4 decimals."""
+REASON_SLOTS = ["reason_1", "reason_2", "reason_3"]
+
+
+def list_columns(columns: list[str]) -> list[str]:
+    """The columns of a segment list: the score columns with ``reasons`` split into
+    ``reason_1..3`` in its place."""
+    at = columns.index("reasons")
+    return [*columns[:at], *REASON_SLOTS, *columns[at + 1 :]]
+
+
+def list_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """Scores as a list file has them: rounded (:data:`DECIMALS`), one column per reason."""
+    out = scores.round({k: v for k, v in DECIMALS.items() if k in scores})
+    reasons = scores["reasons"].tolist()
+    for i, slot in enumerate(REASON_SLOTS):
+        out[slot] = [r[i] if r is not None and len(r) > i else None for r in reasons]
+    return out[list_columns(list(scores.columns))]
 
 
 def write_outputs(
     scores: pd.DataFrame, catalog: OutputCatalog, total_error: float | None = 0.0
 ) -> dict[str, Path]:
-    """scores.parquet, segments/<segment>.csv sorted by value at risk, summary.csv; each file
-    atomic, into the catalog's run folder (a score run's staging folder, published as a whole
-    by :func:`core.runs.publish`).
+    """scores.parquet, segments/<segment>.csv sorted by value at risk, control.csv (a campaign's
+    held-out customers, kept out of the segment lists), summary.csv; each file atomic, into
+    the catalog's run folder (a score run's staging folder, published as a whole by
+    :func:`core.runs.publish`).
 
     Lists of segments that are empty in this run are removed, so the folder mirrors the run.
     ``total_error``: the model's backtest error of the total CLV, for the segment totals'
@@ -147,10 +178,18 @@ def write_outputs(
     paths = {"scores": write_frame(scores, catalog.scores)}
     checkpoint("score:scores-written", catalog.scores)
     written = set()
-    flat = _flat(scores)
+    flat = list_rows(scores)
+    held_out = flat["control"].fillna(False).astype(bool) if "control" in flat else None
+    if held_out is not None and held_out.any():
+        control = flat[held_out].sort_values(
+            ["segment", "value_at_risk", "customer_id"], ascending=[True, False, True]
+        )
+        paths["control"] = write_frame(control, catalog.control_list)
+        flat = flat[~held_out]
     for name, part in flat.groupby("segment", sort=True):
         path = catalog.segment_list(segment_slug(str(name)))
-        write_frame(part.sort_values("value_at_risk", ascending=False, kind="stable"), path)
+        part = part.sort_values(["value_at_risk", "customer_id"], ascending=[False, True])
+        write_frame(part, path)
         written.add(path.name)
         paths[f"segment:{name}"] = path
     for stale in seg_dir.glob("*.csv"):

@@ -10,10 +10,10 @@ import pandas as pd
 
 from core.catalog import OutputCatalog
 from core.settings import SegmentSettings
-from serving.batch import segment_slug, segment_summary
+from serving.batch import DECIMALS, segment_slug, segment_summary
 from serving.score import SCORE_COLUMNS
 
-# segment lists: the score columns without the per-run ones, plus the control-group flag
+# segment lists: the score columns without the per-run ones, plus the campaign's control flag
 LIST_COLUMNS = [
     *(
         c
@@ -21,6 +21,7 @@ LIST_COLUMNS = [
         if c not in ("churn_model_version", "clv_model_version", "scoring_date")
     ),
     "control",
+    "campaign",
 ]
 
 
@@ -41,6 +42,18 @@ def jsonable(value: object) -> object:
     return value
 
 
+def api_record(record: dict[str, object]) -> dict[str, object]:
+    """One customer's scores as the API answers them: plain JSON values, money to cents and
+    probabilities to 4 decimals (:data:`serving.batch.DECIMALS`), ``status`` ok."""
+    out = {}
+    for key, value in record.items():
+        value = jsonable(value)
+        if key in DECIMALS and isinstance(value, float):
+            value = round(value, DECIMALS[key])
+        out[key] = value
+    return out | {"status": "ok"}
+
+
 class LatestScores:
     """Scores of the last batch run in an output folder, indexed by customer id.
 
@@ -56,14 +69,12 @@ class LatestScores:
         self.frame = frame.sort_values(
             ["value_at_risk", "customer_id"], ascending=[False, True], ignore_index=True
         )
-        cols = [c for c in frame.columns if c not in ("control", "campaign")]
         # each customer's API record, encoded once as JSON (only the bytes are kept: at a
-        # million customers a dict per customer would cost gigabytes)
+        # million customers a dict per customer would cost gigabytes); ``control`` and
+        # ``campaign`` included, so a campaign tool can skip the held-out customers
         self.json_by_id: dict[str, bytes] = {
-            rec["customer_id"]: json.dumps(
-                {k: jsonable(v) for k, v in rec.items()} | {"status": "ok"}
-            ).encode()
-            for rec in frame[cols].to_dict("records")
+            rec["customer_id"]: json.dumps(api_record(rec)).encode()
+            for rec in frame.to_dict("records")
         }
         self.summary = segment_summary(frame)
         self.configured = (
@@ -119,7 +130,8 @@ class LatestScores:
         return rows.reset_index(drop=True)
 
     def segments(self) -> list[dict[str, object]]:
-        """Names, tiers, action, size, expected revenue and value at risk of every segment."""
+        """Names, tiers, action, size (and how many of them a campaign holds out), expected
+        revenue and value at risk of every segment."""
         rows = self.summary[self.summary["segment"] != "All customers"]
         filled = set(rows["segment"])
         return [
@@ -130,12 +142,13 @@ class LatestScores:
                 "value_tier": r["value_tier"] if isinstance(r["value_tier"], str) else None,
                 "action": r["action"],
                 "customers": int(r["customers"]),
-                "expected_revenue": float(r["expected_revenue"]),
-                "value_at_risk": float(r["value_at_risk"]),
+                "control": int(r["control"]),
+                "expected_revenue": round(float(r["expected_revenue"]), 2),
+                "value_at_risk": round(float(r["value_at_risk"]), 2),
             }
             for r in rows.to_dict("records")
         ] + [
-            {**c, "slug": segment_slug(c["segment"]), "customers": 0,
+            {**c, "slug": segment_slug(c["segment"]), "customers": 0, "control": 0,
              "expected_revenue": 0.0, "value_at_risk": 0.0}
             for c in self.configured
             if c["segment"] not in filled

@@ -156,7 +156,7 @@ class ChurnCLV:
         from features import build_features
         from serving.api_models import tables_from_customers
         from serving.batching import score_apart
-        from serving.latest import jsonable
+        from serving.latest import api_record
         from serving.score import score_customers
 
         today = dt.datetime.now(dt.UTC).date()
@@ -182,7 +182,7 @@ class ChurnCLV:
             records = []
             for i, rec in zip(idx, scored.to_dict("records"), strict=True):
                 rec["customer_id"] = customers[i].customer_id
-                records.append({k: jsonable(v) for k, v in rec.items()} | {"status": "ok"})
+                records.append(api_record(rec))
             return records
 
         # one entry that fails cannot fail the other requests batched with it
@@ -215,19 +215,22 @@ class ChurnCLV:
         size = page_size or self.settings.serving.page_size
         chunk = rows.iloc[(page - 1) * size : page * size]
         if format == "csv":
+            from serving.batch import list_rows
+
             buf = io.StringIO()
-            chunk.assign(reasons=chunk["reasons"].map(lambda r: "; ".join(r))).to_csv(
-                buf, index=False
-            )
+            list_rows(chunk).to_csv(buf, index=False)  # as the list files: rounded, reason_1..3
             slug = segment_slug(segment)
             return Response(
                 buf.getvalue(),
                 media_type="text/csv",
                 headers={"content-disposition": f'attachment; filename="{slug}_page{page}.csv"'},
             )
-        from serving.latest import jsonable
+        from serving.latest import api_record
 
-        items = [{k: jsonable(v) for k, v in r.items()} for r in chunk.to_dict("records")]
+        items = [
+            {k: v for k, v in api_record(r).items() if k != "status"}
+            for r in chunk.to_dict("records")
+        ]
         return JSONResponse(
             {
                 "segment": segment,

@@ -31,8 +31,11 @@ from features.build import conform_dtypes
 from model.bundle import ModelBundle
 from model.clv import Z80
 from serving.batch import (
+    DECIMALS,
+    REASON_SLOTS,
     SUMMARY_KEYS,
     SUMMARY_SUMS,
+    list_columns,
     mark_control_group,
     segment_slug,
     summary_from_totals,
@@ -134,6 +137,7 @@ def write_spark_outputs(
     spread = (F.col("clv_high") - F.col("clv_low")) / (2 * Z80)  # clv.customer_variance
     totals = (
         written.withColumn("clv_variance", spread * spread)
+        .withColumn("control", F.col("control").cast("int"))
         .groupBy(*SUMMARY_KEYS)
         .agg(
             F.count("customer_id").alias("customers"),
@@ -144,9 +148,23 @@ def write_spark_outputs(
     totals["customers"] = totals["customers"].astype("int64")
     seg_dir = catalog.segments
     seg_dir.mkdir(parents=True, exist_ok=True)
-    flat = written.withColumn("reasons", F.concat_ws("; ", "reasons"))
+    # as serving.batch.list_rows: rounded half to even like numpy, one column per reason
+    columns = {
+        c: F.bround(c, DECIMALS[c]).alias(c) if c in DECIMALS else F.col(c) for c in written.columns
+    }
+    for i, slot in enumerate(REASON_SLOTS):
+        columns[slot] = F.get("reasons", i).alias(slot)
+    flat = written.select(*[columns[c] for c in list_columns(written.columns)])
+    held_out = F.coalesce(F.col("control"), F.lit(False))
+    if int(totals["control"].fillna(0).sum()):
+        control = flat.filter(held_out).orderBy(
+            "segment", F.col("value_at_risk").desc(), "customer_id"
+        )
+        paths["control"] = write_spark_csv(control, catalog.control_list)
+    flat = flat.filter(~held_out)
     keep = set()
-    for name in sorted(totals["segment"]):
+    targeted = totals["customers"] - totals["control"].fillna(0)
+    for name in sorted(totals.loc[targeted > 0, "segment"]):
         path = catalog.segment_list(segment_slug(name))
         rows = flat.filter(F.col("segment") == name).orderBy(
             F.col("value_at_risk").desc(), F.col("customer_id")

@@ -73,7 +73,10 @@ def test_outputs_of_every_step(job: Path) -> None:
         assert (out / name).exists(), name
     scores = pd.read_parquet(out / "current" / "scores.parquet")
     lists = sorted((out / "current" / "segments").glob("*.csv"))
-    assert sum(len(pd.read_csv(p)) for p in lists) == len(scores)
+    control = pd.read_csv(out / "current" / "control.csv")
+    # the campaign's lists hold the customers to contact; its control group is apart
+    assert sum(len(pd.read_csv(p)) for p in lists) + len(control) == len(scores)
+    assert len(control) == scores["control"].sum() and control["control"].all()
     assert scores["churn_model_version"].eq("1").all()
     assert abs(scores["control"].mean() - 0.10) < 0.03
     assert not (job / "default_out").exists()  # --out took every file
@@ -95,14 +98,21 @@ def test_serve_answers_from_the_out_folder(job: Path) -> None:
 
     scores = pd.read_parquet(job / "out" / "current" / "scores.parquet")
     one = str(scores["customer_id"].iloc[0])
+    held = scores[scores["control"]]
     with (
         running_server(job, job / "serve.log", API_KEYS, "--out", "out") as server,
         server.client() as api,
     ):
-        resp = api.post("/score_customers", json={"customer_ids": [one]})
+        resp = api.post(
+            "/score_customers", json={"customer_ids": [one, held["customer_id"].iloc[0]]}
+        )
+        segments = api.get("/segments").json()["segments"]
     assert resp.status_code == 200, resp.text
-    (item,) = resp.json()
+    item, control = resp.json()
     assert item["status"] == "ok" and item["segment"] == scores["segment"].iloc[0]
+    # the campaign run's control group is marked for a campaign tool to skip
+    assert control["control"] is True and control["campaign"] == held["campaign"].iloc[0]
+    assert sum(s["control"] for s in segments) == len(held) > 0
     assert not (job / "default_out").exists()
 
 
@@ -177,7 +187,9 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
         a = pd.read_csv(job / "cmp" / "current" / "segments" / name, dtype={"customer_id": str})
         b = pd.read_csv(job / "spark" / "current" / "segments" / name, dtype={"customer_id": str})
         assert b["customer_id"].tolist() == a["customer_id"].tolist(), name
-        assert b["reasons"].fillna("").tolist() == a["reasons"].fillna("").tolist(), name
+        for slot in ("reason_1", "reason_2", "reason_3"):
+            assert b[slot].fillna("").tolist() == a[slot].fillna("").tolist(), (name, slot)
+        pd.testing.assert_frame_equal(b, a, check_exact=False, rtol=1e-9)  # same rounding
     sa = pd.read_csv(job / "cmp" / "current" / "summary.csv")
     sb = pd.read_csv(job / "spark" / "current" / "summary.csv")
     pd.testing.assert_frame_equal(sb, sa, check_exact=False, rtol=1e-9)

@@ -21,6 +21,7 @@ from core.catalog import OutputCatalog
 from core.runs import clear_staging, current_run_id, prune, publish
 from serving.batch import (
     assign_control_group,
+    mark_control_group,
     movement_summary,
     record_run,
     segment_movement,
@@ -77,13 +78,34 @@ def test_lists_are_sorted_by_value_at_risk_and_stale_lists_removed(tmp_path: Pat
     assert files == ["champions.csv", "let_go_quietly.csv", "win_back_vips.csv"]
     lst = pd.read_csv(paths["segment:Champions"], dtype={"customer_id": "str"})
     assert lst["value_at_risk"].is_monotonic_decreasing
-    assert lst["reasons"].iloc[0] == "no purchase for 3 days; x"
+    assert lst[["reason_1", "reason_2"]].iloc[0].tolist() == ["no purchase for 3 days", "x"]
+    assert lst["reason_3"].isna().all()
+    assert (lst["churn_probability"] == lst["churn_probability"].round(4)).all()
+    assert (lst["value_at_risk"] == lst["value_at_risk"].round(2)).all()
     assert lst["customer_id"].iloc[0].startswith("0")
     summary = pd.read_csv(paths["summary"])
     assert summary.iloc[-1]["segment"] == "All customers"
     assert summary.iloc[-1]["customers"] == 1000
     back = pd.read_parquet(paths["scores"])
     assert list(back["reasons"].iloc[0]) == ["no purchase for 3 days", "x"]
+
+
+def test_a_campaign_run_keeps_its_control_group_out_of_the_lists(tmp_path: Path) -> None:
+    marked = mark_control_group(scores(), "spring", 10)
+    paths = write_outputs(marked, OutputCatalog(tmp_path, run_dir=tmp_path))
+    control = pd.read_csv(paths["control"], dtype={"customer_id": "str"})
+    held = set(marked.loc[marked["control"], "customer_id"])
+    assert set(control["customer_id"]) == held and control["control"].all()
+    assert (control["campaign"] == "spring").all()
+    listed = pd.concat(
+        pd.read_csv(p, dtype={"customer_id": "str"}) for p in (tmp_path / "segments").glob("*.csv")
+    )
+    assert not listed["control"].any() and not set(listed["customer_id"]) & held
+    assert len(listed) + len(control) == len(marked)
+    summary = pd.read_csv(paths["summary"]).set_index("segment")
+    assert summary.loc["All customers", "control"] == len(held)
+    per_segment = marked.groupby("segment")["control"].sum()
+    assert summary.loc[per_segment.index, "control"].tolist() == per_segment.tolist()
 
 
 def published_run(root: Path, frame: pd.DataFrame, run_id: str) -> OutputCatalog:
