@@ -35,17 +35,24 @@ class CutoffError(UserError, ValueError):
     """The cutoff lies outside the data: after the last transaction or before the first."""
 
 
-def check_cutoff(cutoff: dt.date, first: dt.date, last: dt.date) -> dt.date:
-    """``cutoff`` when it lies within the transactions' dates, else a CutoffError saying so.
+CUTOFF_GRACE_DAYS = 30
+"""A cutoff may lie up to this many days after the last transaction (scoring today on an
+extract that ends a few days earlier, a quiet week); later, nothing is known about that time."""
 
-    After the last transaction every customer would look lapsed (nothing is known about that
-    time); before the first there is no customer at all.
+
+def check_cutoff(cutoff: dt.date, first: dt.date, last: dt.date) -> dt.date:
+    """``cutoff`` when the transactions cover it (from the first transaction's day to
+    :data:`CUTOFF_GRACE_DAYS` after the last), else a CutoffError saying so.
+
+    Long after the last transaction every customer would look lapsed (nothing is known about
+    that time); before the first there is no customer at all.
     """
-    if cutoff > last:
+    if cutoff > last + dt.timedelta(days=CUTOFF_GRACE_DAYS):
         raise CutoffError(
-            f"cutoff {cutoff} is after the last transaction ({last}): nothing is known about "
-            f"that time, so every customer would look lapsed; use a cutoff up to {last} or "
-            "leave it out (default: the last transaction's date)"
+            f"cutoff {cutoff} is after the last transaction ({last}) by more than "
+            f"{CUTOFF_GRACE_DAYS} days: nothing is known about that time, so every customer "
+            f"would look lapsed; use a cutoff up to {last} or leave it out (default: the last "
+            "transaction's date)"
         )
     if cutoff < first:
         raise CutoffError(

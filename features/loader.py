@@ -168,17 +168,18 @@ ID_SAMPLE = 10_000
 
 
 def id_overlap(tables: IbisTables, other: str) -> tuple[float, float]:
-    """Shares of (up to :data:`ID_SAMPLE`) distinct ids of ``other`` found in the transactions,
-    and of transaction ids found in ``other``."""
+    """Shares of the ids of ``other`` found in the transactions, and of transaction ids found
+    in ``other``, each over up to :data:`ID_SAMPLE` distinct ids from the first rows of its
+    table (a check for tables that share no ids at all, not a census: it reads the first
+    rows of one table and one join probe of the other)."""
     con = tables.con
-    tx = tables.transactions.select("customer_id").distinct()
-    them = getattr(tables, other).select("customer_id").distinct()
+    tx, them = tables.transactions, getattr(tables, other)
     shares = []
     for ids, pool in ((them, tx), (tx, them)):
-        sample = ids.limit(ID_SAMPLE)
-        found = sample.semi_join(pool, "customer_id").count()
+        sample = ids.select("customer_id").limit(ID_SAMPLE * 10).distinct().limit(ID_SAMPLE)
         n = int(con.execute(sample.count()))
-        shares.append(int(con.execute(found)) / n if n else 1.0)
+        found = int(con.execute(sample.semi_join(pool, "customer_id").count()))
+        shares.append(found / n if n else 1.0)
     return shares[0], shares[1]
 
 

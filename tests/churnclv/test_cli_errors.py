@@ -72,10 +72,13 @@ def small_data(folder: Path) -> None:
 def test_a_cutoff_after_the_last_transaction_is_one_error_line(tmp_path: Path) -> None:
     small_data(tmp_path / "data")
     line = one_error(run("features", "--data", "data", "--cutoff", "2030-06-01", cwd=tmp_path))
-    assert "cutoff 2030-06-01 is after the last transaction (2026-03-01)" in line
+    assert "cutoff 2030-06-01 is after the last transaction (2026-03-01) by more than 30" in line
     line = one_error(run("features", "--data", "data", "--cutoff", "9999-12-31", cwd=tmp_path))
     assert "after the last transaction" in line
     assert not (tmp_path / "outputs" / "features.parquet").exists()
+    # a few days after the last transaction is fine (an extract that ends before today)
+    proc = run("features", "--data", "data", "--cutoff", "2026-03-08", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_a_cutoff_before_the_first_transaction_is_one_error_line(tmp_path: Path) -> None:
