@@ -96,6 +96,12 @@ def test_second_score_run_reports_movement_and_keeps_champion(job: Path) -> None
 def test_serve_answers_from_the_out_folder(job: Path) -> None:
     from tests.serving.conftest import API_KEYS, running_server
 
+    # a campaign run after the plain re-run above, then the service answers from it
+    proc = run(
+        "score", "--config", "config.yaml", "--out", "out", "--holdout", "10", "--campaign",
+        "autumn", cwd=job,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
     scores = pd.read_parquet(job / "out" / "current" / "scores.parquet")
     one = str(scores["customer_id"].iloc[0])
     held = scores[scores["control"]]

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -89,7 +90,7 @@ def same_value(served: object, batch: object, column: str = "") -> bool:
         return isinstance(served, float) and served == pytest.approx(batch, rel=1e-12, abs=1e-12)
     if isinstance(batch, pd.Timestamp):
         return served == batch.date().isoformat()
-    if hasattr(batch, "tolist"):  # reasons: numpy array of phrases
+    if isinstance(batch, np.ndarray):  # reasons: numpy array of phrases
         return served == list(batch.tolist())
     return served == batch
 
@@ -154,8 +155,9 @@ def test_score_a_new_customer_from_raw_history(api: httpx.Client, scores: pd.Dat
     assert item["status"] == "ok" and item["customer_id"] == "brand-new-007"
     assert 0.0 <= item["churn_probability"] <= 1.0
     assert item["clv_low"] <= item["clv"] <= item["clv_high"]
-    assert item["value_at_risk"] == pytest.approx(
-        item["churn_probability"] * item["value_if_retained"]
+    assert item["value_at_risk"] == pytest.approx(  # each rounded to cents or 4 decimals
+        item["churn_probability"] * item["value_if_retained"],
+        abs=0.01 + item["value_if_retained"] * 1e-4,
     )
     assert item["segment"] in {c.name for c in SegmentSettings().cells}
     assert item["risk_tier"] in {"low", "medium", "high"}
@@ -219,10 +221,9 @@ def test_scoring_own_history_gives_the_batch_result(
     assert resp.status_code == 200, resp.text[:2000]
     for item in resp.json():
         batch = scores.loc[item["customer_id"]]
-        assert item["churn_probability"] == pytest.approx(
-            batch["churn_probability"], rel=1e-9, abs=1e-9
-        ), item["customer_id"]
-        assert item["clv"] == pytest.approx(batch["clv"], rel=1e-9, abs=1e-9)
+        # the same numbers as the batch run, rounded as the API rounds them
+        assert item["churn_probability"] == round(batch["churn_probability"], 4), item
+        assert item["clv"] == round(batch["clv"], 2)
         for col in ("segment", "risk_tier", "value_tier", "action"):
             assert item[col] == batch[col], (item["customer_id"], col)
         assert item["reasons"] == list(batch["reasons"])
