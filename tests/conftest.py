@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,3 +84,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = str(item.path)
         by_file[path] = max(by_file.get(path, -1), weight(item))
     items.sort(key=lambda item: -by_file[str(item.path)])
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one ``error:`` line of a CLI run that failed as a user error (exit 1, no traceback)."""
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    return errors[0]

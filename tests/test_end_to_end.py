@@ -194,7 +194,8 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
         b = pd.read_csv(job / "spark" / "current" / "segments" / name, dtype={"customer_id": str})
         assert b["customer_id"].tolist() == a["customer_id"].tolist(), name
         for slot in ("reason_1", "reason_2", "reason_3"):
-            assert b[slot].fillna("").tolist() == a[slot].fillna("").tolist(), (name, slot)
+            same = b[slot].astype("object").fillna("").tolist()
+            assert same == a[slot].astype("object").fillna("").tolist(), (name, slot)
         pd.testing.assert_frame_equal(b, a, check_exact=False, rtol=1e-9)  # same rounding
     sa = pd.read_csv(job / "cmp" / "current" / "summary.csv")
     sb = pd.read_csv(job / "spark" / "current" / "summary.csv")

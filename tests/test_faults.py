@@ -23,7 +23,7 @@ from core.catalog import OutputCatalog
 from core.runs import current_run_id
 from serving.batch import recorded_runs
 from serving.latest import LatestScores
-from tests.conftest import shared_folder
+from tests.conftest import one_error_line, shared_folder
 from tests.serving.conftest import CLI, build_world
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -55,14 +55,6 @@ def cli(work: Path, *args: str, fault: str | None = None) -> subprocess.Complete
 
 def score(work: Path, fault: str | None = None) -> subprocess.CompletedProcess[str]:
     return cli(work, "score", "--config", "config.yaml", fault=fault)
-
-
-def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1, proc.stderr[-3000:]
-    return errors[0]
 
 
 def served_set(work: Path) -> tuple[str | None, pd.DataFrame]:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from churnclv.cli import MAX_ERROR_CHARS, error_line
+from tests.conftest import one_error_line
 
 CLI = [sys.executable, "-m", "churnclv.cli"]
 
@@ -54,14 +55,6 @@ def test_score_without_a_model_store_says_so_and_creates_none(tmp_path: Path) ->
     assert not (tmp_path / "nothing.db").exists()
 
 
-def one_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1, proc.stderr[-2000:]
-    return errors[0]
-
-
 def small_data(folder: Path) -> None:
     folder.mkdir()
     (folder / "transactions.csv").write_text(
@@ -71,9 +64,9 @@ def small_data(folder: Path) -> None:
 
 def test_a_cutoff_after_the_last_transaction_is_one_error_line(tmp_path: Path) -> None:
     small_data(tmp_path / "data")
-    line = one_error(run("features", "--data", "data", "--cutoff", "2030-06-01", cwd=tmp_path))
+    line = one_error_line(run("features", "--data", "data", "--cutoff", "2030-06-01", cwd=tmp_path))
     assert "cutoff 2030-06-01 is after the last transaction (2026-03-01) by more than 30" in line
-    line = one_error(run("features", "--data", "data", "--cutoff", "9999-12-31", cwd=tmp_path))
+    line = one_error_line(run("features", "--data", "data", "--cutoff", "9999-12-31", cwd=tmp_path))
     assert "after the last transaction" in line
     assert not (tmp_path / "outputs" / "features.parquet").exists()
     # a few days after the last transaction is fine (an extract that ends before today)
@@ -83,7 +76,7 @@ def test_a_cutoff_after_the_last_transaction_is_one_error_line(tmp_path: Path) -
 
 def test_a_cutoff_before_the_first_transaction_is_one_error_line(tmp_path: Path) -> None:
     small_data(tmp_path / "data")
-    line = one_error(run("train", "--data", "data", "--cutoff", "2010-01-01", cwd=tmp_path))
+    line = one_error_line(run("train", "--data", "data", "--cutoff", "2010-01-01", cwd=tmp_path))
     assert "cutoff 2010-01-01 is before the first transaction (2026-01-05)" in line
 
 
@@ -98,6 +91,6 @@ def test_tables_that_share_no_ids_stop_the_run_with_a_hint(tmp_path: Path) -> No
     (data / "customers.csv").write_text(
         "customer_id,signup_date\n000001,2025-01-01\n000002,2025-01-01\n000003,2025-01-01\n"
     )
-    line = one_error(run("features", "--data", "data", cwd=tmp_path))
+    line = one_error_line(run("features", "--data", "data", cwd=tmp_path))
     assert "customers.csv: 0.0% of its customer ids appear in the transactions" in line
     assert "leading zeros" in line
