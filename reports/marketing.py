@@ -147,6 +147,28 @@ def measure_campaign(
 _WINDOW = ("window_start", "window_end", "measured_to", "window_ended")
 
 
+CAMPAIGN_LABELS = {
+    "segment": "Segment",
+    "measure": "Measure",
+    "treated": "Treated",
+    "control": "Control",
+    "difference": "Difference",
+    "ci95_low": "95% interval from",
+    "ci95_high": "95% interval to",
+    "significant": "Real effect?",
+    "treated_customers": "Treated customers",
+    "control_customers": "Control customers",
+}
+"""Plain column names of the campaign table on the HTML page (campaign.csv keeps its own)."""
+
+
+def _readable_campaign(effect: pd.DataFrame) -> pd.DataFrame:
+    shown = effect.drop(columns=list(_WINDOW)).assign(
+        significant=effect["significant"].map({True: "yes", False: "no"})
+    )
+    return shown.rename(columns=CAMPAIGN_LABELS)
+
+
 def campaign_window_text(effect: pd.DataFrame) -> str:
     """When the campaign's measurement window starts and ends, and whether it has ended."""
     first = effect.iloc[0]
@@ -235,7 +257,7 @@ def build_retention_report(
                 for r in campaign[campaign["segment"] == POOLED].itertuples()
             ),
             "</ul>",
-            report_html.table(campaign.drop(columns=list(_WINDOW)), digits=2),
+            report_html.table(_readable_campaign(campaign), digits=2),
         ]
     paths["report"] = write_text(
         report_html.page("churnclv retention report", sections), out_dir / "report.html"
