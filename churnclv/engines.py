@@ -161,8 +161,9 @@ class DuckDBEngine:
 
 
 class SparkEngine:
-    """``engine: spark``: inputs read and checked on Spark (:mod:`features.loader`), the feature frame one lazy Ibis expression (:func:`features.build.feature_table`), scoring
-    in ``mapInPandas`` (:mod:`serving.spark`)."""
+    """``engine: spark``: inputs read and checked on Spark (:mod:`features.loader`), the
+    feature frame one lazy Ibis expression (:func:`features.build.feature_table`), scoring in
+    ``mapInPandas`` (:mod:`serving.spark`)."""
 
     def __init__(self, con: BaseBackend) -> None:
         self.con = con

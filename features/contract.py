@@ -90,8 +90,3 @@ class InputTables:
             if frame is not None:
                 schema(name).validate(frame)
         return self
-
-    @property
-    def max_timestamp(self) -> pd.Timestamp:
-        """Last transaction timestamp: the default cutoff."""
-        return pd.Timestamp(self.transactions["timestamp"].max())

@@ -206,7 +206,9 @@ def to_ibis(tables: InputTables | IbisTables, con: BaseBackend | None = None) ->
     return IbisTables(con=con, **out)
 
 
-def _parquet_source(con: BaseBackend, path: str | Path) -> str:
+def parquet_source(con: BaseBackend, path: str | Path) -> str:
+    """What ``con.read_parquet`` reads for a Parquet file or folder (DuckDB: every file under
+    the folder; Spark reads a folder as it is)."""
     p = Path(path)
     if p.is_dir() and con.name == "duckdb":
         return str(p / "**" / "*.parquet")
@@ -230,7 +232,7 @@ def tables_from_parquet(
             out[name] = None
             continue
         out[name] = con.read_parquet(
-            _parquet_source(con, path), table_name=ibis.util.gen_name(f"churnclv_{name}")
+            parquet_source(con, path), table_name=ibis.util.gen_name(f"churnclv_{name}")
         )
     return IbisTables(con=con, **out)
 

@@ -210,11 +210,6 @@ def load_tables(data: DataSettings, as_of: dt.datetime | None = None) -> LoadRes
     return result
 
 
-def max_timestamp(tables: IbisTables) -> pd.Timestamp:
-    """Last transaction timestamp of engine tables: the default cutoff."""
-    return timestamp_range(tables)[1]
-
-
 def timestamp_range(tables: IbisTables) -> tuple[pd.Timestamp, pd.Timestamp]:
     """First and last transaction timestamps of engine tables."""
     t = tables.transactions

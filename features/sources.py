@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from core.settings import TABLE_NAMES, DataSettings, TableSource
 from features.contract import ContractError
-from features.engine import register_arrow
+from features.engine import parquet_source, register_arrow
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -189,7 +189,7 @@ def _read_parquet(path: Path, con: BaseBackend) -> ir.Table:
             extra.append(F.col("_metadata.file_path").alias(FILE))
         return _spark_view(frame.select("*", *extra), "raw", con)
     raw = con.read_parquet(
-        str(path / "**" / "*.parquet") if folder else str(path),
+        parquet_source(con, path),
         table_name=ibis.util.gen_name("churnclv_raw"),
         file_row_number=True,
         filename=folder,

@@ -143,8 +143,10 @@ class LatestScores:
                 "action": r["action"],
                 "customers": int(r["customers"]),
                 "control": int(r["control"]),
-                "expected_revenue": round(float(r["expected_revenue"]), 2),
-                "value_at_risk": round(float(r["value_at_risk"]), 2),
+                **{
+                    k: round(float(r[k]), DECIMALS[k])
+                    for k in ("expected_revenue", "value_at_risk")
+                },
             }
             for r in rows.to_dict("records")
         ] + [
