@@ -245,6 +245,11 @@ class Settings(_Strict):
     clv_horizon_days: int = Field(default=365, gt=0, le=3650)
     gross_margin: float = Field(default=1.0, gt=0.0, le=1.0)
     monthly_discount_rate: float = Field(default=0.01, ge=0.0, lt=1.0)
+    currency: str | None = Field(
+        default=None,
+        description="ISO 4217 code of the amounts in the data (EUR, USD, GBP...): reasons, "
+        "reports, the page and the console show money with its symbol; none: plain numbers.",
+    )
     segments: SegmentSettings = Field(default_factory=SegmentSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     output_dir: Path = Path("outputs")
@@ -258,6 +263,13 @@ class Settings(_Strict):
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark: SparkSettings = Field(default_factory=SparkSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, v: str | None) -> str | None:
+        from core.money import check_currency
+
+        return check_currency(v) if v else None
 
     @field_validator("cutoff", mode="before")
     @classmethod
