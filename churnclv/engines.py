@@ -135,6 +135,7 @@ class DuckDBEngine:
             settings.segments,
             scoring_date=cutoff,
             model_versions=models.versions,
+            currency=settings.currency,
         )
         progress.advance(task)
         scores = mark_control_group(scores, campaign, holdout_percent)
@@ -213,6 +214,7 @@ class SparkEngine:
                 model_versions=models.versions,
                 campaign=campaign,
                 holdout_percent=holdout_percent,
+                currency=settings.currency,
             )
             paths = write_spark_outputs(scores, catalog, _total_error(models))
         with spark_progress(self.con, progress, "drift sample and control group, tasks"):

@@ -71,6 +71,7 @@ def pair_versions(tags: dict[str, str], alias: str) -> dict[str, str] | None:
 
 
 BUNDLE_FILE = "bundle.json"
+BUNDLE_FORMAT = 3  # 3: typical values for reasons
 PREDICTION_COLUMNS = ["churn_probability", "expected_revenue", "clv", "clv_low", "clv_high"]
 
 
@@ -133,6 +134,8 @@ class ModelBundle:
     gross_margin: float
     monthly_discount_rate: float
     value_cutpoints: dict[str, float] = field(default_factory=dict)
+    typical: dict[str, float] = field(default_factory=dict)
+    """Median of each numeric model input at the data end (what reasons compare against)."""
     meta: dict[str, Any] = field(default_factory=dict)
     season_index: list[float] | None = None
     """Revenue factor per calendar month (January first, mean 1), when training fitted one."""
@@ -250,7 +253,7 @@ class ModelBundle:
         for name, booster in self.boosters.items():
             (folder / f"{name}.txt").write_text(booster.model_to_string())
         doc = {
-            "format": 2,
+            "format": BUNDLE_FORMAT,
             "spec": self.spec.to_dict(),
             "boosters": sorted(self.boosters),
             "btyd": self.btyd.to_dict(),
@@ -263,6 +266,7 @@ class ModelBundle:
             "gross_margin": self.gross_margin,
             "monthly_discount_rate": self.monthly_discount_rate,
             "value_cutpoints": self.value_cutpoints,
+            "typical": self.typical,
             "season_index": self.season_index,
             "meta": self.meta,
         }
@@ -277,7 +281,7 @@ class ModelBundle:
         if not path.exists():
             raise FileNotFoundError(f"{folder}: not a model bundle (no {BUNDLE_FILE})")
         doc = json.loads(path.read_text())
-        if doc.get("format") != 2:
+        if doc.get("format") != BUNDLE_FORMAT:
             raise ValueError(
                 f"{folder}: model bundle format {doc.get('format')} is from an older churnclv; "
                 "retrain with `churnclv train`"
@@ -299,6 +303,7 @@ class ModelBundle:
             gross_margin=doc["gross_margin"],
             monthly_discount_rate=doc["monthly_discount_rate"],
             value_cutpoints=doc.get("value_cutpoints", {}),
+            typical=doc["typical"],
             meta=doc.get("meta", {}),
             season_index=doc.get("season_index"),
         )

@@ -53,6 +53,16 @@ class FeatureSpec:
                 )
         return pd.DataFrame(out, index=frame.index)
 
+    def typical(self, frame: pd.DataFrame) -> dict[str, float]:
+        """Median of each numeric input over ``frame`` (NaN ignored; absent when all missing):
+        the typical customer that reasons compare a customer with, fitted in training."""
+        X = self.matrix(frame)
+        out = {}
+        for col in self.columns:
+            if col not in self.categories and X[col].notna().any():
+                out[col] = float(X[col].median())
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "categories": dict(self.categories)}
 

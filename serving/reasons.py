@@ -1,26 +1,66 @@
-"""Readable reasons for a churn score, from LightGBM's exact TreeSHAP contributions.
+"""Reasons a person can use: what makes a customer risky, or for low-risk customers what keeps
+them safe, as phrases such as "last purchase 124 days ago" or "email clicks down 80% vs the
+previous 90 days".
 
-For each customer the three features that push the churn score up the most become phrases
-such as "no purchase for 124 days" or "email clicks down 80% vs the previous 90 days".
-Phrases are built per feature over whole columns (vectorised), so a million customers is fine.
+The ranking comes from the churn model (LightGBM's exact TreeSHAP, or what moves the BG/NBD
+score); a feature becomes a reason only when its phrase reads the way it pushes:
+
+* its contribution has the sign of the side explained (up for a risk reason, down for a safety
+  reason);
+* its value is on that side of the typical customer's (the median at the data end, fitted in
+  training and stored with the model) for a feature whose reading has a direction (more days
+  since the last purchase reads riskier, more orders safer) and, for a trend, on that side of
+  no change, so "orders up 300%" is never a churn reason;
+* it is known: a missing value (no app session ever, no email to open) is not a reason.
+
+Every feature of the catalogue has a :class:`Reading` (direction and phrase) here; the test
+walks the catalogue. Phrases are built per feature over whole columns (vectorised), so a
+million customers is fine.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-Phrase = Callable[[pd.Series, pd.DataFrame], pd.Series]
+from core.money import format_money_column
 
-EVENT_WORDS = {
-    "visits": "website visits",
-    "email_opens": "email opens",
-    "email_clicks": "email clicks",
-    "support_tickets": "support tickets",
-    "app_sessions": "app sessions",
+
+@dataclass(frozen=True)
+class ReasonContext:
+    """What phrases and the direction check need besides the values."""
+
+    typical: Mapping[str, float] = field(default_factory=dict)
+    """Median of each numeric model input at the data end (from the bundle)."""
+    currency: str | None = None
+    horizon_days: int = 90
+    """Horizon of the BTYD expectations (the bundle's label horizon)."""
+
+
+Phrase = Callable[[pd.Series, pd.DataFrame, ReasonContext], pd.Series]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a feature's value reads: ``direction`` +1 when higher reads riskier, -1 when lower
+    reads riskier, 0 when the value has no such reading (a channel); ``pivot`` a value the
+    reading must also be on the right side of (0 for a trend: down reads riskier)."""
+
+    phrase: Phrase
+    direction: int
+    pivot: float | None = None
+
+
+EVENT_WORDS = {  # plural, singular
+    "visits": ("website visits", "website visit"),
+    "email_opens": ("email opens", "email open"),
+    "email_clicks": ("email clicks", "email click"),
+    "support_tickets": ("support tickets", "support ticket"),
+    "app_sessions": ("app sessions", "app session"),
 }
 SINCE_WORDS = {
     "visit": "website visit",
@@ -29,7 +69,13 @@ SINCE_WORDS = {
     "support_ticket": "support ticket",
     "app_session": "app session",
 }
+RISING_EVENTS = {"support_tickets", "support_ticket"}  # more of these reads riskier
 _WINDOW = re.compile(r"^(?P<what>[a-z_]+)_(?P<days>\d+)d$")
+
+
+def words(name: str) -> str:
+    """A code as words: 'paid_social' -> 'paid social'."""
+    return str(name).replace("_", " ").strip()
 
 
 def _n(v: pd.Series) -> pd.Series:
@@ -37,141 +83,245 @@ def _n(v: pd.Series) -> pd.Series:
     return v.astype(float).map("{:,.0f}".format)
 
 
-def _template(before: str, after: str = "") -> Phrase:
-    return lambda v, df: before + _n(v) + after
+def _money(v: pd.Series, ctx: ReasonContext) -> pd.Series:
+    return format_money_column(v, ctx.currency)
 
 
-def _count(before: str, noun: str, after: str = "", plural: str | None = None) -> Phrase:
-    """``before`` + number + noun, singular when the shown number is 1: '1 order', '3 orders'."""
+def _count(
+    before: str, noun: str, after: str = "", plural: str | None = None, none: str | None = None
+) -> Phrase:
+    """``before`` + number + noun (singular for 1) + ``after``; ``none`` for a zero."""
     many = plural or noun + "s"
 
-    def phrase(v: pd.Series, df: pd.DataFrame) -> pd.Series:
-        one = v.astype(float).round(0).abs() == 1
-        words = pd.Series(np.where(one, noun, many), index=v.index)
-        return before + _n(v) + " " + words + after
+    def phrase(v: pd.Series, df: pd.DataFrame, ctx: ReasonContext) -> pd.Series:
+        shown = v.astype(float).round(0)
+        noun_ = pd.Series(np.where(shown.abs() == 1, noun, many), index=v.index)
+        text = before + _n(v) + " " + noun_ + after
+        return text if none is None else text.where(shown != 0, none)
 
     return phrase
 
 
-def _trend(what: str, last_col: str) -> Phrase:
-    """Trend t = (last - prev) / (prev + 1): recover prev, say the change in percent."""
-
-    def phrase(t: pd.Series, df: pd.DataFrame) -> pd.Series:
-        last = df[last_col].astype(float) if last_col in df else pd.Series(np.nan, index=t.index)
-        prev = (last - t) / (1 + t)
-        pct = ((last - prev) / prev * 100).abs().round(0)
-        words = np.where(last < prev, " down ", " up ")
-        text = (
-            what
-            + pd.Series(words, index=t.index)
-            + pct.map("{:.0f}".format)
-            + "% vs the previous 90 days"
-        )
-        none_before = what + ": " + _n(last.fillna(0)) + " in the last 90 days, none before"
-        return text.where(prev > 0.5, none_before)
+def _amount(before: str, after: str = "", none: str | None = None) -> Phrase:
+    def phrase(v: pd.Series, df: pd.DataFrame, ctx: ReasonContext) -> pd.Series:
+        text = before + _money(v, ctx) + after
+        return text if none is None else text.where(v.astype(float).round(0) != 0, none)
 
     return phrase
 
 
-def _repeats(v: pd.Series, df: pd.DataFrame) -> pd.Series:
-    """'3 repeat purchase days so far', or 'no repeat purchase yet'."""
-    return _count("", "repeat purchase day", " so far")(v, df).where(
-        v.astype(float) > 0, "no repeat purchase yet"
+def _percent(v: pd.Series) -> pd.Series:
+    """Shares as whole percents, never a rounded '0%' or '100%' for what is merely near."""
+    x = v.astype(float)
+    text = x.map("{:.0%}".format)
+    return (
+        text.where(x >= 0.005, "under 1%")
+        .where(x <= 0.995, "over 99%")
+        .where((x > 0) & (x < 1), x.map("{:.0%}".format))
     )
 
 
-FIXED: dict[str, Phrase] = {
-    "recency_days": _count("no purchase for ", "day"),
-    "frequency": _repeats,
-    "btyd_x": _repeats,
-    "orders_total": _count("", "order", " in total"),
-    "monetary_total": _template("net spend of ", " so far"),
-    "monetary_mean": _template("spends ", " per purchase day"),
-    "btyd_monetary_value": _template("repeat purchases worth ", " on average"),
-    "tenure_days": _count("first purchase ", "day", " ago"),
-    "btyd_T": _count("first purchase ", "day", " ago"),
-    "btyd_t_x": _count("bought over a span of ", "day"),
-    "first_purchase_value": _template("first purchase worth "),
-    "last_purchase_value": _template("last purchase worth "),
-    "interpurchase_days_mean": _count("buys every ", "day", " on average"),
-    "interpurchase_days_std": _count("irregular buying (gaps vary by ", "day", ")"),
-    "signup_age_days": _count("signed up ", "day", " ago"),
-    "orders_trend_90d": _trend("orders", "orders_90d"),
-    "spend_trend_90d": _trend("spend", "spend_90d"),
-    "email_click_trend_90d": _trend("email clicks", "email_clicks_90d"),
-    "email_open_rate": lambda v, df: "opens " + v.map("{:.1f}".format) + " emails a month",
-    "email_click_rate": lambda v, df: "clicks " + v.map("{:.0%}".format) + " of opened emails",
-    "csat_mean": lambda v, df: "support satisfaction " + v.map("{:.1f}".format) + " of 5",
-    "loyalty_member": lambda v, df: pd.Series(
-        np.where(v >= 0.5, "loyalty member", "not a loyalty member"), index=v.index
+def _share(before: str, after: str = "") -> Phrase:
+    return lambda v, df, ctx: before + _percent(v) + after
+
+
+def _trend(what: str, last_col: str, money: bool = False) -> Phrase:
+    """Trend t = (last - prev) / (|prev| + 1): recover prev, say the change in percent."""
+
+    def phrase(t: pd.Series, df: pd.DataFrame, ctx: ReasonContext) -> pd.Series:
+        last = df[last_col].astype(float) if last_col in df else pd.Series(np.nan, index=t.index)
+        prev = (last - t) / (1 + t)
+        pct = ((last - prev) / prev * 100).abs().round(0)
+        change = pd.Series(np.where(last < prev, " down ", " up "), index=t.index)
+        text = what + change + pct.map("{:.0f}".format) + "% vs the previous 90 days"
+        amount = _money(last.fillna(0), ctx) if money else _n(last.fillna(0))
+        none_before = what + " " + amount + " in the last 90 days, none in the 90 before"
+        stopped = what + " stopped: none in the last 90 days"
+        return text.where(prev > 0.5, none_before).where(last.fillna(0) != 0, stopped)
+
+    return phrase
+
+
+def _repeats(v: pd.Series, df: pd.DataFrame, ctx: ReasonContext) -> pd.Series:
+    return _count("", "repeat purchase", " so far", none="no repeat purchase yet")(v, df, ctx)
+
+
+def _net_spend(days: str) -> Phrase:
+    def phrase(v: pd.Series, df: pd.DataFrame, ctx: ReasonContext) -> pd.Series:
+        spent = "spent " + _money(v, ctx) + f" in the last {days} days"
+        refunds = "refunds exceeded purchases by " + _money(-v, ctx) + f" in the last {days} days"
+        shown = v.astype(float).round(0)
+        return spent.where(shown >= 0, refunds).where(
+            shown != 0, f"no spend in the last {days} days"
+        )
+
+    return phrase
+
+
+def _purchases(v: pd.Series, df: pd.DataFrame, ctx: ReasonContext) -> pd.Series:
+    """Expected purchases over the horizon, said so a person can picture them."""
+    days = f" in the next {ctx.horizon_days} days"
+    x = v.astype(float)
+    text = "expected to buy about " + _n(x) + " times" + days
+    text = text.where(x.round(0) != 1, "expected to buy about once" + days)
+    text = text.where(x >= 0.95, "expected to buy less than once" + days)
+    return text.where(x >= 0.05, "no purchase expected" + days)
+
+
+def _chance(before: str, after: str = "") -> Phrase:
+    return lambda v, df, ctx: before + _percent(v) + after.format(days=ctx.horizon_days)
+
+
+def _open_rate(v: pd.Series, df: pd.DataFrame, ctx: ReasonContext) -> pd.Series:
+    x = v.astype(float)
+    text = "opens " + x.map("{:.1f}".format) + " emails a month"
+    return text.where(x >= 0.05, "opened no email in the last year")
+
+
+def _flag(yes: str, no: str) -> Phrase:
+    return lambda v, df, ctx: pd.Series(np.where(v.astype(float) >= 0.5, yes, no), index=v.index)
+
+
+def _category(before: str) -> Phrase:
+    return lambda v, df, ctx: before + v.map(words)
+
+
+READINGS: dict[str, Reading] = {
+    "recency_days": Reading(
+        _count("last purchase ", "day", " ago", none="bought on the scoring date"), +1
     ),
-    "btyd_p_alive": lambda v, df: (
-        "buying pattern: " + v.map("{:.0%}".format) + " chance still an active customer"
+    "frequency": Reading(_repeats, -1),
+    "btyd_x": Reading(_repeats, -1),
+    "orders_total": Reading(_count("", "order", " in total"), -1),
+    "monetary_total": Reading(_amount("spent ", " in total"), -1),
+    "monetary_mean": Reading(_amount("spends ", " per purchase on average"), -1),
+    "btyd_monetary_value": Reading(_amount("repeat purchases worth ", " on average"), -1),
+    "tenure_days": Reading(_count("customer for ", "day"), 0),
+    "btyd_T": Reading(_count("customer for ", "day"), 0),
+    "btyd_t_x": Reading(_count("has bought over a span of ", "day"), -1),
+    "first_purchase_value": Reading(_amount("first purchase worth "), 0),
+    "last_purchase_value": Reading(_amount("last purchase worth "), 0),
+    "interpurchase_days_mean": Reading(_count("buys every ", "day", " on average"), +1),
+    "interpurchase_days_std": Reading(
+        _count("irregular buying: gaps vary by ", "day", none="buys at a steady rhythm"), +1
     ),
-    "btyd_p_silent": lambda v, df: (
-        "buying pattern: " + v.map("{:.0%}".format) + " chance of no purchase in the coming months"
+    "signup_age_days": Reading(_count("signed up ", "day", " ago"), 0),
+    "orders_trend_90d": Reading(_trend("orders", "orders_90d"), -1, pivot=0.0),
+    "spend_trend_90d": Reading(_trend("spend", "spend_90d", money=True), -1, pivot=0.0),
+    "email_click_trend_90d": Reading(_trend("email clicks", "email_clicks_90d"), -1, pivot=0.0),
+    "email_open_rate": Reading(_open_rate, -1),
+    "email_click_rate": Reading(_share("clicks ", " of the emails they open"), -1),
+    "csat_mean": Reading(
+        lambda v, df, ctx: (
+            "support satisfaction " + v.astype(float).map("{:.1f}".format) + " out of 5"
+        ),
+        -1,
     ),
-    "btyd_purchases": lambda v, df: (
-        "expected to buy " + v.map("{:.1f}".format) + " times in the coming months"
+    "loyalty_member": Reading(_flag("is a loyalty member", "not a loyalty member"), -1),
+    "btyd_p_alive": Reading(_chance("buying pattern: ", " chance still an active customer"), -1),
+    "btyd_p_silent": Reading(
+        _chance("buying pattern: ", " chance of no purchase in the next {days} days"), +1
     ),
-    "btyd_spend_per_purchase": _template("expected to spend ", " per purchase"),
-    "btyd_revenue": _template("expected spend of ", " in the coming months"),
-    "acquisition_channel": lambda v, df: "acquired via " + v.astype(str),
-    "preferred_channel": lambda v, df: "mostly uses " + v.astype(str),
+    "btyd_purchases": Reading(_purchases, -1),
+    "btyd_spend_per_purchase": Reading(_amount("expected to spend ", " per purchase"), -1),
+    "btyd_revenue": Reading(
+        lambda v, df, ctx: (
+            "expected to spend " + _money(v, ctx) + f" in the next {ctx.horizon_days} days"
+        ),
+        -1,
+    ),
+    "acquisition_channel": Reading(_category("acquired via "), 0),
+    "preferred_channel": Reading(_category("mostly buys via "), 0),
 }
 
 
-def _missing(feature: str) -> str:
-    if feature == "loyalty_member":
-        return "loyalty membership not known"
+def reading(feature: str) -> Reading:
+    """The :class:`Reading` of a feature: listed in :data:`READINGS`, or built from the name of
+    a window (``orders_90d``, ``visits_30d``) or days-since (``days_since_visit``) feature; any
+    other column reads as "<name in words>: <value>" with no direction."""
+    if feature in READINGS:
+        return READINGS[feature]
     if feature.startswith("days_since_"):
-        return f"no {SINCE_WORDS.get(feature[11:], feature[11:])} recorded"
-    if feature in ("recency_days", "tenure_days", "btyd_T"):
-        return "no purchase yet"
-    return f"{feature.replace('_', ' ')} unknown"
-
-
-def phrases(feature: str, values: pd.Series, frame: pd.DataFrame) -> pd.Series:
-    """Readable phrases for one feature's values (rows of ``frame`` give related columns)."""
-    if feature in FIXED:
-        make = FIXED[feature]
-    elif feature.startswith("days_since_"):
-        make = _count(f"last {SINCE_WORDS.get(feature[11:], feature[11:])} ", "day", " ago")
-    elif m := _WINDOW.match(feature):
+        what = feature[len("days_since_") :]
+        noun = SINCE_WORDS.get(what, words(what))
+        since = _count(f"last {noun} ", "day", " ago", none=f"last {noun} on the scoring date")
+        return Reading(since, -1 if what in RISING_EVENTS else +1)
+    if m := _WINDOW.match(feature):
         what, days = m.group("what"), m.group("days")
+        window = f" in the last {days} days"
         if what == "spend":
-            make = _template("spent ", f" in the last {days} days")
-        elif what == "active_days":
-            make = _count("bought on ", "day", f" in the last {days} days")
-        else:
-            many = EVENT_WORDS.get(what, what.replace("_", " "))
-            one = many[:-1] if many.endswith("s") else many
-            make = _count("", one, f" in the last {days} days", plural=many)
-    else:
-        make = lambda v, df: f"{feature.replace('_', ' ')}: " + v.astype(str)  # noqa: E731
+            return Reading(_net_spend(days), -1)
+        if what == "orders":
+            return Reading(_count("", "order", window, none=f"no order{window}"), -1)
+        if what == "active_days":
+            return Reading(_count("bought on ", "day", window, none=f"no purchase{window}"), -1)
+        many, one = EVENT_WORDS.get(what, (words(what), words(what).removesuffix("s")))
+        direction = +1 if what in RISING_EVENTS else -1
+        return Reading(_count("", one, window, plural=many, none=f"no {one}{window}"), direction)
+    return Reading(lambda v, df, ctx: f"{words(feature)}: " + v.astype(str).map(words), 0)
+
+
+def phrases(
+    feature: str, values: pd.Series, frame: pd.DataFrame, context: ReasonContext | None = None
+) -> pd.Series:
+    """Readable phrases for one feature's known values (rows of ``frame`` give related
+    columns); a missing value gives an empty text (it is never a reason)."""
+    ctx = context or ReasonContext()
     present = values.notna()
-    out = pd.Series(_missing(feature), index=values.index, dtype=object)
+    out = pd.Series("", index=values.index, dtype=object)
     if present.any():
-        out[present] = make(values[present], frame.loc[present]).to_numpy()
+        made = reading(feature).phrase(values[present], frame.loc[present], ctx)
+        out[present] = made.to_numpy()
     return out
 
 
+def _readable(
+    values: pd.Series, feature: str, safe: np.ndarray, context: ReasonContext
+) -> np.ndarray:
+    """True where the value is known and reads the way its side needs (see the module doc)."""
+    known = values.notna().to_numpy()
+    r = reading(feature)
+    if r.direction == 0 or not pd.api.types.is_numeric_dtype(values):
+        return known
+    x = values.astype("float64").to_numpy()
+    side = np.where(safe, -r.direction, r.direction)  # + : must read riskier than the reference
+    ok = known.copy()
+    for ref in (context.typical.get(feature), r.pivot):
+        if ref is not None and not np.isnan(ref):
+            with np.errstate(invalid="ignore"):
+                ok &= side * (x - ref) > 0
+    return ok
+
+
 def top_reasons(
-    contributions: np.ndarray, features: pd.DataFrame, columns: list[str], k: int = 3
+    contributions: np.ndarray,
+    features: pd.DataFrame,
+    columns: list[str],
+    *,
+    safe: np.ndarray | None = None,
+    context: ReasonContext | None = None,
+    k: int = 3,
 ) -> list[list[str]]:
-    """Phrases for the ``k`` features that raise each customer's churn score most.
+    """Phrases for the ``k`` features that push each customer's churn score most on their
+    side: up for a customer explained as at risk, down where ``safe`` is True.
 
     ``contributions`` is LightGBM ``pred_contrib`` output (one column per feature, then the
-    bias). Only positive contributions count; a customer with none gets an empty list.
+    bias). Features whose value does not read that way, or is missing, are skipped; a
+    customer with nothing left gets an empty list.
     """
-    contrib = np.asarray(contributions)[:, : len(columns)]
-    n = len(contrib)
-    top = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
-    texts = np.full((n, k), None, dtype=object)
+    ctx = context or ReasonContext()
     frame = features.reset_index(drop=True)
-    for j in np.unique(top):
-        rows, slots = np.nonzero((top == j) & (np.take_along_axis(contrib, top, axis=1) > 0))
-        if len(rows):
-            col = columns[j]
-            texts[rows, slots] = phrases(col, frame[col].iloc[rows], frame.iloc[rows]).to_numpy()
-    return [[t for t in row if t is not None] for row in texts]
+    n = len(frame)
+    safe = np.zeros(n, dtype=bool) if safe is None else np.asarray(safe, dtype=bool)
+    sign = np.where(safe, -1.0, 1.0)[:, None]
+    push = np.asarray(contributions, dtype=float)[:, : len(columns)] * sign
+    for j, col in enumerate(columns):
+        push[~_readable(frame[col], col, safe, ctx), j] = 0.0
+    top = np.argsort(-push, axis=1, kind="stable")[:, :k]
+    shown = np.take_along_axis(push, top, axis=1) > 0
+    texts = np.full((n, k), None, dtype=object)
+    for j in np.unique(top[shown]):
+        rows, slots = np.nonzero((top == j) & shown)
+        col = columns[j]
+        texts[rows, slots] = phrases(col, frame[col].iloc[rows], frame.iloc[rows], ctx).to_numpy()
+    return [[t for t in row if t] for row in texts]

@@ -14,8 +14,13 @@ from core.settings import SegmentSettings
 from features.rfm import has_paid_purchase
 from model.btyd import REASON_COLUMNS
 from model.bundle import ModelBundle
-from serving.reasons import top_reasons
-from serving.segments import assign_risk_tier, assign_segments, assign_value_tier
+from serving.reasons import ReasonContext, top_reasons
+from serving.segments import (
+    assign_risk_tier,
+    assign_segments,
+    assign_value_tier,
+    lowest_risk_tier,
+)
 
 SCORE_COLUMNS = [
     "customer_id",
@@ -46,6 +51,7 @@ def score_customers(
     scoring_date: dt.date,
     model_versions: dict[str, str] | None = None,
     with_reasons: bool = True,
+    currency: str | None = None,
 ) -> pd.DataFrame:
     """Score a feature frame (one row per customer) with a model bundle.
 
@@ -53,9 +59,12 @@ def score_customers(
     they stay, :func:`model.clv.value_if_retained`; CLV already discounts the chance of
     churning, so a customer at high risk could never have high CLV); their cut-points are
     fitted in training (never on the batch being scored), so one customer scored alone gets
-    the same tier as in a batch. ``value_at_risk`` = P(churn) x value if retained. ``reasons`` holds the top
-    three phrases behind the churn score (LightGBM TreeSHAP via ``pred_contrib`` when LightGBM
-    takes part in the served churn head, else what moves the BG/NBD score).
+    the same tier as in a batch. ``value_at_risk`` = P(churn) x value if retained.
+
+    ``reasons`` holds up to three phrases behind the churn score (LightGBM TreeSHAP via
+    ``pred_contrib`` when LightGBM takes part in the served churn head, else what moves the
+    BG/NBD score): what makes the customer risky, or, in the lowest risk tier, what keeps them
+    safe (:mod:`serving.reasons`); amounts in them carry ``currency``.
     """
     versions = model_versions or {}
     frame = bundle.model_frame(features)  # features + the BTYD posteriors the models use
@@ -71,12 +80,15 @@ def score_customers(
     value = assign_value_tier(retained, bundle.value_cutpoints)
     cells = assign_segments(risk, value, segments)
     if with_reasons and len(features):
+        context = ReasonContext(bundle.typical, currency, bundle.label_horizon_days)
+        safe = risk == lowest_risk_tier(segments)  # explained by what keeps them safe
         if bundle.churn_head.lightgbm:  # LightGBM takes part in the churn score: its TreeSHAP
             contrib = bundle.boosters["churn"].predict(matrix, pred_contrib=True)
-            reasons = top_reasons(contrib, frame, bundle.spec.columns)
+            columns = bundle.spec.columns
         else:  # BG/NBD alone serves: what moves its score (see BTYDModel.churn_contributions)
             contrib = bundle.btyd.churn_contributions(features, bundle.label_horizon_days)
-            reasons = top_reasons(contrib, frame, list(REASON_COLUMNS))
+            columns = list(REASON_COLUMNS)
+        reasons = top_reasons(contrib, frame, columns, safe=safe, context=context)
     else:
         reasons = [[] for _ in range(len(features))]
     if newcomer.any():

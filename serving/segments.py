@@ -18,6 +18,11 @@ def assign_risk_tier(probability: np.ndarray, segments: SegmentSettings) -> np.n
     return out
 
 
+def lowest_risk_tier(segments: SegmentSettings) -> str:
+    """The name of the risk tier starting at probability 0 (its customers are the safe ones)."""
+    return min(segments.risk_tiers, key=lambda t: t.min_probability).name
+
+
 def assign_value_tier(clv: np.ndarray, cutpoints: dict[str, float]) -> np.ndarray:
     """Highest value tier whose CLV cut-point (fitted in training) the CLV reaches."""
     ordered = sorted(cutpoints.items(), key=lambda kv: kv[1])

@@ -178,6 +178,7 @@ class ChurnCLV:
                 self.settings.segments,
                 scoring_date=as_of,
                 model_versions=self.versions,
+                currency=self.settings.currency,
             )
             records = []
             for i, rec in zip(idx, scored.to_dict("records"), strict=True):

@@ -64,6 +64,7 @@ def score_spark(
     model_versions: dict[str, str] | None = None,
     campaign: str | None = None,
     holdout_percent: float = 0.0,
+    currency: str | None = None,
 ) -> SparkDataFrame:
     """Scores of every row of a Spark feature frame (lazy; nothing runs until it is written).
 
@@ -85,6 +86,7 @@ def score_spark(
                 segments,
                 scoring_date=scoring_date,
                 model_versions=versions,
+                currency=currency,
             )
             yield mark_control_group(scores, campaign, holdout_percent)
 

@@ -327,6 +327,7 @@ def train_models(
         interval=interval,
     )
     bundle.value_cutpoints = _value_cutpoints(bundle, latest, data_end, settings)
+    bundle.typical = spec.typical(bundle.model_frame(latest))
     importance = pd.DataFrame(
         {
             "feature": spec.columns,
@@ -437,6 +438,7 @@ def train_label_free(
         monthly_discount_rate=settings.monthly_discount_rate,
     )
     bundle.value_cutpoints = _value_cutpoints(bundle, latest, data_end, settings)
+    bundle.typical = spec.typical(bundle.model_frame(latest))
     served = {"churn": "bgnbd", "revenue": "bgnbd_gamma_gamma"}
     reason = (
         f"no labelled window fits in {span} days of history, so no model could learn from "

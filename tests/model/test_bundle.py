@@ -66,6 +66,7 @@ def tiny_bundle(
         value_cutpoints={"high": 10.0, "low": 0.0},
         interval=RatioInterval([10.0], [0.0, 0.5], [2.0, 1.5], 0.8, 0.81, 90),
     )
+    bundle.typical = spec.typical(bundle.model_frame(frame))
     return bundle, frame
 
 
@@ -118,13 +119,14 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         )
     pd.testing.assert_frame_equal(bundle.predict(frame), loaded.predict(frame))
     assert loaded.value_cutpoints == {"high": 10.0, "low": 0.0}
+    assert loaded.typical == bundle.typical
     assert loaded.spec == bundle.spec and loaded.churn_head == bundle.churn_head
 
 
 def test_an_old_bundle_format_asks_for_retraining(tmp_path: Path) -> None:
     bundle, _ = tiny_bundle()
     folder = bundle.save(tmp_path / "b")
-    doc = (folder / "bundle.json").read_text().replace('"format": 2', '"format": 1')
+    doc = (folder / "bundle.json").read_text().replace('"format": 3', '"format": 2')
     (folder / "bundle.json").write_text(doc)
     with pytest.raises(ValueError, match="retrain"):
         ModelBundle.load(folder)

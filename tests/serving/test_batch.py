@@ -47,7 +47,7 @@ def scores(n: int = 1000, seed: int = 0) -> pd.DataFrame:
             "risk_tier": "high",
             "value_tier": "high",
             "segment": seg,
-            "reasons": [["no purchase for 3 days", "x"]] * n,
+            "reasons": [["last purchase 3 days ago", "x"]] * n,
             "action": "call",
             "scoring_date": pd.Timestamp("2026-09-30"),
             "control": False,
@@ -78,7 +78,7 @@ def test_lists_are_sorted_by_value_at_risk_and_stale_lists_removed(tmp_path: Pat
     assert files == ["champions.csv", "let_go_quietly.csv", "win_back_vips.csv"]
     lst = pd.read_csv(paths["segment:Champions"], dtype={"customer_id": "str"})
     assert lst["value_at_risk"].is_monotonic_decreasing
-    assert lst[["reason_1", "reason_2"]].iloc[0].tolist() == ["no purchase for 3 days", "x"]
+    assert lst[["reason_1", "reason_2"]].iloc[0].tolist() == ["last purchase 3 days ago", "x"]
     assert lst["reason_3"].isna().all()
     assert (lst["churn_probability"] == lst["churn_probability"].round(4)).all()
     assert (lst["value_at_risk"] == lst["value_at_risk"].round(2)).all()
@@ -87,7 +87,7 @@ def test_lists_are_sorted_by_value_at_risk_and_stale_lists_removed(tmp_path: Pat
     assert summary.iloc[-1]["segment"] == "All customers"
     assert summary.iloc[-1]["customers"] == 1000
     back = pd.read_parquet(paths["scores"])
-    assert list(back["reasons"].iloc[0]) == ["no purchase for 3 days", "x"]
+    assert list(back["reasons"].iloc[0]) == ["last purchase 3 days ago", "x"]
 
 
 def test_a_campaign_run_keeps_its_control_group_out_of_the_lists(tmp_path: Path) -> None:
