@@ -18,6 +18,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.money import format_money
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -179,15 +181,18 @@ class Reporter:
         ):
             table.add_column(col)
         for _, row in summary.iterrows():
-            clv = f"{row['clv']:,.0f}"
+            clv = format_money(row["clv"], run.currency)
             if pd.notna(row.get("clv_total_low")):
-                clv += f" ({row['clv_total_low']:,.0f} to {row['clv_total_high']:,.0f})"
+                low, high = (
+                    format_money(row[c], run.currency) for c in ("clv_total_low", "clv_total_high")
+                )
+                clv += f" ({low} to {high})"
             table.add_row(
                 escape(str(row["segment"])),  # names from the settings
                 f"{row['customers']:,}",
-                f"{row['expected_revenue']:,.0f}",
+                format_money(row["expected_revenue"], run.currency),
                 clv,
-                f"{row['value_at_risk']:,.0f}",
+                format_money(row["value_at_risk"], run.currency),
                 "" if pd.isna(row.get("entered")) else f"{int(row['entered']):,}",
                 "" if pd.isna(row.get("left")) else f"{int(row['left']):,}",
             )

@@ -186,6 +186,7 @@ class ScoringRun:
     control_count: int
     newcomers: int
     no_purchase_segment: str
+    currency: str | None = None
 
 
 def run_scoring(
@@ -265,6 +266,7 @@ def run_scoring(
         control_count=run.control_count,
         newcomers=int(newcomers),
         no_purchase_segment=no_purchase,
+        currency=settings.currency,
     )
 
 

@@ -193,10 +193,14 @@ class ChurnCLV:
     # ---- segments, model, page ---------------------------------------------------------
     @web.get("/segments")
     def segments(self) -> dict:
-        """Segment names, sizes, expected revenue and value at risk of the last batch run."""
+        """Segment names, sizes, expected revenue and value at risk of the last batch run, with
+        the currency of the amounts and the horizons they are over."""
         return {
             "scoring_date": self.latest.scoring_date,
             "model_versions": self.latest.versions,
+            "currency": self.settings.currency,
+            "churn_horizon_days": self.bundle.churn_horizon_days,
+            "clv_horizon_days": self.bundle.clv_horizon_days,
             "segments": self.latest.segments(),
         }
 

@@ -82,6 +82,10 @@ def test_segment_page_grid_list_and_csv_download(
     expect(page.locator("#meta")).to_have_text(
         f"Scores of {segments['scoring_date']} · churn model v{versions['churn_model']}"
         f" · CLV model v{versions['clv_model']}"
+        + (f" · amounts in {segments['currency']}" if segments["currency"] else "")
+    )
+    expect(page.locator("#legend")).to_contain_text(
+        f"chance of no purchase in the next {segments['churn_horizon_days']} days"
     )
     cells = page.locator("table.grid button[data-segment]")
     in_grid = [s for s in segments["segments"] if s["risk_tier"]]
