@@ -48,11 +48,14 @@ Phrase = Callable[[pd.Series, pd.DataFrame, ReasonContext], pd.Series]
 class Reading:
     """How a feature's value reads: ``direction`` +1 when higher reads riskier, -1 when lower
     reads riskier, 0 when the value has no such reading (a channel); ``pivot`` a value the
-    reading must also be on the right side of (0 for a trend: down reads riskier)."""
+    reading must also be on the right side of (0 for a trend: down reads riskier); ``topic``
+    what the phrase is about: a customer gets at most one reason per topic, so "last purchase
+    200 days ago" is not followed by "no order in the last 90 days"."""
 
     phrase: Phrase
     direction: int
     pivot: float | None = None
+    topic: str = ""
 
 
 EVENT_WORDS = {  # plural, singular
@@ -188,16 +191,20 @@ def _category(before: str) -> Phrase:
 
 READINGS: dict[str, Reading] = {
     "recency_days": Reading(
-        _count("last purchase ", "day", " ago", none="bought on the scoring date"), +1
+        _count("last purchase ", "day", " ago", none="bought on the scoring date"),
+        +1,
+        topic="recent buying",
     ),
-    "frequency": Reading(_repeats, -1),
-    "btyd_x": Reading(_repeats, -1),
-    "orders_total": Reading(_count("", "order", " in total"), -1),
+    "frequency": Reading(_repeats, -1, topic="repeats"),
+    "btyd_x": Reading(_repeats, -1, topic="repeats"),
+    "orders_total": Reading(_count("", "order", " in total"), -1, topic="repeats"),
     "monetary_total": Reading(_amount("spent ", " in total"), -1),
-    "monetary_mean": Reading(_amount("spends ", " per purchase on average"), -1),
-    "btyd_monetary_value": Reading(_amount("repeat purchases worth ", " on average"), -1),
-    "tenure_days": Reading(_count("customer for ", "day"), 0),
-    "btyd_T": Reading(_count("customer for ", "day"), 0),
+    "monetary_mean": Reading(_amount("spends ", " per purchase on average"), -1, topic="basket"),
+    "btyd_monetary_value": Reading(
+        _amount("repeat purchases worth ", " on average"), -1, topic="basket"
+    ),
+    "tenure_days": Reading(_count("customer for ", "day"), 0, topic="tenure"),
+    "btyd_T": Reading(_count("customer for ", "day"), 0, topic="tenure"),
     "btyd_t_x": Reading(_count("has bought over a span of ", "day"), -1),
     "first_purchase_value": Reading(_amount("first purchase worth "), 0),
     "last_purchase_value": Reading(_amount("last purchase worth "), 0),
@@ -206,11 +213,19 @@ READINGS: dict[str, Reading] = {
         _count("irregular buying: gaps vary by ", "day", none="buys at a steady rhythm"), +1
     ),
     "signup_age_days": Reading(_count("signed up ", "day", " ago"), 0),
-    "orders_trend_90d": Reading(_trend("orders", "orders_90d"), -1, pivot=0.0),
-    "spend_trend_90d": Reading(_trend("spend", "spend_90d", money=True), -1, pivot=0.0),
-    "email_click_trend_90d": Reading(_trend("email clicks", "email_clicks_90d"), -1, pivot=0.0),
-    "email_open_rate": Reading(_open_rate, -1),
-    "email_click_rate": Reading(_share("clicks ", " of the emails they open"), -1),
+    "orders_trend_90d": Reading(
+        _trend("orders", "orders_90d"), -1, pivot=0.0, topic="buying trend"
+    ),
+    "spend_trend_90d": Reading(
+        _trend("spend", "spend_90d", money=True), -1, pivot=0.0, topic="buying trend"
+    ),
+    "email_click_trend_90d": Reading(
+        _trend("email clicks", "email_clicks_90d"), -1, pivot=0.0, topic="email_clicks"
+    ),
+    "email_open_rate": Reading(_open_rate, -1, topic="email_opens"),
+    "email_click_rate": Reading(
+        _share("clicks ", " of the emails they open"), -1, topic="email_clicks"
+    ),
     "csat_mean": Reading(
         lambda v, df, ctx: (
             "support satisfaction " + v.astype(float).map("{:.1f}".format) + " out of 5"
@@ -218,17 +233,24 @@ READINGS: dict[str, Reading] = {
         -1,
     ),
     "loyalty_member": Reading(_flag("is a loyalty member", "not a loyalty member"), -1),
-    "btyd_p_alive": Reading(_chance("buying pattern: ", " chance still an active customer"), -1),
-    "btyd_p_silent": Reading(
-        _chance("buying pattern: ", " chance of no purchase in the next {days} days"), +1
+    "btyd_p_alive": Reading(
+        _chance("buying pattern: ", " chance still an active customer"), -1, topic="outlook"
     ),
-    "btyd_purchases": Reading(_purchases, -1),
-    "btyd_spend_per_purchase": Reading(_amount("expected to spend ", " per purchase"), -1),
+    "btyd_p_silent": Reading(
+        _chance("buying pattern: ", " chance of no purchase in the next {days} days"),
+        +1,
+        topic="outlook",
+    ),
+    "btyd_purchases": Reading(_purchases, -1, topic="outlook"),
+    "btyd_spend_per_purchase": Reading(
+        _amount("expected to spend ", " per purchase"), -1, topic="basket"
+    ),
     "btyd_revenue": Reading(
         lambda v, df, ctx: (
             "expected to spend " + _money(v, ctx) + f" in the next {ctx.horizon_days} days"
         ),
         -1,
+        topic="outlook",
     ),
     "acquisition_channel": Reading(_category("acquired via "), 0),
     "preferred_channel": Reading(_category("mostly buys via "), 0),
@@ -245,19 +267,22 @@ def reading(feature: str) -> Reading:
         what = feature[len("days_since_") :]
         noun = SINCE_WORDS.get(what, words(what))
         since = _count(f"last {noun} ", "day", " ago", none=f"last {noun} on the scoring date")
-        return Reading(since, -1 if what in RISING_EVENTS else +1)
+        return Reading(since, -1 if what in RISING_EVENTS else +1, topic=what + "s")
     if m := _WINDOW.match(feature):
         what, days = m.group("what"), m.group("days")
         window = f" in the last {days} days"
+        buying = "recent buying"
         if what == "spend":
-            return Reading(_net_spend(days), -1)
+            return Reading(_net_spend(days), -1, topic=buying)
         if what == "orders":
-            return Reading(_count("", "order", window, none=f"no order{window}"), -1)
+            return Reading(_count("", "order", window, none=f"no order{window}"), -1, topic=buying)
         if what == "active_days":
-            return Reading(_count("bought on ", "day", window, none=f"no purchase{window}"), -1)
+            bought = _count("bought on ", "day", window, none=f"no purchase{window}")
+            return Reading(bought, -1, topic=buying)
         many, one = EVENT_WORDS.get(what, (words(what), words(what).removesuffix("s")))
         direction = +1 if what in RISING_EVENTS else -1
-        return Reading(_count("", one, window, plural=many, none=f"no {one}{window}"), direction)
+        count = _count("", one, window, plural=many, none=f"no {one}{window}")
+        return Reading(count, direction, topic=what)
     return Reading(lambda v, df, ctx: f"{words(feature)}: " + v.astype(str).map(words), 0)
 
 
@@ -293,6 +318,37 @@ def _readable(
     return ok
 
 
+def _one_per_topic(push: np.ndarray, columns: list[str], k: int, look: int = 8) -> np.ndarray:
+    """Column index of each customer's ``k`` strongest positive pushes, one per topic (-1: none
+    left). Only each row's ``look`` strongest are considered, a handful of vectorised steps
+    instead of a loop over customers."""
+    n, m = push.shape
+    topic_of = {t: i for i, t in enumerate(dict.fromkeys(reading(c).topic or c for c in columns))}
+    topics = np.array([topic_of[reading(c).topic or c] for c in columns])
+    look = min(look, m)
+    best = (
+        np.argpartition(-push, look - 1, axis=1)[:, :look]
+        if look < m
+        else np.tile(np.arange(m), (n, 1))
+    )
+    best = np.take_along_axis(
+        best, np.argsort(-np.take_along_axis(push, best, axis=1), axis=1, kind="stable"), axis=1
+    )
+    chosen = np.full((n, k), -1)
+    chosen_topics = np.full((n, k), -1)
+    filled = np.zeros(n, dtype=int)
+    rows = np.arange(n)
+    for i in range(look):
+        col = best[:, i]
+        t = topics[col]
+        ok = (push[rows, col] > 0) & (filled < k) & ~(chosen_topics == t[:, None]).any(axis=1)
+        slot = filled[ok]
+        chosen[rows[ok], slot] = col[ok]
+        chosen_topics[rows[ok], slot] = t[ok]
+        filled[ok] += 1
+    return chosen
+
+
 def top_reasons(
     contributions: np.ndarray,
     features: pd.DataFrame,
@@ -317,11 +373,10 @@ def top_reasons(
     push = np.asarray(contributions, dtype=float)[:, : len(columns)] * sign
     for j, col in enumerate(columns):
         push[~_readable(frame[col], col, safe, ctx), j] = 0.0
-    top = np.argsort(-push, axis=1, kind="stable")[:, :k]
-    shown = np.take_along_axis(push, top, axis=1) > 0
+    top = _one_per_topic(push, columns, k)
     texts = np.full((n, k), None, dtype=object)
-    for j in np.unique(top[shown]):
-        rows, slots = np.nonzero((top == j) & shown)
+    for j in np.unique(top[top >= 0]):
+        rows, slots = np.nonzero(top == j)
         col = columns[j]
         texts[rows, slots] = phrases(col, frame[col].iloc[rows], frame.iloc[rows], ctx).to_numpy()
     return [[t for t in row if t] for row in texts]

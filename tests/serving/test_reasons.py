@@ -173,3 +173,36 @@ def test_without_typical_values_only_the_sign_and_pivots_rule() -> None:
     frame, contrib = frame_and_contrib()
     reasons = top_reasons(contrib, frame, list(frame.columns))
     assert reasons[0] == ["last purchase 200 days ago", "support satisfaction 1.5 out of 5"]
+
+
+def test_one_reason_per_topic() -> None:
+    """Four ways of saying 'no purchase expected' and two of 'no recent purchase' give one
+    reason each; the third slot goes to the next topic."""
+    frame = pd.DataFrame(
+        {
+            "btyd_p_silent": [0.999],
+            "btyd_purchases": [0.001],
+            "btyd_p_alive": [0.002],
+            "recency_days": [220.0],
+            "orders_90d": [0],
+            "csat_mean": [2.0],
+        }
+    )
+    contrib = np.array([[2.0, 1.5, 1.4, 1.0, 0.9, 0.3, -1.0]])
+    typical = ReasonContext(
+        typical={
+            "btyd_p_silent": 0.4,
+            "btyd_purchases": 1.0,
+            "btyd_p_alive": 0.8,
+            "recency_days": 40.0,
+            "orders_90d": 1.0,
+            "csat_mean": 4.0,
+        }
+    )
+    assert top_reasons(contrib, frame, list(frame.columns), context=typical) == [
+        [
+            "buying pattern: over 99% chance of no purchase in the next 90 days",
+            "last purchase 220 days ago",
+            "support satisfaction 2.0 out of 5",
+        ]
+    ]
