@@ -46,6 +46,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "service": ["bench_service.py"],
     "spark": ["bench_spark.py"],
     "quality": ["bench_quality.py"],
+    "cli": ["bench_cli.py", "--repeat", "10"],
 }
 PACKAGES = ("duckdb", "ibis-framework", "pyspark", "lightgbm", "pandas", "bentoml", "mlflow")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,7 +13,9 @@ from rich.text import Text
 
 from churnclv.console import Reporter
 from core.errors import UserError
-from core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 app = typer.Typer(
     help="Churn probability and customer lifetime value: features, training, scoring, API.",
@@ -105,6 +107,8 @@ def _settings(
         "spark.master": spark_master,
         **extra,
     }
+    from core.settings import load_settings
+
     return load_settings(config, overrides)
 
 
@@ -315,6 +319,7 @@ def serve(
 ) -> None:
     """Start the prediction API and segment page (BentoML) with the champion models."""
     from churnclv.pipeline import run_serve
+    from core.settings import load_settings
 
     settings = load_settings(config, {"output_dir": str(out) if out else None})
     raise typer.Exit(run_serve(settings, reporter, config, port, insecure_local))

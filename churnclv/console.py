@@ -12,7 +12,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,6 +21,8 @@ from core.money import format_money
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pandas as pd
 
     from churnclv.pipeline import FeaturesRun, ReportRun, ScoringRun, TrainRun
     from features.loader import LoadResult
@@ -163,6 +164,8 @@ class Reporter:
 
     def scored(self, run: ScoringRun) -> None:
         """The segment table, control group, drift warnings and where the outputs are."""
+        import pandas as pd
+
         from serving.batch import movement_summary
 
         summary = run.summary.merge(movement_summary(run.movement), on="segment", how="left")

@@ -8,9 +8,10 @@ console write money the same way.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def check_currency(code: str) -> str:
@@ -55,6 +56,8 @@ def format_money_column(
     values: pd.Series, currency: str | None = None, decimals: int = 0
 ) -> pd.Series:
     """:func:`format_money` over a column (the symbol looked up once; missing values give '')."""
+    import numpy as np
+
     v = values.astype("float64")
     number = v.abs().map(lambda x: f"{x:,.{decimals}f}")
     sign = np.where((v < 0) & (v.abs().round(decimals) > 0), "-", "")
