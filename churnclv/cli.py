@@ -232,12 +232,27 @@ def train(
     out: OutOpt = None,
     engine: EngineOpt = None,
     spark_master: SparkMasterOpt = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ground truth of simulated data (demo-data's truth.csv) to compare the "
+            "models with (setting data.truth)."
+        ),
+    ] = None,
 ) -> None:
     """Train the churn and CLV models, evaluate against baselines, register in MLflow."""
     from churnclv.pipeline import run_training
 
     settings = _settings(
-        config, data, cutoff, churn_horizon, clv_horizon, out, engine, spark_master
+        config,
+        data,
+        cutoff,
+        churn_horizon,
+        clv_horizon,
+        out,
+        engine,
+        spark_master,
+        **{"data.truth": str(truth) if truth else None},
     )
     reporter.trained(run_training(settings, reporter))
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from core.money import format_money
 
@@ -27,6 +28,16 @@ if TYPE_CHECKING:
     from churnclv.pipeline import FeaturesRun, ReportRun, ScoringRun, TrainRun
     from features.loader import LoadResult
     from training.train import TrainingResult
+
+
+class MofNOrStepColumn(ProgressColumn):
+    """'3/12' for a task with a known total, 'step 3' for one whose steps are not counted
+    ahead (training), never '3/None'."""
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text(f"step {task.completed:g}")
+        return Text(f"{task.completed:g}/{task.total:g}")
 
 
 class Reporter:
@@ -47,7 +58,7 @@ class Reporter:
         return Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
+            MofNOrStepColumn(),
             TimeElapsedColumn(),
             console=self.console,
             transient=False,

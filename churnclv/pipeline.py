@@ -23,6 +23,7 @@ import pandas as pd
 from churnclv.console import Reporter
 from churnclv.engines import Engine, open_engine
 from core.catalog import OutputCatalog
+from core.errors import UserError
 from core.faults import checkpoint
 from core.files import write_frame, write_text
 from core.settings import Settings
@@ -88,17 +89,20 @@ def run_features(settings: Settings, reporter: Reporter) -> FeaturesRun:
     return FeaturesRun(catalog.features, cutoff, rows, cols, engine.label)
 
 
-def _find_truth(settings: Settings) -> pd.DataFrame | None:
-    """The demo generator's ground truth, when the data folder holds one (demo data only)."""
-    if settings.data.dir is None:
+class TruthError(UserError):
+    """The configured ground truth cannot be read."""
+
+
+def _read_truth(settings: Settings) -> pd.DataFrame | None:
+    """The simulation's ground truth named by ``data.truth`` (``--truth``), or None."""
+    path = settings.data.truth
+    if path is None:
         return None
-    for name in ("truth.parquet", "truth.csv"):
-        path = Path(settings.data.dir) / name
-        if path.exists():
-            if path.suffix == ".csv":
-                return pd.read_csv(path, dtype={"customer_id": "str"})
-            return pd.read_parquet(path)
-    return None
+    if not Path(path).is_file():
+        raise TruthError(f"data.truth: {path} is not a file (the ground truth of simulated data)")
+    if Path(path).suffix == ".csv":
+        return pd.read_csv(path, dtype={"customer_id": "str"})
+    return pd.read_parquet(path)
 
 
 @dataclasses.dataclass
@@ -118,12 +122,13 @@ def run_training(settings: Settings, reporter: Reporter) -> TrainRun:
     from training.report import render_report
     from training.tracking import log_and_register, registry_lock
     from training.train import train_models
-    from training.truth import evaluate_against_truth
+    from training.truth import evaluate_against_truth, truth_mismatch
 
     with writing(settings, "churnclv train") as catalog:
         with open_engine(settings) as engine:  # on Spark: read and sample there, train here
             result_in = load_inputs(settings, reporter, engine)
             resolve_cutoff(settings, result_in)  # a cutoff outside the data stops here
+            truth = _read_truth(settings)  # a wrong path stops before the long part
             with reporter.status(f"Drawing the training sample{engine.label}"):
                 tables, population = engine.training_tables(result_in.tables, settings)
             with reporter.progress() as progress:
@@ -134,19 +139,17 @@ def run_training(settings: Settings, reporter: Reporter) -> TrainRun:
 
                 result = train_models(tables, settings, step=step, population=population)
                 extra = {}
-                truth = _find_truth(settings)
-                if truth is not None:
-                    step("comparing with the demo generator's ground truth")
+                h = settings.churn_horizon_days
+                mismatch = truth is not None and truth_mismatch(truth, h, settings.data.truth)
+                if mismatch:
+                    result.notes.append(mismatch)
+                elif truth is not None:
+                    step("comparing with the ground truth")
                     end = result.data_end
                     feats = build_features(result_in.tables, end)
-                    extra["Against the demo generator's ground truth (scored at the data end)"] = (
+                    extra[f"Against the simulation's ground truth (scored at {end})"] = (
                         evaluate_against_truth(
-                            result.bundle,
-                            feats,
-                            truth,
-                            settings.churn_horizon_days,
-                            result.baselines,
-                            scoring_date=end,
+                            result.bundle, feats, truth, h, result.baselines, scoring_date=end
                         )
                     )
         for note in result.notes:

@@ -75,6 +75,12 @@ class DataSettings(_Strict):
         "transactions) found in the other table; below it the tables do not share ids and "
         "the run stops.",
     )
+    truth: Path | None = Field(
+        default=None,
+        description="Ground truth of simulated data (`churnclv demo-data` writes truth.csv): "
+        "when set, `churnclv train` compares the models with what the simulation says happened "
+        "after the data end. Read only when set; real data has none.",
+    )
 
 
 class RiskTier(_Strict):

@@ -71,6 +71,9 @@ def test_outputs_of_every_step(job: Path) -> None:
         "reports/campaign.csv",
     ):
         assert (out / name).exists(), name
+    # the data folder holds the generator's truth.csv, but the config does not name it: a file
+    # is ground truth by intent (data.truth / --truth), never by its name
+    assert "ground truth" not in (out / "report" / "training_report.html").read_text()
     scores = pd.read_parquet(out / "current" / "scores.parquet")
     lists = sorted((out / "current" / "segments").glob("*.csv"))
     control = pd.read_csv(out / "current" / "control.csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,21 @@ from features.rfm import has_paid_purchase
 from model.bundle import ModelBundle
 from training.baselines import Baselines
 from training.metrics import evaluate_churn, evaluate_revenue
+
+
+def truth_mismatch(truth: pd.DataFrame, horizon_days: int, source: object) -> str | None:
+    """Why ``truth`` cannot be compared with models of the ``horizon_days`` churn horizon (a
+    note for the user), or None when it has that horizon's outcomes."""
+    if f"churned_{horizon_days}d" in truth.columns:
+        return None
+    days = sorted(
+        int(c[len("churned_") : -1]) for c in truth.columns if re.fullmatch(r"churned_\d+d", c)
+    )
+    has = " and ".join(str(d) for d in days) + " days" if days else "none"
+    return (
+        f"The ground truth in {source} has no outcomes for the {horizon_days}-day churn horizon "
+        f"(it has {has}): the models are not compared with it."
+    )
 
 
 def evaluate_against_truth(

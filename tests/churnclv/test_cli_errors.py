@@ -94,3 +94,14 @@ def test_tables_that_share_no_ids_stop_the_run_with_a_hint(tmp_path: Path) -> No
     line = one_error_line(run("features", "--data", "data", cwd=tmp_path))
     assert "customers.csv: 0.0% of its customer ids appear in the transactions" in line
     assert "leading zeros" in line
+
+
+def test_a_truth_file_that_is_not_there_stops_training_before_it_starts(tmp_path: Path) -> None:
+    small_data(tmp_path / "data")
+    proc = run("train", "--data", "data", "--truth", "data/truth.csv", cwd=tmp_path)
+    line = one_error_line(proc)
+    assert (
+        line
+        == "error: data.truth: data/truth.csv is not a file (the ground truth of simulated data)"
+    )
+    assert "training" not in proc.stderr  # stopped before the training steps
