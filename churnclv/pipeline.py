@@ -50,9 +50,17 @@ def load_inputs(
 ) -> LoadResult:
     """Load the contract tables with the engine; write the rejects and the load summary
     (into ``catalog``: a score run's own folder, else the output folder)."""
+    from features.contract import NoUsableRowsError
+
     catalog = catalog or OutputCatalog(settings.output_dir)
-    with reporter.status("Reading input tables"):
-        result = load_tables_on(settings.data, engine.con)
+    try:
+        with reporter.status("Reading input tables"):
+            result = load_tables_on(settings.data, engine.con)
+    except NoUsableRowsError as exc:  # nothing to run on: still show the user every reason
+        write_frame(exc.rejects, catalog.rejects)
+        raise NoUsableRowsError(
+            f"{exc}; every row and its reason: {catalog.rejects}", exc.rejects
+        ) from None
     write_frame(result.rejects, catalog.rejects)
     write_text(json.dumps(result.summary_rows(), indent=2), catalog.load_summary)
     reporter.loaded(result, catalog.rejects)

@@ -150,6 +150,29 @@ def _time(value: ir.Value, fmt: str | None, engine: str) -> ir.TimestampValue:
     return ibis.ifelse(text.re_search(r"^\d{8}$"), basic, iso)
 
 
+COMMON_FORMATS = tuple(
+    day + time
+    for day in ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y")
+    for time in ("", " %H:%M", " %H:%M:%S")
+)
+"""Date layouts tried on unparseable timestamps to suggest a ``timestamp_format``."""
+
+
+def guess_timestamp_format(values: list[str]) -> str | None:
+    """The first of :data:`COMMON_FORMATS` that reads every one of ``values``; day/month is
+    tried before month/day, so '03/04/2026' alone suggests day first (ambiguous; the hint says
+    which values it was tried on)."""
+    texts = [v.strip() for v in values if v and v.strip()]
+    for fmt in COMMON_FORMATS if texts else ():
+        try:
+            for text in texts:
+                dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return fmt
+    return None
+
+
 def _number(value: ir.Value) -> ir.FloatingValue:
     if value.type().is_numeric() and not value.type().is_boolean():
         return value.cast("float64")

@@ -60,6 +60,15 @@ class ContractError(UserError, ValueError):
     """The input cannot be read as the contract requires; the message names file and column."""
 
 
+class NoUsableRowsError(ContractError):
+    """Every transaction row was rejected; ``rejects`` holds them with their reasons (the
+    caller writes them, so the user can see why)."""
+
+    def __init__(self, message: str, rejects: object) -> None:
+        super().__init__(message)
+        self.rejects = rejects
+
+
 @functools.cache
 def schema(table: str) -> pa.DataFrameSchema:
     """The pandera schema of a contract table (built on first use: pandera is slow to import)."""

@@ -25,8 +25,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.settings import EARLIEST_DATE, TABLE_NAMES, DataSettings, TableSource
-from features.cleaning import check_table, clean_rows, drop_duplicates, map_table, rejected_rows
-from features.contract import CONTRACT, ContractError, InputTables
+from features.cleaning import (
+    check_table,
+    clean_rows,
+    drop_duplicates,
+    guess_timestamp_format,
+    map_table,
+    rejected_rows,
+)
+from features.contract import CONTRACT, ContractError, InputTables, NoUsableRowsError
 from features.engine import IbisTables, default_backend, fetch, materialize
 from features.sources import FILE, ROW, read_source, resolve_sources, source_label
 
@@ -148,19 +155,42 @@ def load_tables_on(
     for name, src in resolve_sources(data).items():
         tables[name], rej, report[name] = load_table_on(src, name, con, now, data.earliest_date)
         rejects.append(rej)
-    if report["transactions"].rows_kept == 0:
-        raise ContractError(
-            f"{report['transactions'].source}: no usable transaction rows "
-            f"({report['transactions'].rows_read} read, {report['transactions'].rejected_total} "
-            "rejected); see the rejects file for reasons"
-        )
     kept = [r for r in rejects if len(r)]
     all_rejects = (
         pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=REJECT_COLUMNS)
     )
+    if report["transactions"].rows_kept == 0:
+        raise NoUsableRowsError(
+            _nothing_usable(report["transactions"], all_rejects, data), all_rejects
+        )
     loaded = IbisTables(con=con, **tables)
     check_id_overlap(loaded, report, data.min_id_overlap)
     return LoadResult(tables=loaded, rejects=all_rejects, report=report)
+
+
+def _nothing_usable(report: TableReport, rejects: pd.DataFrame, data: DataSettings) -> str:
+    """'no usable transaction rows (3 read, 3 rejected); all for unparseable timestamp' and,
+    when most rows fail on their dates, the timestamp_format that would read them."""
+    text = f"{report.source}: no usable transaction rows ({report.rows_read:,} read, "
+    text += f"{report.rejected_total:,} rejected)"
+    if not report.rejected:
+        return text
+    why, n = max(report.rejected.items(), key=lambda kv: kv[1])
+    text += f"; {'all' if n == report.rejected_total else f'{n:,}'} for {why}"
+    if why.startswith("unparseable ") and n * 2 > report.rejected_total:
+        column = why.removeprefix("unparseable ")
+        tx = rejects[rejects["table"] == "transactions"]
+        samples = [json.loads(r).get(column) or "" for r in tx["record"].head(20)]
+        fmt = guess_timestamp_format(samples)
+        seen = ", ".join(f"'{v}'" for v in samples[:2])
+        if fmt and data.transactions.timestamp_format != fmt:
+            text += (
+                f": values such as {seen} read as {fmt!r}; set "
+                f"data.transactions.timestamp_format: '{fmt}'"
+            )
+        else:
+            text += f": values such as {seen} are not ISO dates (YYYY-MM-DD[ HH:MM:SS])"
+    return text
 
 
 ID_SAMPLE = 10_000

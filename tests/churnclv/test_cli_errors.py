@@ -105,3 +105,27 @@ def test_a_truth_file_that_is_not_there_stops_training_before_it_starts(tmp_path
         == "error: data.truth: data/truth.csv is not a file (the ground truth of simulated data)"
     )
     assert "training" not in proc.stderr  # stopped before the training steps
+
+
+def test_all_rows_rejected_writes_the_rejects_and_suggests_the_date_format(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "transactions.csv").write_text(
+        "customer_id,timestamp,amount\nc1,25/01/2026,10\nc2,13/02/2026,20\nc1,28/03/2026,5\n"
+    )
+    for command in ("features", "train"):
+        line = one_error_line(run(command, "--data", "data", "--out", "out", cwd=tmp_path))
+        assert line == (
+            "error: data/transactions.csv: no usable transaction rows (3 read, 3 rejected); "
+            "all for unparseable timestamp: values such as '25/01/2026', '13/02/2026' read as "
+            "'%d/%m/%Y'; set data.transactions.timestamp_format: '%d/%m/%Y'; every row and its "
+            "reason: out/rejects.csv"
+        )
+        import pandas as pd
+
+        rejects = pd.read_csv(tmp_path / "out" / "rejects.csv")
+        assert rejects["row"].tolist() == [1, 2, 3]
+        assert rejects["reason"].str.startswith("unparseable timestamp: '").all()
+        (tmp_path / "out" / "rejects.csv").unlink()

@@ -279,3 +279,13 @@ def test_a_bad_value_under_a_timestamp_format_is_a_reject_not_a_crash(tmp_path: 
     assert res.rejects[["row", "reason"]].values.tolist() == [
         [2, "unparseable timestamp: '2024-01-05'"]
     ]
+
+
+def test_a_timestamp_format_is_guessed_from_the_values_it_must_read() -> None:
+    from features.cleaning import guess_timestamp_format
+
+    assert guess_timestamp_format(["25/01/2026", "13/02/2026"]) == "%d/%m/%Y"
+    assert guess_timestamp_format(["01/25/2026", "02/13/2026"]) == "%m/%d/%Y"
+    assert guess_timestamp_format(["25.01.2026 14:03"]) == "%d.%m.%Y %H:%M"
+    assert guess_timestamp_format(["yesterday", "25/01/2026"]) is None
+    assert guess_timestamp_format([]) is None
