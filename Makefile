@@ -54,7 +54,9 @@ mlflow-ui: setup ## Open the MLflow UI on 127.0.0.1:5000 over mlflow.db
 NOTEBOOK := notebooks/quickstart.ipynb
 
 notebook: setup ## Open the quickstart notebook in JupyterLab (on 127.0.0.1:8888; run `make demo` first)
-	CHURNCLV_ROOT=$(CURDIR) $(BIN)/jupyter lab --ip 127.0.0.1 --port 8888 --no-browser $(NOTEBOOK)
+	@echo "JupyterLab on the project folder; the notebook: http://127.0.0.1:8888/lab/tree/$(NOTEBOOK) (add the token printed below)"
+	CHURNCLV_ROOT=$(CURDIR) $(BIN)/jupyter lab --ip 127.0.0.1 --port 8888 --allow-root \
+		--ServerApp.root_dir=$(CURDIR) $(NOTEBOOK)
 
 notebook-run: setup ## Execute the quickstart notebook on the current demo outputs and store its outputs
 	$(BIN)/python notebooks/execute.py
