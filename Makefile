@@ -8,7 +8,7 @@ CUSTOMERS ?= 5000
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo data features train score report serve mlflow-ui test test-fast browser lint format bench bench-deps docs clean
+.PHONY: help setup demo data features train score report serve mlflow-ui notebook notebook-run test test-fast browser lint format bench bench-deps docs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +50,16 @@ serve: setup ## Start the API and segment page on 127.0.0.1:3000 (needs CHURNCLV
 
 mlflow-ui: setup ## Open the MLflow UI on 127.0.0.1:5000 over mlflow.db
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+NOTEBOOK := notebooks/quickstart.ipynb
+
+notebook: setup ## Open the quickstart notebook in JupyterLab (on 127.0.0.1:8888; run `make demo` first)
+	@echo "JupyterLab on the project folder; the notebook: http://127.0.0.1:8888/lab/tree/$(NOTEBOOK) (add the token printed below)"
+	CHURNCLV_ROOT=$(CURDIR) $(BIN)/jupyter lab --ip 127.0.0.1 --port 8888 --allow-root \
+		--ServerApp.root_dir=$(CURDIR) $(NOTEBOOK)
+
+notebook-run: setup ## Execute the quickstart notebook on the current demo outputs and store its outputs
+	$(BIN)/python notebooks/execute.py
 
 test: setup browser ## Run the whole test suite (unit, Spark local mode, real server, headless Chromium)
 	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder

@@ -5,7 +5,6 @@ stays untouched)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -136,21 +135,32 @@ def test_user_errors_exit_nonzero_with_one_clear_line(job: Path) -> None:
     )
 
 
-def test_quickstart_notebook_runs(job: Path) -> None:
+def test_quickstart_notebook_runs(job: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notebook reads this job's run (the folder the commands ran in, their --config and
+    --out) with the kernel in another folder of the project, found by walking up to
+    pyproject.toml."""
     nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
-    os.environ["CHURNCLV_OUTPUT"] = str(job / "out")
-    try:
-        NotebookClient(
-            nb,
-            timeout=300,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(ROOT / "notebooks")}},
-        ).execute()
-    finally:
-        del os.environ["CHURNCLV_OUTPUT"]
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    monkeypatch.delenv("CHURNCLV_ROOT", raising=False)
+    monkeypatch.setenv("CHURNCLV_RUN_DIR", str(job))
+    monkeypatch.setenv("CHURNCLV_CONFIG", "config.yaml")
+    monkeypatch.setenv("CHURNCLV_OUTPUT", "out")
+    NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "tests")}},
+    ).execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    outputs = [o for c in code for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert any("customers scored on" in o.get("text", "") for o in outputs)
+    assert all(c.outputs for c in code)
+    text = "".join(o.get("text", "") for o in outputs)
+    assert (
+        f"Reading {job / 'out'} (settings {job / 'config.yaml'}; amounts in no currency set)"
+        in text
+    )
+    assert "1,500 customers scored at" in text
+    assert "churned; ROC AUC" in text  # the demo truth of this job's data was found and compared
 
 
 SPARK_CONFIG = """\
