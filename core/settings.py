@@ -168,6 +168,21 @@ class SegmentSettings(_Strict):
         return self
 
 
+def lightgbm_parameter_names() -> set[str]:
+    """Every parameter name LightGBM accepts: its parameters and their aliases, plus the
+    scikit-learn wrapper's names (``n_estimators``, ``random_state``...)."""
+    import inspect
+
+    import lightgbm
+    from lightgbm.basic import _ConfigAliases  # LightGBM's own table of names and aliases
+
+    aliases = _ConfigAliases._get_all_param_aliases()
+    names = set(aliases) | {a for group in aliases.values() for a in group}
+    return names | (
+        set(inspect.signature(lightgbm.LGBMModel.__init__).parameters) - {"self", "kwargs"}
+    )
+
+
 class ModelSettings(_Strict):
     seed: int = 42
     n_snapshots: int = Field(default=6, ge=2, description="Training cutoffs stepping back.")
@@ -210,6 +225,28 @@ class ModelSettings(_Strict):
     min_class_count: int = Field(default=30, gt=0)
     gate_tolerance_auc: float = Field(default=0.005, ge=0.0)
     gate_tolerance_spearman: float = Field(default=0.01, ge=0.0)
+
+    @field_validator("lightgbm")
+    @classmethod
+    def _known_lightgbm_parameters(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """A misspelt LightGBM parameter is an error, not silently ignored (LightGBM itself
+        only warns); the names are LightGBM's own, with their aliases and scikit-learn names."""
+        unknown = sorted(set(v) - lightgbm_parameter_names())
+        if unknown:
+            import difflib
+
+            names = sorted(lightgbm_parameter_names())
+            hints = [
+                f"'{k}'"
+                + (
+                    f" (did you mean '{m[0]}'?)"
+                    if (m := difflib.get_close_matches(k, names, 1))
+                    else ""
+                )
+                for k in unknown
+            ]
+            raise ValueError(f"unknown LightGBM parameter {', '.join(hints)}")
+        return v
 
 
 class ServingSettings(_Strict):

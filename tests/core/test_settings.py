@@ -47,6 +47,14 @@ def test_repo_configs_are_valid() -> None:
             "segments:\n  cells: []\n",
             "segments: Value error, segments.cells: no cell for (risk, value)",
         ),
+        (
+            "model:\n  lightgbm: {learning_ratee: 0.5, num_leaves: 7}\n",
+            "model.lightgbm: Value error, unknown LightGBM parameter 'learning_ratee' "
+            "(did you mean 'learning_rate'?)",
+        ),
+        ("model:\n  n_snapshot: 3\n", "model.n_snapshot: Extra inputs are not permitted"),
+        ("serving:\n  prot: 80\n", "serving.prot: Extra inputs are not permitted"),
+        ("currency: euro\n", "currency: Value error, unknown currency 'EURO'"),
     ],
 )
 def test_invalid_value_names_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
