@@ -47,29 +47,6 @@ from model.matrix import FeatureSpec
 
 __all__ = ["ChurnHead", "ModelBundle", "RevenueHead", "with_btyd"]
 
-CHURN_MODEL = "churn_model"  # registered model names in MLflow
-CLV_MODEL = "clv_model"
-
-
-def pair_tag(alias: str) -> str:
-    """The tag of ``churn_model`` that records the ``alias`` pair as one value.
-
-    The two aliases are set in two registry calls; the pair tag is written after both, in one,
-    and read first: a training run killed between the two alias calls leaves the previous
-    complete pair in force (and the next registration repairs the aliases).
-    """
-    return f"churnclv.pair.{alias}"
-
-
-def pair_versions(tags: dict[str, str], alias: str) -> dict[str, str] | None:
-    """The versions of the ``alias`` pair recorded in ``churn_model``'s tags, if any."""
-    raw = tags.get(pair_tag(alias))
-    if not raw:
-        return None
-    pair = json.loads(raw)
-    return {CHURN_MODEL: str(pair[CHURN_MODEL]), CLV_MODEL: str(pair[CLV_MODEL])}
-
-
 BUNDLE_FILE = "bundle.json"
 BUNDLE_FORMAT = 3  # 3: typical values for reasons
 PREDICTION_COLUMNS = ["churn_probability", "expected_revenue", "clv", "clv_low", "clv_high"]

@@ -6,7 +6,7 @@ in settings (model.gate_tolerance_auc, model.gate_tolerance_spearman); otherwise
 ``challenger`` and the run records why (tag ``promotion``).
 
 The pair switches as a whole: after both aliases, a tag on ``churn_model`` records the pair in
-one write (:func:`model.bundle.pair_tag`); readers trust it first, and a registration stopped
+one write (:func:`core.registry.pair_tag`); readers trust it first, and a registration stopped
 between the two alias calls is repaired to the last complete pair by the next one.
 """
 
@@ -24,8 +24,8 @@ from mlflow.tracking import MlflowClient
 
 from core.faults import checkpoint
 from core.mlflow_store import open_store
+from core.registry import CHURN_MODEL, CLV_MODEL, pair_tag, pair_versions
 from core.settings import Settings
-from model.bundle import CHURN_MODEL, CLV_MODEL, pair_tag, pair_versions
 from model.mlflow_pyfunc import BundleModel
 from training.train import TrainingResult
 
@@ -120,7 +120,7 @@ def gate(
 
 def repair_pairs(client: MlflowClient) -> None:
     """Point both aliases of a pair at the versions its pair tag records, where a run was
-    stopped between the two alias calls (see :func:`model.bundle.pair_tag`)."""
+    stopped between the two alias calls (see :func:`core.registry.pair_tag`)."""
     try:
         tags = client.get_registered_model(CHURN_MODEL).tags
     except mlflow.exceptions.MlflowException:

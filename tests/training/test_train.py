@@ -12,13 +12,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from churnclv.demo_data import generate_demo_data
+from core.registry import CHURN_MODEL, CLV_MODEL
 from core.settings import Settings, load_settings
 from features import build_features
 from features.contract import InputTables
 from serving.score import score_customers
 from training.backtest import InsufficientDataError
 from training.report import render_report
-from training.tracking import CHURN_MODEL, CLV_MODEL, log_and_register
+from training.tracking import log_and_register
 from training.train import TrainingResult, train_models
 from training.truth import evaluate_against_truth
 
