@@ -239,6 +239,13 @@ def train(
             "models with (setting data.truth)."
         ),
     ] = None,
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            help="Log the run into this MLflow experiment and register nothing: no version, "
+            "no alias touched (a try-out beside production)."
+        ),
+    ] = None,
 ) -> None:
     """Train the churn and CLV models, evaluate against baselines, register in MLflow."""
     from churnclv.pipeline import run_training
@@ -254,7 +261,42 @@ def train(
         spark_master,
         **{"data.truth": str(truth) if truth else None},
     )
-    reporter.trained(run_training(settings, reporter))
+    reporter.trained(run_training(settings, reporter, experiment))
+
+
+@app.command()
+def models(config: ConfigOpt = None) -> None:
+    """List the registered model versions: aliases, test figures and each promotion's reason."""
+    from churnclv.pipeline import run_models
+
+    reporter.models(*run_models(_settings(config, None, None, None, None)))
+
+
+@app.command()
+def promote(
+    version: Annotated[
+        str, typer.Argument(help="The churn_model version (its clv_model pair goes with it).")
+    ],
+    config: ConfigOpt = None,
+    reason: Annotated[str, typer.Option(help="Why, recorded in MLflow with who and when.")] = "",
+) -> None:
+    """Make a registered version pair champion (the service and `score` use it next)."""
+    from churnclv.pipeline import run_promote
+
+    settings = _settings(config, None, None, None, None)
+    reporter.champion_changed(run_promote(settings, version.removeprefix("v"), reason))
+
+
+@app.command()
+def rollback(
+    config: ConfigOpt = None,
+    reason: Annotated[str, typer.Option(help="Why, recorded in MLflow with who and when.")] = "",
+) -> None:
+    """Make the previous champion champion again."""
+    from churnclv.pipeline import run_promote
+
+    settings = _settings(config, None, None, None, None)
+    reporter.champion_changed(run_promote(settings, None, reason))
 
 
 @app.command()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from churnclv.pipeline import FeaturesRun, ReportRun, ScoringRun, TrainRun
     from features.loader import LoadResult
+    from training.promotion import ChampionChange
     from training.train import TrainingResult
 
 
@@ -117,13 +118,63 @@ class Reporter:
                 f"{escape(result.selection[kind])}"
             )
         reg = run.registration
-        status = "champion" if reg.promoted else "challenger"
-        self.console.print(
-            f"registered churn_model v{reg.versions['churn_model']} and clv_model "
-            f"v{reg.versions['clv_model']} as [bold]{status}[/] ({escape(reg.reason)}); "
-            f"MLflow run {reg.run_id}"
-        )
+        if not reg.versions:  # an experiment
+            self.console.print(f"{escape(reg.reason)}; MLflow run {reg.run_id}")
+        else:
+            status = "champion" if reg.promoted else "challenger"
+            self.console.print(
+                f"registered churn_model v{reg.versions['churn_model']} and clv_model "
+                f"v{reg.versions['clv_model']} as [bold]{status}[/] ({escape(reg.reason)}); "
+                f"MLflow run {reg.run_id}"
+            )
         self.console.print(f"report: {escape(str(run.report))}")
+
+    def models(self, rows: list[dict[str, object]], history: list[ChampionChange]) -> None:
+        """The registered pairs (newest first) and the champion history."""
+        table = Table(title="Registered models (churn_model and clv_model pairs, newest first)")
+        heads = {
+            "churn_model": "churn",
+            "clv_model": "CLV",
+            "aliases": "alias",
+            "registered": "registered",
+            "data_end": "data end",
+            "test_cutoff": "tested at",
+            "churn_horizon_days": "horizon",
+            "churn_roc_auc": "churn ROC AUC",
+            "revenue_spearman": "revenue Spearman",
+        }
+        for head in heads.values():
+            table.add_column(head)
+        for row in rows:
+            cells = []
+            for key in heads:
+                value = row.get(key)
+                if isinstance(value, float):
+                    value = f"{value:.3f}"
+                elif key in ("churn_model", "clv_model") and value is not None:
+                    value = f"v{value}"
+                cells.append(escape("" if value is None else str(value)))
+            table.add_row(*cells)
+        self.console.print(table)
+        for row in rows:
+            if row.get("decision"):
+                self.console.print(escape(f"v{row['churn_model']}: {row['decision']}"))
+        if history:
+            self.console.print("Champion history (latest last):")
+        for change in history[-5:]:
+            self.console.print(self._change_text(change, "champion"))
+
+    def champion_changed(self, change: ChampionChange) -> None:
+        """A promote or roll back: the pair now champion, who and why."""
+        self.console.print(self._change_text(change, "now champion"))
+
+    @staticmethod
+    def _change_text(change: ChampionChange, what: str) -> str:
+        v = change.versions
+        return escape(
+            f"{change.at}: churn_model v{v['churn_model']} and clv_model v{v['clv_model']} "
+            f"{what}, by {change.by}: {change.why}"
+        )
 
     def _backtest(self, result: TrainingResult) -> None:
         """The backtest's metric tables, the CLV check and the interval's coverage."""

@@ -31,6 +31,7 @@ from features.context import check_cutoff
 from features.loader import LoadResult, load_tables_on, timestamp_range
 
 if TYPE_CHECKING:
+    from training.promotion import ChampionChange
     from training.tracking import Registration
     from training.train import TrainingResult
 
@@ -123,12 +124,12 @@ class TrainRun:
     registration: Registration
 
 
-def run_training(settings: Settings, reporter: Reporter) -> TrainRun:
-    """Load inputs, train and evaluate, write the bundle and report, log and register in MLflow."""
-    from core.lock import hold
+def run_training(settings: Settings, reporter: Reporter, experiment: str | None = None) -> TrainRun:
+    """Load inputs, train and evaluate, write the bundle and report, log and register in MLflow
+    (``experiment``: log into that MLflow experiment and register nothing)."""
     from features import build_features
     from training.report import render_report
-    from training.tracking import log_and_register, registry_lock
+    from training.tracking import log_and_register
     from training.train import train_models
     from training.truth import evaluate_against_truth, truth_mismatch
 
@@ -164,15 +165,52 @@ def run_training(settings: Settings, reporter: Reporter) -> TrainRun:
             reporter.note(note)
         bundle_dir = result.bundle.save(catalog.bundle)
         report_path = render_report(result, catalog.training_report, extra_tables=extra)
-        lock = registry_lock(settings.mlflow_tracking_uri)
         with (
-            hold(lock, "churnclv train", f"the model registry {settings.mlflow_tracking_uri}")
-            if lock
-            else contextlib.nullcontext(),
-            reporter.status("Logging to MLflow and registering models"),
+            registry_writer(settings, "churnclv train"),
+            reporter.status(
+                "Logging to MLflow" + ("" if experiment else " and registering models")
+            ),
         ):
-            reg = log_and_register(result, settings, bundle_dir, report_path.parent)
+            reg = log_and_register(result, settings, bundle_dir, report_path.parent, experiment)
         return TrainRun(result, bundle_dir, report_path, reg)
+
+
+@contextlib.contextmanager
+def registry_writer(settings: Settings, what: str) -> Iterator[None]:
+    """Hold the MLflow registry's lock (a local store) while ``what`` writes to it."""
+    from core.lock import hold
+    from training.tracking import registry_lock
+
+    lock = registry_lock(settings.mlflow_tracking_uri)
+    if lock is None:  # a tracking server orders its own writes
+        yield
+        return
+    with hold(lock, what, f"the model registry {settings.mlflow_tracking_uri}"):
+        yield
+
+
+def run_models(settings: Settings) -> tuple[list[dict[str, object]], list[ChampionChange]]:
+    """Every registered pair (newest first) and the champion history (oldest first)."""
+    from core.mlflow_store import open_store
+    from training.promotion import history, model_versions
+
+    client = open_store(settings.mlflow_tracking_uri, must_exist=True)
+    return model_versions(client), history(client)
+
+
+def run_promote(settings: Settings, version: str | None, why: str) -> ChampionChange:
+    """Make the pair of churn_model ``version`` champion (None: roll back to the previous
+    champion); recorded with who, when and why."""
+    from core.mlflow_store import open_store
+    from training.promotion import promote, rollback
+
+    uri = settings.mlflow_tracking_uri
+    command = "churnclv rollback" if version is None else "churnclv promote"
+    with registry_writer(settings, command):
+        client = open_store(uri, must_exist=True)
+        if version is None:
+            return rollback(client, why, uri)
+        return promote(client, version, why, uri)
 
 
 def campaign_for(campaign: str | None, holdout_percent: float, cutoff: dt.date) -> str | None:

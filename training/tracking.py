@@ -1,9 +1,9 @@
-"""MLflow: one run per training, models registered as churn_model and clv_model, promotion gate.
+"""MLflow: one run per training, models registered as churn_model and clv_model.
 
-Gate: the new pair of versions gets the alias ``champion`` only if its backtest ROC-AUC (churn)
-and Spearman (revenue) are not worse than the current champion's by more than the tolerances
-in settings (model.gate_tolerance_auc, model.gate_tolerance_spearman); otherwise both get
-``challenger`` and the run records why (tag ``promotion``).
+The new pair of versions gets the alias ``champion`` when the gate (:mod:`training.promotion`,
+like with like on this run's test snapshot) says so, else ``challenger``; the run records why
+(tag ``promotion``). An experiment (``churnclv train --experiment NAME``) logs into its own
+MLflow experiment and registers nothing.
 
 The pair switches as a whole: after both aliases, a tag on ``churn_model`` records the pair in
 one write (:func:`core.registry.pair_tag`); readers trust it first, and a registration stopped
@@ -20,17 +20,15 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
-from mlflow.tracking import MlflowClient
 
-from core.faults import checkpoint
 from core.mlflow_store import open_store
-from core.registry import CHURN_MODEL, CLV_MODEL, pair_tag, pair_versions
+from core.registry import CHURN_MODEL, CLV_MODEL, RegisteredPair
 from core.settings import Settings
 from model.mlflow_pyfunc import BundleModel
+from training.promotion import decide, make_champion, repair_pairs, run_identity, set_pair
 from training.train import TrainingResult
 
 EXPERIMENT = "churnclv"
-GATED = {"churn": "roc_auc", "revenue": "spearman"}
 _ROOT = Path(__file__).resolve().parents[1]
 _REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "pyarrow")
 
@@ -59,15 +57,6 @@ def _pip_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in _REQUIREMENTS]
 
 
-def _headline(result: TrainingResult) -> dict[str, float] | None:
-    """The gated metrics of the served candidates (None: nothing was backtested)."""
-    if result.plan is None:
-        return None
-    churn = result.churn_metrics.set_index("model").loc[result.served["churn"]]
-    revenue = result.revenue_metrics.set_index("model").loc[result.served["revenue"]]
-    return {"churn": float(churn[GATED["churn"]]), "revenue": float(revenue[GATED["revenue"]])}
-
-
 def _flat_metrics(result: TrainingResult) -> dict[str, float]:
     out = {}
     for kind, table in (("churn", result.churn_metrics), ("revenue", result.revenue_metrics)):
@@ -86,91 +75,27 @@ def _flat_metrics(result: TrainingResult) -> dict[str, float]:
     return out
 
 
-def gate(
-    new: dict[str, float] | None, champion: dict[str, float] | None, settings: Settings
-) -> tuple[bool, str]:
-    """Decide promotion from headline backtest metrics; returns (promote?, reason).
-
-    A model without a backtest (``new`` None, the label-free fallback) becomes champion only
-    when there is none: it cannot show it is not worse than one that was tested.
-    """
-    if champion is None:
-        return True, "no champion yet" + (" (this model has no backtest)" if new is None else "")
-    if not champion:  # a label-free champion: anything newer replaces it
-        return True, "the champion has no backtest"
-    if new is None:
-        return False, "not promoted: no backtest to compare with the champion's"
-    tol = {
-        "churn": settings.model.gate_tolerance_auc,
-        "revenue": settings.model.gate_tolerance_spearman,
-    }
-    worse = [
-        f"{kind} {GATED[kind]} {new[kind]:.4f} < champion {champion[kind]:.4f} - {tol[kind]}"
-        for kind in GATED
-        if new[kind] < champion[kind] - tol[kind]
-    ]
-    if worse:
-        return False, "not promoted: " + "; ".join(worse)
-    return True, (
-        f"not worse than champion (churn {GATED['churn']} {new['churn']:.4f} vs "
-        f"{champion['churn']:.4f}, revenue {GATED['revenue']} {new['revenue']:.4f} vs "
-        f"{champion['revenue']:.4f})"
-    )
-
-
-def repair_pairs(client: MlflowClient) -> None:
-    """Point both aliases of a pair at the versions its pair tag records, where a run was
-    stopped between the two alias calls (see :func:`core.registry.pair_tag`)."""
-    try:
-        tags = client.get_registered_model(CHURN_MODEL).tags
-    except mlflow.exceptions.MlflowException:
-        return
-    for alias in ("champion", "challenger"):
-        pair = pair_versions(tags, alias)
-        for name, version in (pair or {}).items():
-            try:
-                current = str(client.get_model_version_by_alias(name, alias).version)
-            except mlflow.exceptions.MlflowException:
-                current = None
-            if current != version:
-                client.set_registered_model_alias(name, alias, version)
-
-
-def _set_pair(client: MlflowClient, alias: str, versions: dict[str, str]) -> None:
-    """Both aliases, then the pair tag in one write (what readers trust)."""
-    for name, version in versions.items():
-        client.set_registered_model_alias(name, alias, version)
-        checkpoint(f"train:{alias}-alias-set")
-    client.set_registered_model_tag(CHURN_MODEL, pair_tag(alias), json.dumps(versions))
-
-
-def _champion_metrics(client: MlflowClient) -> dict[str, float] | None:
-    """The champion's gated metrics; None without a champion, {} when it has no backtest."""
-    try:
-        version = client.get_model_version_by_alias(CHURN_MODEL, "champion")
-    except mlflow.exceptions.MlflowException:
-        return None
-    metrics = client.get_run(version.run_id).data.metrics
-    try:
-        return {kind: metrics[f"{kind}.served.{m}"] for kind, m in GATED.items()}
-    except KeyError:
-        return {}
-
-
 def log_and_register(
     result: TrainingResult,
     settings: Settings,
     bundle_dir: Path,
     report_dir: Path,
+    experiment: str | None = None,
 ) -> Registration:
-    """Log the run (params, data summary, metrics, report, models) and apply the gate."""
+    """Log the run (params, data summary, metrics, report, models) and apply the gate.
+
+    ``experiment``: log into that MLflow experiment and register nothing (no version, no alias
+    touched): a try-out beside production.
+    """
     client = open_store(settings.mlflow_tracking_uri, must_exist=False)  # damaged: one line
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_experiment(EXPERIMENT)
-    repair_pairs(client)  # a registration stopped half-way is completed to its last pair
-    champion = _champion_metrics(client)
-    headline = _headline(result)
-    promote, reason = gate(headline, champion, settings)
+    mlflow.set_experiment(experiment or EXPERIMENT)
+    identity = run_identity(settings)
+    if experiment:
+        promote, reason = False, f"experiment '{experiment}': not registered"
+    else:
+        repair_pairs(client)  # a registration stopped half-way is completed to its last pair
+        promote, reason = decide(client, result, settings, identity)
     # integer counts as floats: scoring frames may carry missing values in any column
     example = result.test_frame[["customer_id", *result.bundle.spec.columns]].head(5)
     example = example.astype({c: "float64" for c in example.select_dtypes("integer").columns})
@@ -193,6 +118,7 @@ def log_and_register(
                 },
             }
         )
+        mlflow.set_tags(identity.tags())
         mlflow.log_dict(result.data_summary, "data_summary.json")
         mlflow.log_metrics(_flat_metrics(result))
         mlflow.log_artifacts(str(report_dir), artifact_path="report")
@@ -215,13 +141,17 @@ def log_and_register(
                 ),
                 input_example=example,
                 pip_requirements=_pip_requirements(),
-                registered_model_name=name,
+                registered_model_name=None if experiment else name,
             )
-            versions[name] = str(info.registered_model_version)
+            if not experiment:
+                versions[name] = str(info.registered_model_version)
         mlflow.set_tag("promotion", reason)
         mlflow.log_text(
             json.dumps({"promoted": promote, "reason": reason, "versions": versions}),
             "promotion.json",
         )
-    _set_pair(client, "champion" if promote else "challenger", versions)
+    if promote:
+        make_champion(client, RegisteredPair(versions, run.info.run_id), reason)
+    elif versions:
+        set_pair(client, "challenger", versions)
     return Registration(run_id=run.info.run_id, versions=versions, promoted=promote, reason=reason)

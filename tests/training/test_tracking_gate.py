@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.settings import load_settings
-from training.tracking import gate
+from training.promotion import gate
 
 SETTINGS = load_settings(
     None, {"model.gate_tolerance_auc": 0.01, "model.gate_tolerance_spearman": 0.02}

@@ -135,6 +135,8 @@ def test_fresh_store_registers_champion_and_worse_model_stays_challenger(
         )
         challenger = client.get_model_version_by_alias(name, "challenger")
         assert str(challenger.version) == second.versions[name]
+    # like with like: the champion was re-scored on the weak run's own test snapshot
+    assert f"on this run's test snapshot of {weak.plan.test_cutoff}" in second.reason
     run = client.get_run(second.run_id)
     assert run.data.tags["promotion"] == second.reason
     assert run.data.tags["served.churn"] == weak.served["churn"]
@@ -170,7 +172,7 @@ def test_a_registration_stopped_between_the_two_aliases_leaves_the_last_pair(
     """Killed after churn_model's alias moved and before clv_model's: readers still get the
     last complete pair, and the next registration puts the aliases back on it."""
     from serving.model_store import load_registered
-    from training.tracking import repair_pairs
+    from training.promotion import repair_pairs
 
     store = settings.model_copy(
         update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
@@ -224,6 +226,54 @@ def test_short_history_trains_on_a_shorter_horizon_and_says_so(settings: Setting
     assert (long_pred["churn_probability"] <= short_pred["churn_probability"] + 1e-12).all()
     assert (long_pred["expected_revenue"] >= short_pred["expected_revenue"] - 1e-9).all()
     assert long_pred["churn_probability"].between(0, 1, inclusive="neither").all()
+
+
+def test_experiments_other_horizons_promote_and_rollback(
+    result: TrainingResult, settings: Settings, tmp_path: Path
+) -> None:
+    """An experiment registers nothing; a run for another horizon is not compared (challenger
+    with the reason); promote and roll back move the champion pair and record who and why."""
+    from core.mlflow_store import open_store
+    from core.registry import registered_pair
+    from training.promotion import PromotionError, history, model_versions, promote, rollback
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = settings.model_copy(update={"mlflow_tracking_uri": uri})
+    bundle_dir = result.bundle.save(tmp_path / "bundle")
+    report_dir = render_report(result, tmp_path / "report").parent
+    first = log_and_register(result, store, bundle_dir, report_dir)
+    client = open_store(uri, must_exist=True)
+
+    tryout = log_and_register(result, store, bundle_dir, report_dir, experiment="tryout")
+    assert tryout.versions == {} and not tryout.promoted
+    assert tryout.reason == "experiment 'tryout': not registered"
+    assert len(client.search_model_versions(f"name='{CHURN_MODEL}'")) == 1
+    assert client.get_experiment(client.get_run(tryout.run_id).info.experiment_id).name == "tryout"
+
+    other = store.model_copy(update={"churn_horizon_days": 60})
+    second = log_and_register(result, other, bundle_dir, report_dir)
+    assert not second.promoted
+    assert second.reason == (
+        "not promoted: not comparable with the champion (churn horizon 60 days, the champion's 90)"
+    )
+    assert registered_pair(client, "champion", uri).versions == first.versions
+
+    change = promote(client, second.versions[CHURN_MODEL], "try 60 days", uri)
+    assert registered_pair(client, "champion", uri).versions == second.versions
+    assert change.why == "try 60 days" and change.by
+    with pytest.raises(PromotionError, match="already the champion"):
+        promote(client, second.versions[CHURN_MODEL], "again", uri)
+    back = rollback(client, "", uri)
+    assert back.versions == first.versions
+    assert back.why == f"rolled back from {CHURN_MODEL} v{second.versions[CHURN_MODEL]}"
+    assert [h.versions for h in history(client)] == [
+        first.versions,
+        second.versions,
+        first.versions,
+    ]
+    rows = model_versions(client)
+    assert [r["churn_model"] for r in rows] == ["2", "1"]
+    assert rows[1]["aliases"] == "champion" and rows[0]["decision"] == "try 60 days"
 
 
 def test_no_labelled_window_serves_bgnbd_alone_and_says_so(
