@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -128,7 +129,7 @@ def run_training(settings: Settings, reporter: Reporter) -> TrainRun:
     from core.lock import hold
     from features import build_features
     from training.report import render_report
-    from training.tracking import log_and_register, registry_lock
+    from training.tracking import log_and_register, log_report, registry_lock
     from training.train import train_models
     from training.truth import evaluate_against_truth, truth_mismatch
 
@@ -163,7 +164,10 @@ def run_training(settings: Settings, reporter: Reporter) -> TrainRun:
         for note in result.notes:
             reporter.note(note)
         bundle_dir = result.bundle.save(catalog.bundle)
-        report_path = render_report(result, catalog.training_report, extra_tables=extra)
+        write_report = functools.partial(
+            render_report, result, catalog.training_report, extra, currency=settings.currency
+        )
+        report_path = write_report()
         lock = registry_lock(settings.mlflow_tracking_uri)
         with (
             hold(lock, "churnclv train", f"the model registry {settings.mlflow_tracking_uri}")
@@ -172,6 +176,8 @@ def run_training(settings: Settings, reporter: Reporter) -> TrainRun:
             reporter.status("Logging to MLflow and registering models"),
         ):
             reg = log_and_register(result, settings, bundle_dir, report_path.parent)
+        report_path = write_report(registration=reg)  # with the versions and the decision
+        log_report(settings, reg.run_id, report_path.parent)
         return TrainRun(result, bundle_dir, report_path, reg)
 
 
