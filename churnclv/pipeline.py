@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
