@@ -315,6 +315,8 @@ def run_report(
         sync_history(catalog, current_run_id(catalog))  # a score run killed before its record
         run = catalog.pinned()
         scores = pd.read_parquet(run.scores) if run.scores.exists() else None
+        summary = pd.read_csv(run.summary) if run.summary.exists() else None
+        info = json.loads(run.run_info.read_text()) if run.run_info.exists() else None
         if scores is None:
             reporter.note(f"no scores in {catalog.root}: CLV by channel needs `churnclv score`")
         effect = None
@@ -335,6 +337,10 @@ def run_report(
                 catalog.reports,
                 scores=scores,
                 campaign=effect,
+                summary=summary,
+                run_info=info,
+                currency=settings.currency,
+                clv_horizon_days=settings.clv_horizon_days,
             )
         return ReportRun(paths, effect)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
 
 import pandas as pd
 
@@ -103,9 +102,13 @@ MONEY = {
 """Columns holding amounts of money."""
 
 
-def plain_name(column: str, currency: str | None = None) -> str:
-    """A column's name for people, with the currency on money: 'Mean CLV ($)'."""
-    name = NAMES.get(column) or str(column).replace("_", " ").capitalize()
+def plain_name(
+    column: str, currency: str | None = None, names: dict[str, str] | None = None
+) -> str:
+    """A column's name for people (``names`` first, then :data:`NAMES`), with the currency on
+    money: 'Mean CLV ($)'."""
+    name = (names or {}).get(column) or NAMES.get(column)
+    name = name or str(column).replace("_", " ").capitalize()
     return name + money_unit(currency) if column in MONEY else name
 
 
@@ -149,17 +152,16 @@ def cell(value: object, column: str = "", currency: str | None = None) -> str:
 
 
 def readable_table(
-    frame: pd.DataFrame, currency: str | None = None, keep: Iterable[str] = ()
+    frame: pd.DataFrame, currency: str | None = None, names: dict[str, str] | None = None
 ) -> pd.DataFrame:
-    """A table for the page: every cell as text (:func:`cell`), columns by plain name; the
-    columns in ``keep`` keep their values."""
-    out = pd.DataFrame(index=frame.index)
-    for column in frame.columns:
-        values = frame[column].tolist()
-        out[plain_name(column, currency)] = (
-            values if column in keep else [cell(v, column, currency) for v in values]
-        )
-    return out
+    """A table for the page: every cell as text (:func:`cell`), columns by plain name
+    (``names`` first, then :data:`NAMES`)."""
+    return pd.DataFrame(
+        {
+            plain_name(column, currency, names): [cell(v, column, currency) for v in frame[column]]
+            for column in frame.columns
+        }
+    )
 
 
 _IDENTIFIER = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
