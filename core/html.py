@@ -19,6 +19,7 @@ STYLE = (
     ".cells{border-collapse:collapse;font-size:13px}.cells td{border:1px solid #ccc;"
     "padding:6px 8px;vertical-align:top;background:#f7f9fc;width:30%}.cells th{padding:6px}"
     "figcaption,.caption{color:#444;font-size:14px;max-width:900px}"
+    ".grid figure{flex:1 1 480px;max-width:540px;margin:0}figure img{max-width:100%}"
 )
 
 

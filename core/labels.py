@@ -147,7 +147,7 @@ def cell(value: object, column: str = "", currency: str | None = None) -> str:
     if column in PERCENTS:
         return percent(value)
     if column in MONEY:
-        return format_money(value, currency, 0 if abs(value) >= 10 or value == 0 else 2)
+        return format_money(value, currency, 0 if abs(value) >= 10 or abs(value) < 0.005 else 2)
     return number(value)
 
 

@@ -36,6 +36,8 @@ REVENUE_BASELINE_LABELS = {
 MODEL_LABELS = {"lightgbm": "LightGBM (with BTYD features)", "blend": "blend of LightGBM and BTYD"}
 CANDIDATE_LABELS = {**MODEL_LABELS, **CHURN_BASELINE_LABELS, **REVENUE_BASELINE_LABELS}
 """Every candidate's and baseline's name for people."""
+FEATURE_LABELS = {"btyd_p_silent": "BG/NBD chance of no purchase", "csat_mean": "mean CSAT"}
+"""Inputs whose name alone says little (the rest: underscores as spaces)."""
 SERVED = " (used for the scores)"
 """Marks the served candidate's row in a metric table."""
 
@@ -164,12 +166,13 @@ def _plots(result: TrainingResult, currency: str | None = None) -> dict[str, str
     names = ["actual", *totals]
     ax.barh(names, [rev.sum(), *totals.values()], color=["black"] + ["C0"] * len(totals))
     ax.set(xlabel=f"total revenue, {h} days{unit}", title="Predicted vs actual total")
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
     plots["totals"] = report_html.png_base64(fig)
 
     imp = result.feature_importance.head(15).iloc[::-1]
     fig, ax = report_html.figure(6, 5)
     ax.barh(
-        [plain_words(f) for f in imp["feature"]],
+        [plain_words(f, FEATURE_LABELS) for f in imp["feature"]],
         imp["churn_gain"] / max(imp["churn_gain"].sum(), 1e-12),
     )
     ax.set(xlabel="share of gain (churn model)", title="Top features")
