@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -42,6 +43,16 @@ def img(b64: str, caption: str) -> str:
         f"<figure><img src='data:image/png;base64,{b64}' alt='{html.escape(caption)}'>"
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
     )
+
+
+SETTING = re.compile(r"\b[a-z]+\.[a-z0-9]+_[a-z0-9_]+\b")
+"""A setting's key in a sentence (model.clv_check): shown as code, not as words."""
+
+
+def note(text: str) -> str:
+    """A highlighted note; setting keys in it as code."""
+    words = SETTING.sub(lambda m: f"<code>{m.group()}</code>", html.escape(text))
+    return f"<p class='note'>{words}</p>"
 
 
 def table(frame: pd.DataFrame, digits: int = 4, text_columns: int = 1) -> str:

@@ -307,7 +307,7 @@ def _header(result: TrainingResult, registration: Registration | None) -> list[s
         f"{result.bundle.churn_horizon_days} days, CLV is the value over the next "
         f"{result.bundle.clv_horizon_days} days.</p>",
         f"<p><b>Model versions</b>: {html.escape(registration_text(registration))}</p>",
-        *(f"<p class='note'>{html.escape(n)}</p>" for n in result.notes),
+        *(report_html.note(n) for n in result.notes),
     ]
 
 
