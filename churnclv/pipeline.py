@@ -293,6 +293,7 @@ class ReportRun:
 
     paths: dict[str, Path]
     effect: pd.DataFrame | None
+    currency: str | None = None
 
 
 def run_report(
@@ -342,7 +343,7 @@ def run_report(
                 currency=settings.currency,
                 clv_horizon_days=settings.clv_horizon_days,
             )
-        return ReportRun(paths, effect)
+        return ReportRun(paths, effect, settings.currency)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

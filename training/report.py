@@ -313,7 +313,8 @@ def _header(result: TrainingResult, registration: Registration | None) -> list[s
 
 def _label_free_sections(result: TrainingResult) -> list[str]:
     return [
-        f"<p>No backtest (see the note): {len(result.test_frame):,} customers with a purchase.</p>",
+        f"<p>Trained with no backtest (see the note) on {len(result.test_frame):,} customers "
+        "with a purchase.</p>",
         "<h2>In plain words</h2><ul>",
         f"<li>Churn scores come from {label(result.served['churn'])} and revenue and CLV from "
         f"{label(result.served['revenue'])}: {html.escape(why(result, 'churn'))}.</li>",
