@@ -336,7 +336,7 @@ def build_retention_report(
     if summary is not None:
         sections += [
             "<h2>Segments: who to contact and what to do</h2>",
-            segment_grid(summary, currency, clv_horizon_days),
+            segment_grid(summary, currency, horizon_days, clv_horizon_days),
             "<h2>Next steps per segment</h2>",
             report_html.table(next_steps(summary, currency, clv_horizon_days), text_columns=2),
         ]

@@ -47,10 +47,10 @@ class ScoringRun:
         )
 
     def text(self) -> str:
-        """'Scores from scoring run X (churn model version 3, CLV model version 3).'"""
+        """'scores from scoring run X (churn model version 3, CLV model version 3).'"""
         run = f" from scoring run {self.run_id}" if self.run_id else ""
         out = (
-            f"Scores{run} (churn model version {self.versions.get('churn_model', '?')}, "
+            f"scores{run} (churn model version {self.versions.get('churn_model', '?')}, "
             f"CLV model version {self.versions.get('clv_model', '?')})."
         )
         if self.campaign:
@@ -76,7 +76,9 @@ def _cell(row: pd.Series, currency: str | None) -> str:
     )
 
 
-def segment_grid(summary: pd.DataFrame, currency: str | None, clv_days: int) -> str:
+def segment_grid(
+    summary: pd.DataFrame, currency: str | None, horizon_days: int, clv_days: int
+) -> str:
     """The risk x value grid: per cell the segment, its size, value at risk, control group and
     action; customers outside the grid (no purchase yet) and the total below."""
     tiered = summary.dropna(subset=["risk_tier", "value_tier"])
@@ -107,8 +109,9 @@ def segment_grid(summary: pd.DataFrame, currency: str | None, clv_days: int) -> 
         )
     return (
         f"<table class='cells'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
-        f"<p class='caption'>Rows: risk of making no purchase in the churn horizon; columns: "
-        f"what the customer brings over the next {clv_days} days if they stay. Each cell: "
+        f"<p class='caption'>Rows: risk of making no purchase in the next {horizon_days} days; "
+        f"columns: what the customer brings over the next {clv_days} days if they stay. Each "
+        "cell: "
         "segment, customers, value at risk (churn probability x value if they stay, summed) "
         f"and the next step.</p><ul>{''.join(outside)}</ul>"
     )
