@@ -15,7 +15,7 @@ from core import html as report_html
 from core.files import write_text
 from core.labels import METRIC_HELP, plain_name, plain_words, readable_table
 from core.money import money_unit
-from model.bundle import CHURN_MODEL, CLV_MODEL
+from core.registry import CHURN_MODEL, CLV_MODEL
 from training.metrics import calibration_table, decile_table
 from training.train import TrainingResult
 
