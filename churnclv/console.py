@@ -294,7 +294,7 @@ class Reporter:
 
             self.message(campaign_window_text(run.effect))
             for r in run.effect[run.effect["segment"] == POOLED].itertuples():
-                self.message(campaign_verdict(r))
+                self.message(campaign_verdict(r, run.currency))
             self.message("per segment: campaign.csv beside the report")
         self.message(f"report: {run.paths['report']} (CSV files beside it)")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,7 +130,7 @@ def run_training(settings: Settings, reporter: Reporter, experiment: str | None 
     (``experiment``: log into that MLflow experiment and register nothing)."""
     from features import build_features
     from training.report import render_report
-    from training.tracking import log_and_register
+    from training.tracking import log_and_register, log_report
     from training.train import train_models
     from training.truth import evaluate_against_truth, truth_mismatch
 
@@ -164,7 +165,10 @@ def run_training(settings: Settings, reporter: Reporter, experiment: str | None 
         for note in result.notes:
             reporter.note(note)
         bundle_dir = result.bundle.save(catalog.bundle)
-        report_path = render_report(result, catalog.training_report, extra_tables=extra)
+        write_report = functools.partial(
+            render_report, result, catalog.training_report, extra, currency=settings.currency
+        )
+        report_path = write_report()
         with (
             registry_writer(settings, "churnclv train"),
             reporter.status(
@@ -172,6 +176,8 @@ def run_training(settings: Settings, reporter: Reporter, experiment: str | None 
             ),
         ):
             reg = log_and_register(result, settings, bundle_dir, report_path.parent, experiment)
+        report_path = write_report(registration=reg)  # with the versions and the decision
+        log_report(settings, reg.run_id, report_path.parent)
         return TrainRun(result, bundle_dir, report_path, reg)
 
 
@@ -325,6 +331,7 @@ class ReportRun:
 
     paths: dict[str, Path]
     effect: pd.DataFrame | None
+    currency: str | None = None
 
 
 def run_report(
@@ -347,6 +354,8 @@ def run_report(
         sync_history(catalog, current_run_id(catalog))  # a score run killed before its record
         run = catalog.pinned()
         scores = pd.read_parquet(run.scores) if run.scores.exists() else None
+        summary = pd.read_csv(run.summary) if run.summary.exists() else None
+        info = json.loads(run.run_info.read_text()) if run.run_info.exists() else None
         if scores is None:
             reporter.note(f"no scores in {catalog.root}: CLV by channel needs `churnclv score`")
         effect = None
@@ -367,8 +376,12 @@ def run_report(
                 catalog.reports,
                 scores=scores,
                 campaign=effect,
+                summary=summary,
+                run_info=info,
+                currency=settings.currency,
+                clv_horizon_days=settings.clv_horizon_days,
             )
-        return ReportRun(paths, effect)
+        return ReportRun(paths, effect, settings.currency)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

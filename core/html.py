@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -13,7 +14,13 @@ STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em;color:#222}"
     ".t{border-collapse:collapse;font-size:13px}"
     ".t td,.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
+    ".t td:first-child,.t th:first-child,.l2 td:nth-child(2),.l2 th:nth-child(2)"
+    "{text-align:left}"
     ".grid{display:flex;flex-wrap:wrap;gap:12px}.note{background:#fff3cd;padding:6px}"
+    ".cells{border-collapse:collapse;font-size:13px}.cells td{border:1px solid #ccc;"
+    "padding:6px 8px;vertical-align:top;background:#f7f9fc;width:30%}.cells th{padding:6px}"
+    "figcaption,.caption{color:#444;font-size:14px;max-width:900px}"
+    ".grid figure{flex:1 1 480px;max-width:540px;margin:0}figure img{max-width:100%}"
 )
 
 
@@ -38,13 +45,24 @@ def img(b64: str, caption: str) -> str:
     )
 
 
-def table(frame: pd.DataFrame, digits: int = 4) -> str:
-    """A data frame as an HTML table; missing values as a dash."""
+SETTING = re.compile(r"\b[a-z]+\.[a-z0-9]+_[a-z0-9_]+\b")
+"""A setting's key in a sentence (model.clv_check): shown as code, not as words."""
+
+
+def note(text: str) -> str:
+    """A highlighted note; setting keys in it as code."""
+    words = SETTING.sub(lambda m: f"<code>{m.group()}</code>", html.escape(text))
+    return f"<p class='note'>{words}</p>"
+
+
+def table(frame: pd.DataFrame, digits: int = 4, text_columns: int = 1) -> str:
+    """A data frame as an HTML table; missing values as a dash; the first ``text_columns``
+    columns (1 or 2) aligned left, the rest right."""
     return frame.to_html(
         index=False,
         float_format=lambda v: f"{v:,.{digits}f}",
         border=0,
-        classes="t",
+        classes=["t", "l2"] if text_columns == 2 else "t",
         na_rep="\u2013",
     )
 

@@ -14,8 +14,11 @@ from core import html as report_html
 from core.catalog import HISTORY_TABLE
 from core.errors import UserError
 from core.files import write_frame, write_text
+from core.labels import plain_words, readable_table
+from core.money import format_money, money_unit
 from features.contract import InputTables
 from reports.retention import cohort_retention, retention_by_period
+from reports.scoring import ScoringRun, definitions, next_steps, segment_grid
 
 
 class CampaignNotFoundError(UserError, LookupError):
@@ -161,11 +164,28 @@ CAMPAIGN_LABELS = {
 }
 """Plain column names of the campaign table on the HTML page (campaign.csv keeps its own)."""
 
+_AMOUNTS = ("treated", "control", "difference", "ci95_low", "ci95_high")
 
-def _readable_campaign(effect: pd.DataFrame) -> pd.DataFrame:
-    shown = effect.drop(columns=list(_WINDOW)).assign(
-        significant=effect["significant"].map({True: "yes", False: "no"})
-    )
+
+def _amount(value: float, measure: str, currency: str | None, sign: bool = False) -> str:
+    """A campaign figure: retention in percent (points for a difference), revenue as money."""
+    if measure.startswith("retention"):
+        text = f"{value:+.1f}" if sign else f"{value:.1f}%"
+        return text + (" points" if sign else "")
+    money = format_money(value, currency, 2)
+    return ("+" + money) if sign and value >= 0 else money
+
+
+def _readable_campaign(effect: pd.DataFrame, currency: str | None = None) -> pd.DataFrame:
+    shown = effect.drop(columns=list(_WINDOW)).copy()
+    for col in _AMOUNTS:
+        shown[col] = [
+            _amount(v, m, currency, sign=col != "treated" and col != "control")
+            for v, m in zip(effect[col], effect["measure"], strict=True)
+        ]
+    shown["significant"] = effect["significant"].map({True: "yes", False: "no"})
+    for col in ("treated_customers", "control_customers"):
+        shown[col] = [f"{int(v):,}" for v in effect[col]]
     return shown.rename(columns=CAMPAIGN_LABELS)
 
 
@@ -174,17 +194,23 @@ def campaign_window_text(effect: pd.DataFrame) -> str:
     first = effect.iloc[0]
     text = f"Measured from {first['window_start']} to {first['window_end']}"
     if not first["window_ended"]:
-        text += f": the window has not ended yet, measured up to {first['measured_to']}"
-    return text + "."
+        return (
+            text + f": the window has not ended yet, measured up to {first['measured_to']}; "
+            "these are interim results."
+        )
+    return text + ": the window has ended, these are the final results."
 
 
-def campaign_verdict(row: object) -> str:
+def campaign_verdict(row: object, currency: str | None = None) -> str:
     """One line on a measure: treated vs control, the difference and its 95% interval."""
     r = row
     return (
-        f"{r.segment}, {r.measure}: treated {r.treated:,.2f} ({r.treated_customers:,}) vs "
-        f"control {r.control:,.2f} ({r.control_customers:,}), difference {r.difference:+,.2f} "
-        f"(95% CI {r.ci95_low:+,.2f} to {r.ci95_high:+,.2f}) - "
+        f"{r.segment}, {r.measure}: treated {_amount(r.treated, r.measure, currency)} "
+        f"({r.treated_customers:,} customers) vs control "
+        f"{_amount(r.control, r.measure, currency)} ({r.control_customers:,}), difference "
+        f"{_amount(r.difference, r.measure, currency, sign=True)} (95% interval "
+        f"{_amount(r.ci95_low, r.measure, currency, sign=True)} to "
+        f"{_amount(r.ci95_high, r.measure, currency, sign=True)}): "
         + ("a real effect." if r.significant else "not distinguishable from no effect.")
     )
 
@@ -192,26 +218,94 @@ def campaign_verdict(row: object) -> str:
 def _retention_plot(periods: pd.DataFrame) -> str:
     fig, ax = report_html.figure(7, 3.5)
     ax.plot(periods["period_start"], periods["retention_rate_pct"], marker="o")
-    ax.set(ylabel="retention rate %", title="Monthly retention rate = (E - N) / S x 100")
+    ax.set(ylabel="retention rate (%)", title="Monthly retention rate = (E - N) / S x 100")
     fig.autofmt_xdate()
     return report_html.png_base64(fig)
 
 
 def _cohort_plot(cohorts: pd.DataFrame) -> str:
+    """The cohort heatmap with the percent in every cell."""
     values = cohorts.drop(columns="customers")
-    fig, ax = report_html.figure(9, max(3.0, 0.22 * len(values)))
-    im = ax.imshow(values.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    ax.set_yticks(range(len(values)), values.index, fontsize=6)
-    ax.set(xlabel="months since first purchase", title="Cohort retention (share buying)")
-    fig.colorbar(im, ax=ax)
+    shares = values.to_numpy(dtype=float)
+    fig, ax = report_html.figure(12, max(3.0, 0.3 * len(values)))
+    im = ax.imshow(shares * 100, aspect="auto", cmap="viridis", vmin=0, vmax=100)
+    for (i, j), v in np.ndenumerate(shares):
+        if not np.isnan(v):
+            color = "black" if v > 0.6 else "white"
+            ax.text(j, i, f"{v * 100:.0f}", ha="center", va="center", fontsize=6, color=color)
+    labels = [f"{c} ({n:,})" for c, n in zip(values.index, cohorts["customers"], strict=True)]
+    ax.set_yticks(range(len(values)), labels, fontsize=7)
+    ax.set_xticks(range(shares.shape[1]), [str(c) for c in values.columns], fontsize=7)
+    ax.set(
+        xlabel="months since first purchase",
+        ylabel="month of first purchase (customers)",
+        title="Cohort retention: % of each cohort buying in each month",
+    )
+    fig.colorbar(im, ax=ax, label="% buying")
     return report_html.png_base64(fig)
 
 
-def _channel_plot(by_channel: pd.DataFrame) -> str:
+def _channel_plot(by_channel: pd.DataFrame, currency: str | None, clv_days: int) -> str:
     fig, ax = report_html.figure(6, 3.5)
     ax.barh(by_channel["acquisition_channel"], by_channel["clv_mean"])
-    ax.set(xlabel="mean CLV per customer", title="CLV by acquisition channel")
+    ax.set(
+        xlabel=f"mean CLV per customer, next {clv_days} days{money_unit(currency)}",
+        title="CLV by acquisition channel",
+    )
     return report_html.png_base64(fig)
+
+
+def _retention_table(periods: pd.DataFrame) -> pd.DataFrame:
+    """The last 12 months for the page."""
+    recent = periods.tail(12).drop(columns="period_end")
+    recent = recent.assign(period_start=recent["period_start"].dt.strftime("%b %Y"))
+    return readable_table(recent)
+
+
+def _channel_names(by_channel: pd.DataFrame) -> pd.DataFrame:
+    """Channel values as words ('paid_social' -> 'paid social')."""
+    return by_channel.assign(acquisition_channel=by_channel["acquisition_channel"].map(plain_words))
+
+
+def _campaign_lines(campaign: pd.DataFrame, currency: str | None) -> list[str]:
+    """Plain sentences: all segments pooled, then the segments with a real effect."""
+    pooled = campaign[campaign["segment"] == POOLED]
+    real = campaign[(campaign["segment"] != POOLED) & campaign["significant"]]
+    lines = [campaign_verdict(r, currency) for r in pooled.itertuples()]
+    lines += [campaign_verdict(r, currency) for r in real.itertuples()]
+    if real.empty:
+        lines.append("No single segment shows a real effect (table below).")
+    return lines
+
+
+def _header(tables: InputTables, scores: pd.DataFrame | None, run_info: dict | None) -> str:
+    data_end = pd.Timestamp(tables.transactions["timestamp"].max()).date()
+    if scores is None or scores.empty:
+        return (
+            f"<p><b>As of {data_end}</b> (last transaction). No scoring run yet: "
+            "churnclv score adds the segments and CLV by channel.</p>"
+        )
+    run = ScoringRun.of(scores, run_info)
+    return (
+        f"<p><b>As of {run.scoring_date}</b>: {html.escape(run.text())} Transactions up to "
+        f"{data_end}.</p>"
+    )
+
+
+def _captions(horizon_days: int, clv_days: int, currency: str | None) -> dict[str, str]:
+    return {
+        "retention": "Monthly retention rate: of the customers active at the start of each "
+        f"month (a purchase in the last {horizon_days} days), the % still active at its end, "
+        "new customers left out. Higher is better; a dip marks a month in which more customers "
+        "lapsed.",
+        "cohorts": "Cohort retention: each row is the customers whose first purchase fell in "
+        "that month (how many in brackets); each cell the % of them who bought in the nth month "
+        "after (0 = the first month, always 100). Read a row to see how a cohort fades, a column "
+        "to see whether newer cohorts keep better. Blank: the month has not come yet.",
+        "channels": f"Mean CLV over the next {clv_days} days per customer"
+        f"{money_unit(currency)}, by the channel that brought the customer. Longer bars: "
+        "channels that bring more valuable customers.",
+    }
 
 
 def build_retention_report(
@@ -220,8 +314,16 @@ def build_retention_report(
     out_dir: Path,
     scores: pd.DataFrame | None = None,
     campaign: pd.DataFrame | None = None,
+    *,
+    summary: pd.DataFrame | None = None,
+    run_info: dict | None = None,
+    currency: str | None = None,
+    clv_horizon_days: int = 365,
 ) -> dict[str, Path]:
-    """Write retention.csv, cohorts.csv, clv_by_channel.csv, campaign.csv and report.html."""
+    """Write retention.csv, cohorts.csv, clv_by_channel.csv, campaign.csv and report.html.
+
+    ``scores``, ``summary`` and ``run_info`` (run.json) are the current scoring run's: the page
+    says which run and models they came from and shows its segment grid."""
     out_dir = Path(out_dir)
     periods = retention_by_period(tables.transactions, horizon_days)
     cohorts = cohort_retention(tables.transactions)
@@ -229,35 +331,55 @@ def build_retention_report(
         "retention": write_frame(periods, out_dir / "retention.csv"),
         "cohorts": write_frame(cohorts.reset_index(names="cohort"), out_dir / "cohorts.csv"),
     }
-    sections = [
-        "<h1>churnclv retention report</h1>",
-        f"<p>Active customer = at least one purchase in the last {horizon_days} days. "
-        "Retention rate = (E - N) / S x 100 with S active at the start of the month, E active at "
-        "its end and N new customers (first purchase in the month); churn rate = 100 - "
-        "retention.</p>",
-        report_html.img(_retention_plot(periods), "monthly retention"),
-        report_html.table(periods.tail(12), digits=1),
-        report_html.img(_cohort_plot(cohorts), "cohort retention heatmap"),
+    text = _captions(horizon_days, clv_horizon_days, currency)
+    sections = ["<h1>Retention report</h1>", _header(tables, scores, run_info)]
+    if summary is not None:
+        sections += [
+            "<h2>Segments: who to contact and what to do</h2>",
+            segment_grid(summary, currency, horizon_days, clv_horizon_days),
+            "<h2>Next steps per segment</h2>",
+            report_html.table(next_steps(summary, currency, clv_horizon_days), text_columns=2),
+        ]
+    sections += [
+        "<h2>What the numbers mean</h2>",
+        definitions(horizon_days, clv_horizon_days, periods, summary, currency),
+        "<h2>Monthly retention</h2>",
+        report_html.img(_retention_plot(periods), text["retention"]),
+        report_html.table(_retention_table(periods)),
+        "<h2>Cohorts</h2>",
+        report_html.img(_cohort_plot(cohorts), text["cohorts"]),
     ]
     if scores is not None:
         by_channel = clv_by_channel(scores, tables.customers)
         paths["clv_by_channel"] = write_frame(by_channel, out_dir / "clv_by_channel.csv")
+        by_channel = _channel_names(by_channel)
         sections += [
             "<h2>Which channels bring the most valuable customers</h2>",
-            report_html.img(_channel_plot(by_channel), "CLV by acquisition channel"),
-            report_html.table(by_channel, digits=2),
+            report_html.img(
+                _channel_plot(by_channel, currency, clv_horizon_days), text["channels"]
+            ),
+            report_html.table(
+                readable_table(
+                    by_channel,
+                    currency,
+                    names={
+                        "clv_total": f"Total CLV, next {clv_horizon_days} days",
+                        "clv_mean": f"Mean CLV, next {clv_horizon_days} days",
+                        "value_at_risk": f"Value at risk, next {clv_horizon_days} days",
+                    },
+                )
+            ),
         ]
     if campaign is not None:
         paths["campaign"] = write_frame(campaign, out_dir / "campaign.csv")
         sections += [
-            "<h2>Campaign: treated vs control</h2>",
-            f"<p>{html.escape(campaign_window_text(campaign))}</p><ul>",
-            *(
-                f"<li>{html.escape(campaign_verdict(r))}</li>"
-                for r in campaign[campaign["segment"] == POOLED].itertuples()
-            ),
+            "<h2>Campaign: treated vs control, per segment</h2>",
+            f"<p>{html.escape(campaign_window_text(campaign))} Treated customers got the "
+            "segment's action; the control group did not. A real effect: the 95% interval of "
+            "the difference leaves out zero.</p><ul>",
+            *(f"<li>{html.escape(line)}</li>" for line in _campaign_lines(campaign, currency)),
             "</ul>",
-            report_html.table(_readable_campaign(campaign), digits=2),
+            report_html.table(_readable_campaign(campaign, currency), text_columns=2),
         ]
     paths["report"] = write_text(
         report_html.page("churnclv retention report", sections), out_dir / "report.html"

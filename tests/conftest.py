@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +66,31 @@ def spark_backend(tmp_path_factory):
         con._session.stop()
         if previous is None:
             os.environ.pop("PYSPARK_PYTHON", None)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201 - a playwright.sync_api.Browser
+    """Debian's headless Chromium driven by Playwright (no browser download); skips without it."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,14 @@ from sklearn.metrics import roc_curve
 
 from core import html as report_html
 from core.files import write_text
+from core.labels import METRIC_HELP, plain_name, plain_words, readable_table
+from core.money import money_unit
+from core.registry import CHURN_MODEL, CLV_MODEL
 from training.metrics import calibration_table, decile_table
 from training.train import TrainingResult
+
+if TYPE_CHECKING:
+    from training.tracking import Registration
 
 CHURN_BASELINE_LABELS = {
     "churn_rate_formula": "churn rate formula (same rate for all)",
@@ -26,90 +33,33 @@ REVENUE_BASELINE_LABELS = {
     "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma",
     "clv_formula": "CLV formula (yearly revenue x margin / yearly churn)",
 }
-PLOT_CAPTIONS = {
-    "calibration": "Calibration: predicted churn probability vs the churn rate observed",
-    "roc": "ROC curve of every churn model and baseline",
-    "gains": "Gains: share of churners reached by contacting the riskiest first",
-    "deciles": "Revenue by decile of predicted revenue",
-    "totals": "Predicted vs actual total revenue over the horizon",
-    "importance": "Features the churn model relies on most",
-    "churn_scores": "Churn scores at the data end",
-    "clv_concentration": "How concentrated customer value is",
-}
 MODEL_LABELS = {"lightgbm": "LightGBM (with BTYD features)", "blend": "blend of LightGBM and BTYD"}
+CANDIDATE_LABELS = {**MODEL_LABELS, **CHURN_BASELINE_LABELS, **REVENUE_BASELINE_LABELS}
+"""Every candidate's and baseline's name for people."""
+FEATURE_LABELS = {"btyd_p_silent": "BG/NBD chance of no purchase", "csat_mean": "mean CSAT"}
+"""Inputs whose name alone says little (the rest: underscores as spaces)."""
+SERVED = " (used for the scores)"
+"""Marks the served candidate's row in a metric table."""
 
 
-COLUMN_LABELS = {
-    "model": "model or baseline",
-    "roc_auc": "ROC-AUC",
-    "pr_auc": "PR-AUC",
-    "brier": "Brier score",
-    "log_loss": "log-loss",
-    "calibration_error": "calibration error",
-    "base_rate": "churn rate",
-    "lift_top10": "lift, riskiest 10%",
-    "capture_top10": "churners in riskiest 10%",
-    "lift_top20": "lift, riskiest 20%",
-    "capture_top20": "churners in riskiest 20%",
-    "rmse": "RMSE",
-    "mae": "mean absolute error",
-    "spearman": "Spearman rank correlation",
-    "normalized_gini": "normalized Gini",
-    "total_pred_vs_actual_pct": "predicted total, % of actual",
-    "revenue_capture_top10": "revenue in top 10%",
-    "revenue_capture_top20": "revenue in top 20%",
-    "decile": "decile (1 = highest)",
-    "customers": "customers",
-    "predicted_mean": "predicted mean",
-    "actual_mean": "actual mean",
-    "actual_total": "actual total",
-    "actual_share": "share of actual total",
-}
-"""Column names for people; the CSV files keep the short names."""
-SHARE_COLUMNS = {
-    "capture_top10",
-    "capture_top20",
-    "revenue_capture_top10",
-    "revenue_capture_top20",
-    "actual_share",
-    "base_rate",
-}
-
-
-def _number(v: object, share: bool) -> object:
-    """Three significant digits (whole numbers with separators), shares as percent."""
-    if not isinstance(v, int | float) or isinstance(v, bool) or v != v:
-        return v
-    if share:
-        return f"{v:.1%}"
-    if float(v).is_integer() or abs(v) >= 100:
-        return f"{v:,.0f}"
-    return f"{v:.3g}"
-
-
-def readable(table: pd.DataFrame) -> pd.DataFrame:
-    """A metric or decile table for the report: names in words, numbers rounded."""
+def readable(
+    table: pd.DataFrame, currency: str | None = None, served: str | None = None
+) -> pd.DataFrame:
+    """A metric or decile table for the report: names in words, numbers rounded, money with
+    the currency, the served candidate marked."""
     out = table.copy()
-    for col in out.columns:
-        if col == "model" and not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].map(label)
-        elif pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = [_number(v, col in SHARE_COLUMNS) for v in out[col].tolist()]
-    names = (
-        COLUMN_LABELS
-        if not pd.api.types.is_numeric_dtype(table.get("model"))
-        else {k: v for k, v in COLUMN_LABELS.items() if k != "model"}
-    )  # a "model" column of values (the ground-truth table) keeps its name
-    return out.rename(columns=names)
+    if "model" in out and pd.api.types.is_numeric_dtype(out["model"]):
+        out = out.rename(columns={"model": "this model"})  # the ground-truth table's values
+    elif "model" in out:
+        out["model"] = [label(m) + (SERVED if m == served else "") for m in out["model"]]
+    for col in out.columns.drop("model", errors="ignore"):
+        out[col] = [plain_words(v, CANDIDATE_LABELS) if isinstance(v, str) else v for v in out[col]]
+    return readable_table(out, currency)
 
 
 def label(name: str) -> str:
     """A candidate's or baseline's name for people."""
-    return (
-        MODEL_LABELS.get(name)
-        or CHURN_BASELINE_LABELS.get(name)
-        or (REVENUE_BASELINE_LABELS.get(name, name))
-    )
+    return CANDIDATE_LABELS.get(name, name)
 
 
 def _churn_preds(test: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -120,17 +70,51 @@ def _churn_preds(test: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def _plots(result: TrainingResult) -> dict[str, str]:
+def captions(result: TrainingResult, currency: str | None = None) -> dict[str, str]:
+    """What each plot shows and how to read it."""
+    unit = money_unit(currency)
+    h = result.plan.label_horizon_days if result.plan else result.bundle.churn_horizon_days
+    return {
+        "calibration": "Calibration on the test cutoff: customers grouped by predicted churn "
+        "probability (across) against the share of them who really churned (up). Points on the "
+        "dashed diagonal mean a probability can be taken at face value.",
+        "roc": "ROC curve: share of churners caught (up) against share of stayers wrongly "
+        "flagged (across) as the risk threshold is lowered. Higher and further left is better; "
+        "the dashed line is a coin toss.",
+        "gains": "Gains: contacting customers from the riskiest down (across), the share of all "
+        "churners reached (up). The steeper the start, the fewer contacts it takes; the dashed "
+        "line is contacting at random.",
+        "deciles": f"Revenue over the {h} days after the test cutoff{unit}, per tenth of "
+        "customers ranked by predicted revenue (1 = highest): predicted against actual mean per "
+        "customer. Bars of similar height mean the ranking and the amounts hold.",
+        "totals": f"Total revenue over the {h} days after the test cutoff{unit}: the actual "
+        "total (black) and what each model and baseline predicted. Closer to the black bar is "
+        "better.",
+        "importance": "What the churn model relies on most: each input's share of the model's "
+        "total gain (top 15). Longer bars weigh more in the scores; they show association, not "
+        "cause.",
+        "churn_scores": f"Churn scores at the data end ({result.data_end}): how many customers "
+        f"(up) have each probability of making no purchase in the next "
+        f"{result.bundle.churn_horizon_days} days (across).",
+        "clv_concentration": f"How concentrated value is: customers ranked by CLV over the next "
+        f"{result.bundle.clv_horizon_days} days, highest first (across), against their share of "
+        "the total CLV (up). A steep rise means a few customers hold most of the value.",
+    }
+
+
+def _plots(result: TrainingResult, currency: str | None = None) -> dict[str, str]:
     test = result.test_frame
     y = test["churned"].to_numpy()
     preds = _churn_preds(test)
+    unit = money_unit(currency)
+    h = result.plan.label_horizon_days
     plots = {}
 
     fig, ax = report_html.figure(5, 4)
     for name, p in preds.items():
         cal = calibration_table(y, p)
         if name != "churn_rate_formula":
-            ax.plot(cal["predicted"], cal["observed"], marker="o", label=name)
+            ax.plot(cal["predicted"], cal["observed"], marker="o", label=label(name))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
     ax.set(xlabel="predicted churn probability", ylabel="observed churn rate", title="Calibration")
     ax.legend(fontsize=7)
@@ -139,9 +123,9 @@ def _plots(result: TrainingResult) -> dict[str, str]:
     fig, ax = report_html.figure(5, 4)
     for name, p in preds.items():
         fpr, tpr, _ = roc_curve(y, p)
-        ax.plot(fpr, tpr, label=name)
+        ax.plot(fpr, tpr, label=label(name))
     ax.plot([0, 1], [0, 1], "k--", lw=1)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    ax.set(xlabel="share of stayers flagged", ylabel="share of churners caught", title="ROC curve")
     ax.legend(fontsize=7)
     plots["roc"] = report_html.png_base64(fig)
 
@@ -149,7 +133,7 @@ def _plots(result: TrainingResult) -> dict[str, str]:
     share = np.arange(1, len(y) + 1) / len(y)
     for name, p in preds.items():
         order = np.argsort(-p, kind="stable")
-        ax.plot(share, np.cumsum(y[order]) / max(y.sum(), 1), label=name)
+        ax.plot(share, np.cumsum(y[order]) / max(y.sum(), 1), label=label(name))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="random")
     ax.set(
         xlabel="share of customers contacted (highest risk first)",
@@ -165,27 +149,32 @@ def _plots(result: TrainingResult) -> dict[str, str]:
     ax.bar(dec["decile"] - 0.2, dec["predicted_mean"], width=0.4, label="predicted")
     ax.bar(dec["decile"] + 0.2, dec["actual_mean"], width=0.4, label="actual")
     ax.set(
-        xlabel="decile of predicted revenue (1 = highest)",
-        ylabel="mean revenue per customer",
+        xlabel="tenth of customers by predicted revenue (1 = highest)",
+        ylabel=f"mean revenue per customer, {h} days{unit}",
         title="Revenue by decile",
     )
+    ax.set_xticks(range(1, 11))
     ax.legend()
     plots["deciles"] = report_html.png_base64(fig)
 
     totals = {
-        c.removeprefix("pred_revenue_"): test[c].sum()
+        label(c.removeprefix("pred_revenue_")): test[c].sum()
         for c in test.columns
         if c.startswith("pred_revenue_") and c != "pred_revenue_model"
     }
     fig, ax = report_html.figure(6, 3.5)
     names = ["actual", *totals]
     ax.barh(names, [rev.sum(), *totals.values()], color=["black"] + ["C0"] * len(totals))
-    ax.set(xlabel="total revenue over the horizon", title="Predicted vs actual total")
+    ax.set(xlabel=f"total revenue, {h} days{unit}", title="Predicted vs actual total")
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
     plots["totals"] = report_html.png_base64(fig)
 
     imp = result.feature_importance.head(15).iloc[::-1]
     fig, ax = report_html.figure(6, 5)
-    ax.barh(imp["feature"], imp["churn_gain"] / max(imp["churn_gain"].sum(), 1e-12))
+    ax.barh(
+        [plain_words(f, FEATURE_LABELS) for f in imp["feature"]],
+        imp["churn_gain"] / max(imp["churn_gain"].sum(), 1e-12),
+    )
     ax.set(xlabel="share of gain (churn model)", title="Top features")
     plots["importance"] = report_html.png_base64(fig)
     return plots
@@ -198,8 +187,8 @@ def grades(result: TrainingResult) -> list[str]:
     sc, sr = result.served["churn"], result.served["revenue"]
     churn.loc["model"], revenue.loc["model"] = churn.loc[sc], revenue.loc[sr]
     out = [
-        f"Churn scores come from {label(sc)}: {result.selection['churn']}.",
-        f"Revenue and CLV come from {label(sr)}: {result.selection['revenue']}.",
+        f"Churn scores come from {label(sc)}: {why(result, 'churn')}.",
+        f"Revenue and CLV come from {label(sr)}: {why(result, 'revenue')}.",
     ]
     rules = churn.drop(index=["model", sc, *MODEL_LABELS, "churn_rate_formula"], errors="ignore")
     best_rule = rules["roc_auc"].idxmax()
@@ -279,16 +268,61 @@ def _label_free_plots(result: TrainingResult) -> dict[str, str]:
     return plots
 
 
-def _label_free_sections(result: TrainingResult) -> list[str]:
+def why(result: TrainingResult, kind: str) -> str:
+    """Why a candidate serves ``kind`` (churn or revenue), in words."""
+    return plain_words(result.selection[kind], CANDIDATE_LABELS)
+
+
+def registration_text(registration: Registration | None) -> str:
+    """Which versions were registered in MLflow and whether they became champion, and why."""
+    if registration is None:
+        return (
+            "Not registered in MLflow yet: churnclv train registers the models after writing "
+            "this report, then adds their versions here."
+        )
+    reg = registration
+    if not reg.versions:  # an experiment: logged, not registered
+        return (
+            f"Not registered: an experiment, logged in MLflow (run {reg.run_id}) beside "
+            "production; the champion is unchanged."
+        )
+    versions = (
+        f"churn model version {reg.versions[CHURN_MODEL]} and CLV model version "
+        f"{reg.versions[CLV_MODEL]} (MLflow run {reg.run_id})"
+    )
+    reason = plain_words(reg.reason.removeprefix("not promoted: "))
+    if reg.promoted:
+        return (
+            f"Registered {versions}. They became the champion, the models that score customers "
+            f"from now on. Why: {reason}."
+        )
+    return (
+        f"Registered {versions}. They stay challenger: the current champion keeps scoring "
+        f"customers. Why: {reason}."
+    )
+
+
+def _header(result: TrainingResult, registration: Registration | None) -> list[str]:
+    """Title, as-of date, model versions and the promotion decision, notes."""
     s = result.data_summary
     return [
-        "<h1>churnclv training report</h1>",
-        f"<p>Data {s['data_start']} to {s['data_end']}: no backtest (see the note). "
-        f"{len(result.test_frame):,} customers with a purchase.</p>",
-        *(f"<p class='note'>{html.escape(n)}</p>" for n in result.notes),
+        "<h1>Training report</h1>",
+        f"<p><b>As of {s['data_end']}</b>: models trained on data from {s['data_start']} to "
+        f"{s['data_end']}; churn means no purchase in the next "
+        f"{result.bundle.churn_horizon_days} days, CLV is the value over the next "
+        f"{result.bundle.clv_horizon_days} days.</p>",
+        f"<p><b>Model versions</b>: {html.escape(registration_text(registration))}</p>",
+        *(report_html.note(n) for n in result.notes),
+    ]
+
+
+def _label_free_sections(result: TrainingResult) -> list[str]:
+    return [
+        f"<p>Trained with no backtest (see the note) on {len(result.test_frame):,} customers "
+        "with a purchase.</p>",
         "<h2>In plain words</h2><ul>",
         f"<li>Churn scores come from {label(result.served['churn'])} and revenue and CLV from "
-        f"{label(result.served['revenue'])}: {html.escape(result.selection['churn'])}.</li>",
+        f"{label(result.served['revenue'])}: {html.escape(why(result, 'churn'))}.</li>",
         "<li>How accurate they are on this business is not known yet: there was no earlier "
         "period whose outcome could be checked. Use the lists, but treat the scores as a "
         "ranking rather than exact probabilities until a retrain with a backtest.</li>",
@@ -296,52 +330,66 @@ def _label_free_sections(result: TrainingResult) -> list[str]:
     ]
 
 
+def _table(frame: pd.DataFrame, currency: str | None, served: str | None = None) -> str:
+    return report_html.table(readable(frame, currency, served))
+
+
+def _metric_help(metrics: pd.DataFrame) -> str:
+    """How to read the headline metrics of a table."""
+    items = [
+        f"<li><b>{plain_name(m)}</b>: {html.escape(METRIC_HELP[m])}</li>"
+        for m in metrics.columns
+        if m in METRIC_HELP
+    ]
+    return f"<ul class='help'>{''.join(items)}</ul>"
+
+
 def render_report(
-    result: TrainingResult, out_dir: Path, extra_tables: dict[str, pd.DataFrame] | None = None
+    result: TrainingResult,
+    out_dir: Path,
+    extra_tables: dict[str, pd.DataFrame] | None = None,
+    registration: Registration | None = None,
+    currency: str | None = None,
 ) -> Path:
-    """Write ``out_dir/training_report.html`` (atomically) and the metric tables as CSV."""
+    """Write ``out_dir/training_report.html`` (atomically) and the metric tables as CSV; with
+    ``registration``, the page says which versions were registered and whether they became
+    champion. Amounts carry ``currency``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.churn_metrics.to_csv(out_dir / "churn_metrics.csv", index=False)
     result.revenue_metrics.to_csv(out_dir / "revenue_metrics.csv", index=False)
+    sections = _header(result, registration)
     if result.plan is None:
         plots = _label_free_plots(result)
-        sections = _label_free_sections(result)
+        sections += _label_free_sections(result)
     else:
-        plots = _plots(result)
-        sections = _backtest_sections(result)
+        plots = _plots(result, currency)
+        sections += _backtest_sections(result, currency)
     for name, b64 in plots.items():  # the plots also as files, logged to MLflow with the report
         (out_dir / f"{name}.png").write_bytes(base64.b64decode(b64))
     for title, extra in (extra_tables or {}).items():
-        sections += [f"<h2>{html.escape(title)}</h2>", report_html.table(readable(extra))]
+        sections += [f"<h2>{html.escape(title)}</h2>", _table(extra, currency)]
+    text = captions(result, currency)
     sections += [
         "<h2>Plots</h2><div class='grid'>",
-        *(report_html.img(b64, PLOT_CAPTIONS[k]) for k, b64 in plots.items()),
+        *(report_html.img(b64, text[k]) for k, b64 in plots.items()),
         "</div>",
     ]
     if result.plan is not None:
+        test = result.test_frame
         sections += [
-            "<h2>Revenue deciles (model)</h2>",
-            report_html.table(
-                readable(
-                    decile_table(
-                        result.test_frame["future_revenue"],
-                        result.test_frame["pred_revenue_model"],
-                    )
-                )
-            ),
+            f"<h2>Revenue over the {result.plan.label_horizon_days} days after the test cutoff, "
+            "per tenth of customers (model)</h2>",
+            _table(decile_table(test["future_revenue"], test["pred_revenue_model"]), currency),
         ]
     page_html = report_html.page("churnclv training report", sections)
-    path = out_dir / "training_report.html"
-    return write_text(page_html, path)
+    return write_text(page_html, out_dir / "training_report.html")
 
 
-def _backtest_sections(result: TrainingResult) -> list[str]:
+def _backtest_sections(result: TrainingResult, currency: str | None) -> list[str]:
     plan = result.plan
     sections = [
-        "<h1>churnclv training report</h1>",
-        f"<p>Data {plan.data_start} to {plan.data_end}; backtest: trained on cutoffs "
-        f"{', '.join(str(c) for c in plan.fit_cutoffs)}, "
+        f"<p>Backtest: trained on cutoffs {', '.join(str(c) for c in plan.fit_cutoffs)}, "
         + (
             f"heads fitted at {plan.calibration_cutoff}, "
             if plan.calibration_cutoff
@@ -350,15 +398,16 @@ def _backtest_sections(result: TrainingResult) -> list[str]:
         + f"tested at {plan.test_cutoff} on {result.data_summary['test_rows']:,} customers "
         f"(label horizon {plan.label_horizon_days} days). Every metric below is on the test "
         "cutoff only, which no model or baseline saw.</p>",
-        *(f"<p class='note'>{html.escape(n)}</p>" for n in result.notes),
         "<h2>In plain words</h2><ul>",
         *(f"<li>{html.escape(g)}</li>" for g in grades(result)),
         "</ul>",
         "<h2>Churn: model vs baselines</h2>",
-        report_html.table(readable(result.churn_metrics)),
+        _table(result.churn_metrics, currency, result.served["churn"]),
+        _metric_help(result.churn_metrics),
         f"<h2>Revenue over the {plan.label_horizon_days} days after the test cutoff: model vs "
         "baselines</h2>",
-        report_html.table(readable(result.revenue_metrics)),
+        _table(result.revenue_metrics, currency, result.served["revenue"]),
+        _metric_help(result.revenue_metrics),
     ]
     check = result.clv_check
     if check is not None:
@@ -370,8 +419,8 @@ def _backtest_sections(result: TrainingResult) -> list[str]:
             f"{c.horizon_days} days (margin 1, no discounting); compared with what they really "
             f"spent. The {check.interval.level:.0%} CLV range held the actual value for "
             f"{check.interval.coverage:.1%} of customers.</p>",
-            report_html.table(readable(check.metrics)),
-            f"<h3>CLV deciles ({c.horizon_days} days)</h3>",
-            report_html.table(readable(check.deciles)),
+            _table(check.metrics, currency),
+            f"<h3>CLV over {c.horizon_days} days per tenth of customers</h3>",
+            _table(check.deciles, currency),
         ]
     return sections

@@ -155,3 +155,9 @@ def log_and_register(
     elif versions:
         set_pair(client, "challenger", versions)
     return Registration(run_id=run.info.run_id, versions=versions, promoted=promote, reason=reason)
+
+
+def log_report(settings: Settings, run_id: str, report_dir: Path) -> None:
+    """Replace the training run's report artifacts (the report rewritten with the versions)."""
+    client = open_store(settings.mlflow_tracking_uri, must_exist=True)
+    client.log_artifacts(run_id, str(report_dir), artifact_path="report")

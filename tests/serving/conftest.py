@@ -34,6 +34,7 @@ CONFIG = """\
 data: {dir: data}
 output_dir: out
 mlflow_tracking_uri: sqlite:///mlflow.db
+currency: USD
 model: {n_snapshots: 3, clv_check: false, lightgbm: {n_estimators: 80, learning_rate: 0.05, num_leaves: 15}}
 """
 
