@@ -397,7 +397,6 @@ def run_serve(
     """Import the champion into the BentoML store and run the service until stopped; it
     serves the scores of the output folder's last run."""
     import os
-    import subprocess
     import sys
 
     from serving.model_store import import_to_bentoml
@@ -438,4 +437,54 @@ def run_serve(
         "--port",
         str(port),
     ]
-    return subprocess.call(cmd, env=env)
+    return run_until_stopped(cmd, env)
+
+
+def _terminate_with_parent() -> None:
+    """In the server's process, before it starts: get SIGTERM when ``churnclv serve`` dies,
+    even by SIGKILL (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing)."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+STOP_GRACE_S = 30
+"""How long a stopped service may take to finish the requests in flight."""
+
+
+def run_until_stopped(cmd: list[str], env: dict[str, str]) -> int:
+    """Run the server and pass SIGTERM / SIGINT on to it, so stopping ``churnclv serve``
+    stops the whole process tree: BentoML finishes the requests in flight and exits; after
+    :data:`STOP_GRACE_S` what is left of its process group is killed."""
+    import os
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(  # its own process group, which dies with us even if we are killed
+        cmd, env=env, start_new_session=True, preexec_fn=_terminate_with_parent
+    )
+    stopping: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while True:
+            try:
+                code = proc.wait(timeout=STOP_GRACE_S if stopping else None)
+                break
+            except subprocess.TimeoutExpired:  # stopped but not gone: end it
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        with contextlib.suppress(ProcessLookupError):  # workers the server left behind
+            os.killpg(proc.pid, signal.SIGKILL)
+    return 0 if stopping and code in (0, -signal.SIGTERM, -signal.SIGINT) else code

@@ -260,6 +260,12 @@ class ServingSettings(_Strict):
         "variable CHURNCLV_API_KEYS (comma-separated).",
     )
     page_size: int = Field(default=100, gt=0, le=10_000, description="Default rows per page.")
+    reload_interval_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="How often the service checks for a new score run or champion and "
+        "switches to it (0: only on POST /admin/reload).",
+    )
 
 
 class SparkSettings(_Strict):

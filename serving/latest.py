@@ -62,7 +62,9 @@ class LatestScores:
     """
 
     def __init__(self, catalog: OutputCatalog, segments: SegmentSettings | None = None) -> None:
-        path = catalog.pinned().scores  # one run's scores, even if a new run is published now
+        pinned = catalog.pinned()  # one run's scores, even if a new run is published now
+        path = pinned.scores
+        self.run_id = pinned.run_dir.name if pinned.run_dir is not None else None  # runs/<id>
         if not path.exists():
             raise FileNotFoundError(f"no batch scores at {path}: run `churnclv score` first")
         frame = pd.read_parquet(path)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import io
+import logging
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +25,7 @@ from pydantic import ConfigDict, Field
 
 from serving.api_models import MAX_CUSTOMERS_PER_CALL, CustomerId, CustomerIn
 from serving.batch import segment_slug
+from serving.follow import ServedModels
 from serving.http import ApiGuard, error_payload, install_request_timeout_fix
 
 STATIC = Path(__file__).with_name("static")
@@ -32,6 +36,7 @@ STATIC = Path(__file__).with_name("static")
 # of a few customers' full histories at 8 connections, hence 10 s.
 # The size counts customers: >= MAX_CUSTOMERS_PER_CALL so no call is split; 5000 scored more
 # customers/s than 1000 when /score was overloaded (larger batches share the feature build).
+logger = logging.getLogger("churnclv.service")
 BATCH_MAX_LATENCY_MS = 10_000
 BATCH_MAX_SIZE = 5000
 
@@ -110,8 +115,10 @@ class ChurnCLV:
 
         config = ServiceConfig.from_env()
         self.settings = config.settings()
-        self.bundle, self.versions = load_from_bentoml(config.model_tag)
-        self.latest = LatestScores(config.catalog(self.settings), self.settings.segments)
+        self.catalog = config.catalog(self.settings)
+        self.models = ServedModels(*load_from_bentoml(config.model_tag))
+        self.latest = LatestScores(self.catalog, self.settings.segments)
+        self._reloading = threading.Lock()
         self.page_html = (STATIC / "index.html").read_text()
         self._score_history([_warmup_customer()])  # load the feature engine before traffic
         # Garbage collection under load (bench/bench_service.py): BentoML's timeout middleware
@@ -121,6 +128,63 @@ class ChurnCLV:
         # collection.
         install_request_timeout_fix()
         gc.freeze()
+        if self.settings.serving.reload_interval_s:
+            threading.Thread(target=self._follow, name="churnclv-follow", daemon=True).start()
+
+    # ---- following new score runs and champions ---------------------------------------
+    def _follow(self) -> None:
+        """Check for a new score run or champion every ``serving.reload_interval_s``."""
+        while True:
+            time.sleep(self.settings.serving.reload_interval_s)
+            try:
+                self.reload()
+            except Exception:  # noqa: BLE001 - keep serving what is loaded; try again later
+                logger.exception("reload failed; still serving the previous scores and models")
+
+    def reload(self) -> list[str]:
+        """Switch to the output folder's published score run and the registry's champion
+        where they differ from what is served; returns what changed.
+
+        The new scores or models are loaded beside the served ones and then swapped in one
+        assignment: requests in flight finish with what they started with, none is dropped.
+        """
+        from core.runs import current_run_id
+        from serving.follow import champion_versions, load_champion
+        from serving.latest import LatestScores
+
+        changed = []
+        with self._reloading:  # the timer and POST /admin/reload never load twice at once
+            run = current_run_id(self.catalog)
+            if run is not None and run != self.latest.run_id:
+                self.latest = LatestScores(self.catalog, self.settings.segments)
+                changed.append(f"scores of run {self.latest.run_id}")
+            champion = champion_versions(self.settings.mlflow_tracking_uri)
+            if champion is not None and champion != self.models.versions:
+                self.models = load_champion(self.settings.mlflow_tracking_uri)
+                changed.append(
+                    "models churn_model v{churn_model} and clv_model v{clv_model}".format(
+                        **self.models.versions
+                    )
+                )
+        for what in changed:
+            logger.info("now serving %s", what)
+        return changed
+
+    @web.post("/admin/reload")
+    def admin_reload(self) -> dict:
+        """Switch now to the latest score run and champion (the service also checks every
+        ``serving.reload_interval_s`` seconds); says what changed and what is served."""
+        changed = self.reload()
+        return {"changed": changed, **self._serving()}
+
+    def _serving(self) -> dict:
+        """Which score run and model versions are served."""
+        return {
+            "scores_run": self.latest.run_id,
+            "scoring_date": self.latest.scoring_date,
+            "scores_model_versions": self.latest.versions,
+            "model_versions": self.models.versions,
+        }
 
     # ---- scoring -----------------------------------------------------------------------
     @bentoml.api(input_spec=ScoreCustomersRequest)
@@ -172,12 +236,13 @@ class ChurnCLV:
             part = [customers[i].model_copy(update={"customer_id": f"#{i}"}) for i in idx]
             tables = tables_from_customers(part)
             feats = build_features(tables, as_of).set_index("customer_id", drop=False)
+            models = self.models  # one pair for the whole group, even if a reload swaps it
             scored = score_customers(
                 feats.loc[[c.customer_id for c in part]].reset_index(drop=True),
-                self.bundle,
+                models.bundle,
                 self.settings.segments,
                 scoring_date=as_of,
-                model_versions=self.versions,
+                model_versions=models.versions,
                 currency=self.settings.currency,
             )
             records = []
@@ -195,13 +260,15 @@ class ChurnCLV:
     def segments(self) -> dict:
         """Segment names, sizes, expected revenue and value at risk of the last batch run, with
         the currency of the amounts and the horizons they are over."""
+        latest, bundle = self.latest, self.models.bundle
         return {
-            "scoring_date": self.latest.scoring_date,
-            "model_versions": self.latest.versions,
+            "scoring_date": latest.scoring_date,
+            "scores_run": latest.run_id,
+            "model_versions": latest.versions,
             "currency": self.settings.currency,
-            "churn_horizon_days": self.bundle.churn_horizon_days,
-            "clv_horizon_days": self.bundle.clv_horizon_days,
-            "segments": self.latest.segments(),
+            "churn_horizon_days": bundle.churn_horizon_days,
+            "clv_horizon_days": bundle.clv_horizon_days,
+            "segments": latest.segments(),
         }
 
     @web.get("/segments/{name}")
@@ -213,10 +280,11 @@ class ChurnCLV:
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",  # noqa: A002
     ) -> Response:
         """One segment's customers, highest value at risk first, paged; JSON or CSV."""
-        segment = self.latest.segment_name(name)
+        latest = self.latest  # one run for the whole answer, even if a reload swaps it
+        segment = latest.segment_name(name)
         if segment is None:
             raise HTTPException(404, f"unknown segment '{name}'")
-        rows = self.latest.segment_rows(segment)
+        rows = latest.segment_rows(segment)
         size = page_size or self.settings.serving.page_size
         chunk = rows.iloc[(page - 1) * size : page * size]
         if format == "csv":
@@ -250,20 +318,22 @@ class ChurnCLV:
     @web.get("/model")
     def model(self) -> dict:
         """Model versions, training date, data summary and backtest metrics."""
-        meta = self.bundle.meta
+        models, latest = self.models, self.latest
+        meta = models.bundle.meta
         return {
-            "versions": self.versions,
+            "versions": models.versions,
             "trained_at": meta.get("trained_at"),
-            "churn_horizon_days": self.bundle.churn_horizon_days,
-            "clv_horizon_days": self.bundle.clv_horizon_days,
+            "churn_horizon_days": models.bundle.churn_horizon_days,
+            "clv_horizon_days": models.bundle.clv_horizon_days,
             "data": meta.get("data"),
             "served": meta.get("served"),
             "backtest": meta.get("backtest"),
             "clv_check": meta.get("clv_check"),
             "clv_interval": meta.get("clv_interval"),
             "scores": {
-                "scoring_date": self.latest.scoring_date,
-                "model_versions": self.latest.versions,
+                "run": latest.run_id,
+                "scoring_date": latest.scoring_date,
+                "model_versions": latest.versions,
             },
         }
 

@@ -1,0 +1,44 @@
+"""What the service should be serving: the registry's champion pair, beside the published
+score run (:func:`core.runs.current_run_id`). The service compares both with what it serves and
+swaps what changed (:meth:`serving.service.ChurnCLV.reload`), on a timer and on
+``POST /admin/reload``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from model.bundle import ModelBundle
+
+logger = logging.getLogger("churnclv.follow")
+
+
+@dataclass(frozen=True)
+class ServedModels:
+    """The bundle the service scores with and its registry versions: swapped as one object, so
+    a request never pairs one model's bundle with another's versions."""
+
+    bundle: ModelBundle
+    versions: dict[str, str]
+
+
+def champion_versions(tracking_uri: str) -> dict[str, str] | None:
+    """The champion pair's versions in the registry; None when it cannot be read now (the
+    service keeps what it serves and logs why)."""
+    from core.mlflow_store import open_store
+    from core.registry import registered_pair
+
+    try:
+        client = open_store(tracking_uri, must_exist=True)
+        return registered_pair(client, "champion", tracking_uri).versions
+    except Exception as exc:  # noqa: BLE001 - a store being written or gone: try again later
+        logger.warning("champion not read from %s: %s", tracking_uri, exc)
+        return None
+
+
+def load_champion(tracking_uri: str) -> ServedModels:
+    """Import the registry's champion into the BentoML store (once per pair) and load it."""
+    from serving.model_store import import_to_bentoml, load_from_bentoml
+
+    model = import_to_bentoml(tracking_uri)
+    return ServedModels(*load_from_bentoml(str(model.tag)))
