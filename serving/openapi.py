@@ -477,6 +477,8 @@ def api_document(base: dict[str, Any], *, request_timeout_s: float) -> dict[str,
     doc = copy.deepcopy(base)
     doc["info"] = {"title": "churnclv", "version": package_version(), "description": DESCRIPTION}
     doc["tags"] = TAGS
+    # no servers: the API is where the document is ("servers: ." showed as a server picker)
+    doc.pop("servers", None)
     paths = doc.get("paths", {})
     for path, item in paths.items():
         for method, op in list(item.items()):
