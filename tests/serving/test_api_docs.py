@@ -102,6 +102,7 @@ def check_document(doc: dict) -> None:
     assert '"exclusiveminimum": 0' not in text
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # BentoML's own, on import
 def test_the_document_without_a_server() -> None:
     from serving.openapi import api_document
     from serving.service import REQUEST_TIMEOUT_S, ChurnCLV
