@@ -12,7 +12,7 @@ Limits (documented in the README, enforced here and by the middleware):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -140,3 +140,197 @@ def tables_from_customers(customers: list[CustomerIn]):  # noqa: ANN201 - featur
     return InputTables(
         frame(tx, "transactions"), frame(ev, "events"), frame(cust, "customers")
     ).validate()
+
+
+# ---- response models: they document the JSON the endpoints return (/docs, /docs.json) -------
+# The endpoints build their JSON themselves (records encoded once at start-up, see
+# serving.latest); these models describe it and are checked against real answers in the tests.
+
+Money = Annotated[
+    float | None,
+    Field(description="An amount in the service's currency, to cents; null for a customer "
+          "without a paid purchase yet."),
+]  # fmt: skip
+
+
+class ModelVersions(BaseModel):
+    """Registry versions of the two models behind the scores."""
+
+    churn_model: str | None = Field(description="Version of the registered churn model.")
+    clv_model: str | None = Field(description="Version of the registered CLV model.")
+
+
+class _Scores(BaseModel):
+    """What the batch run and POST /score give every customer."""
+
+    customer_id: str
+    churn_probability: float | None = Field(
+        description="Chance of no purchase within the churn horizon (4 decimals); null without "
+        "a paid purchase yet."
+    )
+    expected_revenue: Money = Field(description="Expected revenue over the churn horizon.")
+    clv: Money = Field(description="Customer lifetime value over the CLV horizon (margin, "
+                       "discounting and the chance of churning included).")  # fmt: skip
+    clv_low: Money = Field(description="Low end of the customer's 80% CLV range.")
+    clv_high: Money = Field(description="High end of the customer's 80% CLV range.")
+    value_if_retained: Money = Field(
+        description="What the customer brings over the CLV horizon if they stay."
+    )
+    value_at_risk: Money = Field(
+        description="churn_probability x value_if_retained: what is lost if they churn."
+    )
+    risk_tier: str | None = Field(description="Churn risk tier; null without a paid purchase.")
+    value_tier: str | None = Field(description="Value tier; null without a paid purchase.")
+    segment: str = Field(description="Risk x value segment (or the no-purchase segment).")
+    reasons: list[str] = Field(description="Up to three plain phrases behind the churn score.")
+    preferred_channel: str | None = Field(description="The customer's most used channel.")
+    action: str = Field(description="The retention action of the customer's segment.")
+
+
+class SegmentCustomer(_Scores):
+    """One customer of a segment list."""
+
+    control: bool | None = Field(
+        None, description="Held out of the campaign (the control group): do not contact."
+    )
+    campaign: str | None = Field(None, description="The campaign of the scoring run, if any.")
+
+
+class CustomerScore(_Scores):
+    """One scored customer."""
+
+    churn_model_version: str | None
+    clv_model_version: str | None
+    scoring_date: str = Field(description="The date the scores are as of (YYYY-MM-DD).")
+    control: bool | None = Field(
+        None,
+        description="POST /score_customers only: held out of the campaign (do not contact).",
+    )
+    campaign: str | None = Field(
+        None, description="POST /score_customers only: the campaign of the scoring run."
+    )
+    status: Literal["ok"]
+
+
+class UnknownCustomer(BaseModel):
+    """An id the last batch run did not score."""
+
+    customer_id: str
+    status: Literal["unknown_customer"]
+
+
+class Problem(BaseModel):
+    """One problem of an invalid request."""
+
+    loc: list[str | int] = Field(
+        description="Where: 'body', 'query' or 'path', then the field (list positions as numbers)."
+    )
+    msg: str = Field(description="What is wrong.")
+    type: str = Field(description="A short code of the problem, e.g. missing, string_type.")
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every error response."""
+
+    error: str = Field(description="What went wrong, in plain words.")
+    detail: list[Problem] | None = Field(
+        description="For an invalid request, one item per problem; otherwise null."
+    )
+
+
+class CustomerError(ErrorResponse):
+    """A customer of POST /score that could not be scored (the others are)."""
+
+    customer_id: str
+    status: Literal["error"]
+
+
+class SegmentSummary(BaseModel):
+    """One segment of the last batch run."""
+
+    segment: str
+    slug: str = Field(description="The segment's name in paths and file names.")
+    risk_tier: str | None
+    value_tier: str | None
+    action: str
+    customers: int = Field(description="Customers in the segment (0: none this run).")
+    control: int = Field(description="How many of them the campaign holds out.")
+    expected_revenue: float
+    value_at_risk: float
+
+
+class SegmentsResponse(BaseModel):
+    """Every segment of the last batch run."""
+
+    scoring_date: str | None
+    scores_run: str | None = Field(description="The batch score run served (its id).")
+    model_versions: ModelVersions
+    currency: str | None = Field(description="ISO 4217 code of the amounts (null: plain numbers).")
+    churn_horizon_days: int
+    clv_horizon_days: int
+    segments: list[SegmentSummary]
+
+
+class SegmentPage(BaseModel):
+    """One page of a segment's customers, highest value at risk first."""
+
+    segment: str
+    page: int
+    page_size: int
+    total: int = Field(description="Customers in the segment.")
+    pages: int
+    customers: list[SegmentCustomer]
+
+
+class ServedModel(BaseModel):
+    """Which candidate serves and why (chosen on the backtest)."""
+
+    candidate: str
+    why: str
+
+
+class ClvInterval(BaseModel):
+    """The customers' CLV range and its measured coverage."""
+
+    level: float
+    coverage: float | None
+    horizon_days: int | None
+
+
+class ScoresInfo(BaseModel):
+    """The batch scores the service answers from."""
+
+    run: str | None = Field(description="The batch score run served (its id).")
+    scoring_date: str | None
+    model_versions: ModelVersions
+
+
+class ReloadResponse(BaseModel):
+    """What POST /admin/reload switched to, and what is served now."""
+
+    changed: list[str] = Field(description="What was switched (empty: nothing was new).")
+    scores_run: str | None = Field(description="The batch score run served.")
+    scoring_date: str | None
+    scores_model_versions: ModelVersions = Field(
+        description="The model versions that scored that run."
+    )
+    model_versions: ModelVersions = Field(description="The models POST /score uses now.")
+
+
+class ModelInfo(BaseModel):
+    """The served models: versions, training, data and backtest."""
+
+    versions: ModelVersions
+    trained_at: str | None
+    churn_horizon_days: int
+    clv_horizon_days: int
+    data: dict[str, Any] | None = Field(description="Summary of the training data.")
+    served: dict[str, ServedModel] | None = Field(
+        description="The serving candidate of churn and of revenue, with the reason."
+    )
+    backtest: dict[str, Any] | None = Field(
+        description="Test metrics per model and baseline, for churn and revenue."
+    )
+    clv_check: dict[str, Any] | None = Field(description="CLV checked on a past horizon.")
+    clv_interval: ClvInterval | None
+    scores: ScoresInfo

@@ -11,6 +11,8 @@ import contextvars
 import hmac
 import json
 import logging
+import re
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -72,6 +74,44 @@ def install_log_filter() -> None:
 def error_payload(message: str, detail: object = None) -> dict[str, object]:
     """The one error shape of every response of the API."""
     return {"error": message, "detail": detail}
+
+
+# pydantic's prefixes of errors raised by validators: the message is the validator's own
+_MSG_PREFIXES = ("Value error, ", "Assertion failed, ")
+# BentoML's message for a request body that failed validation names the pydantic model
+_BENTOML_VALIDATION = re.compile(r"^\d+ validation errors? for \w+$")
+
+
+def validation_detail(errors: Iterable[Mapping[str, Any]], where: str | None = None) -> list:
+    """Validation errors as the API reports them: ``loc`` (``where`` first when given), ``msg``
+    and ``type`` only; never the input, pydantic's context or its documentation URLs."""
+    out = []
+    for e in errors:
+        msg = str(e.get("msg", ""))
+        for prefix in _MSG_PREFIXES:
+            msg = msg.removeprefix(prefix)
+        loc = [*([where] if where else []), *(e.get("loc") or ())]
+        out.append({"loc": loc, "msg": msg, "type": str(e.get("type", ""))})
+    return out
+
+
+def clean_validation_error(raw: bytes) -> bytes:
+    """BentoML's answer to a body that failed validation (``"N validation errors for
+    ScoreRequest"``, a detail with pydantic's URLs) in the API's words: ``invalid request``
+    and :func:`validation_detail` with ``loc`` starting at ``body``. Other bodies unchanged."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return raw
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("error"), str)
+        and _BENTOML_VALIDATION.match(data["error"])
+        and isinstance(data.get("detail"), list)
+    ):
+        return raw
+    found = [e for e in data["detail"] if isinstance(e, dict)]
+    return error_body("invalid request", validation_detail(found, "body"))
 
 
 def error_body(message: str, detail: object = None) -> bytes:
@@ -221,6 +261,12 @@ def _json_errors(send: Send, body: dict[str, bool]) -> Send:
             raw = b"".join(chunks)
             status = start["status"]
             if status not in (413, 408, 503) and _is_error_shape(raw):
+                if status == 400:
+                    raw = clean_validation_error(raw)
+                    start["headers"] = [
+                        (k, str(len(raw)).encode() if k.lower() == b"content-length" else v)
+                        for k, v in start.get("headers") or []
+                    ]
                 await send(start)
                 await send({"type": "http.response.body", "body": raw})
                 return

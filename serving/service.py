@@ -26,7 +26,8 @@ from pydantic import ConfigDict, Field
 from serving.api_models import MAX_CUSTOMERS_PER_CALL, CustomerId, CustomerIn
 from serving.batch import segment_slug
 from serving.follow import ServedModels
-from serving.http import ApiGuard, error_payload, install_request_timeout_fix
+from serving.http import ApiGuard, error_payload, install_request_timeout_fix, validation_detail
+from serving.openapi import api_document, openapi30
 
 STATIC = Path(__file__).with_name("static")
 # adaptive batching of POST /score; a call that would wait longer than the latency bound is
@@ -50,27 +51,9 @@ async def _http_error(_request, exc: HTTPException) -> JSONResponse:  # noqa: AN
 
 @web.exception_handler(RequestValidationError)
 async def _validation_error(_request, exc: RequestValidationError) -> JSONResponse:  # noqa: ANN001
-    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-    return JSONResponse(error_payload("invalid request", detail), status_code=400)
-
-
-def _openapi30(schema: object) -> object:
-    """JSON Schema from pydantic made valid for the OpenAPI 3.0 document BentoML serves.
-
-    pydantic writes ``exclusiveMinimum: 0`` (a number, JSON Schema 2019+); OpenAPI 3.0 (the
-    version /docs.json declares) wants ``minimum: 0, exclusiveMinimum: true``. Tools that
-    read the document as 3.0 (schemathesis, client generators) otherwise fail on POST /score.
-    """
-    if isinstance(schema, list):
-        return [_openapi30(v) for v in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: _openapi30(v) for k, v in schema.items()}
-    for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-        value = out.get(exclusive)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            out[bound], out[exclusive] = value, True
-    return out
+    return JSONResponse(
+        error_payload("invalid request", validation_detail(exc.errors())), status_code=400
+    )
 
 
 class _JsonBody(bentoml.IODescriptor):
@@ -80,7 +63,7 @@ class _JsonBody(bentoml.IODescriptor):
 
     @classmethod
     def model_json_schema(cls, *args: object, **kwargs: object) -> dict:
-        return _openapi30(super().model_json_schema(*args, **kwargs))  # type: ignore[return-value]
+        return openapi30(super().model_json_schema(*args, **kwargs))  # type: ignore[return-value]
 
 
 class ScoreCustomersRequest(_JsonBody):
@@ -120,6 +103,7 @@ class ChurnCLV:
         self.latest = LatestScores(self.catalog, self.settings.segments)
         self._reloading = threading.Lock()
         self.page_html = (STATIC / "index.html").read_text()
+        self._openapi: dict | None = None
         self._score_history([_warmup_customer()])  # load the feature engine before traffic
         # Garbage collection under load (bench/bench_service.py): BentoML's timeout middleware
         # kept each request's context alive for the whole traffic timeout, so full collections
@@ -344,8 +328,18 @@ class ChurnCLV:
 
     @web.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs(self) -> HTMLResponse:
-        """Swagger UI over the service's OpenAPI document (/docs.json)."""
+        """Swagger UI over the service's OpenAPI document (/docs.json), from local assets."""
         return HTMLResponse((STATIC / "docs.html").read_text())
+
+    @web.get("/docs.json", include_in_schema=False)
+    def openapi_document(self) -> JSONResponse:
+        """The OpenAPI document (serving.openapi), made once; answered before BentoML's own
+        /docs.json, which the mounted app's routes come before."""
+        if self._openapi is None:
+            self._openapi = api_document(
+                ChurnCLV.openapi_spec.asdict(), request_timeout_s=REQUEST_TIMEOUT_S
+            )
+        return JSONResponse(self._openapi)
 
 
 ChurnCLV.add_asgi_middleware(ApiGuard)
