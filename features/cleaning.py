@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from core.settings import EARLIEST_DATE, TableSource
-from features.contract import CONTRACT, MAX_ABS_VALUE, TIME_COLUMN, ContractError
+from features.contract import (
+    CONTRACT,
+    MAX_ABS_VALUE,
+    TIME_COLUMN,
+    ContractError,
+    non_numeric,
+    out_of_range,
+)
 from features.sources import FILE, ROW
 
 if TYPE_CHECKING:
@@ -261,14 +268,10 @@ def check_table(
             missing = value.isnull() if text is None else value.isnull() & text.isnull()
             checks.append((missing, f"missing {col}"))
         if text is not None:
-            checks.append(
-                (text.notnull() & value.isnull(), "non-numeric " + col + ": '" + text + "'")
-            )
+            checks.append((text.notnull() & value.isnull(), non_numeric(col, text)))
         # x - x is NaN exactly for NaN and +-inf; Ibis 12 compiles isinf() to FALSE on PySpark
         checks.append(((value - value).isnan(), f"non-finite {col}"))
-        checks.append(
-            (value.abs() > MAX_ABS_VALUE, f"{col} out of range (beyond +-{MAX_ABS_VALUE:g})")
-        )
+        checks.append((value.abs() > MAX_ABS_VALUE, out_of_range(col)))
     if table == "events":
         values["event_type"] = values["event_type"].lower()
         checks.append((values["event_type"].isnull(), "missing event_type"))

@@ -53,6 +53,19 @@ CONTRACT: dict[str, dict[str, tuple[bool, str, str]]] = {
 # money and event values are summed as exact decimal(18, 6) by the feature code: larger values
 # cannot be represented, so the loader and the API refuse them
 MAX_ABS_VALUE = 1e9
+
+
+def out_of_range(column: str) -> str:
+    """The reject reason of a number beyond +-:data:`MAX_ABS_VALUE` (loader and API alike)."""
+    return f"{column} out of range (beyond +-{MAX_ABS_VALUE:g})"
+
+
+def non_numeric(column: str, text):  # noqa: ANN001, ANN201 - a str, or an Ibis string column
+    """The reject reason of a value that is not a number (loader and API alike); ``text`` may
+    be an Ibis string expression, giving the reason per row."""
+    return "non-numeric " + column + ": '" + text + "'"
+
+
 TIME_COLUMN = {"transactions": "timestamp", "events": "timestamp", "customers": "signup_date"}
 
 

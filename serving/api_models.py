@@ -12,13 +12,14 @@ Limits (documented in the README, enforced here and by the middleware):
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from core.settings import EARLIEST_DATE
-from features.contract import MAX_ABS_VALUE
+from features.contract import MAX_ABS_VALUE, non_numeric, out_of_range
 
 MAX_CUSTOMERS_PER_CALL = 1000
 MAX_ROWS_PER_CUSTOMER = 10_000
@@ -28,19 +29,39 @@ FUTURE_TOLERANCE_DAYS = 1  # time zones ahead of UTC
 CustomerId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
 
 
+def _loader_number(column: str) -> BeforeValidator:
+    """A JSON number checked by the file loader's rules, in its words: text such as "12.50"
+    is refused (a number is sent as a number), as are non-finite and out-of-range values."""
+
+    def check(value: object) -> object:
+        if value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(non_numeric(column, str(value)))
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite {column}")
+        if abs(value) > MAX_ABS_VALUE:
+            raise ValueError(out_of_range(column))
+        return float(value)
+
+    return BeforeValidator(check)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/Infinity are refused
 
 
 class TransactionIn(_Strict):
-    """One purchase. Amounts are positive (refunds are not accepted through the API)."""
+    """One purchase, or a refund (a negative amount, netted against spend as the file loader
+    does); the same rules as a row of the transactions file."""
 
     timestamp: dt.datetime
-    amount: float = Field(
-        gt=0, le=MAX_ABS_VALUE, description="Order value, positive and finite, at most 1e9."
+    amount: Annotated[float, _loader_number("amount")] = Field(
+        description="Net value: positive for an order, negative for a refund, 0 for a free "
+        "order; a JSON number within +-1e9."
     )
     order_id: str | None = None
-    quantity: float | None = Field(default=None, ge=0)
+    quantity: Annotated[float | None, _loader_number("quantity")] = None
     channel: str | None = None
     category: str | None = None
 
@@ -51,7 +72,7 @@ class EventIn(_Strict):
     timestamp: dt.datetime
     event_type: Annotated[str, Field(min_length=1, max_length=50)]
     channel: str | None = None
-    value: float | None = Field(default=None, ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)
+    value: Annotated[float | None, _loader_number("value")] = None
 
 
 class CustomerIn(_Strict):

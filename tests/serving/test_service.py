@@ -211,12 +211,17 @@ def test_scoring_own_history_gives_the_batch_result(
     api: httpx.Client, world: Path, scores: pd.DataFrame, scoring_date: str
 ) -> None:
     tx = pd.read_csv(world / "data" / "transactions.csv", dtype={"customer_id": "str"})
-    with_returns = set(tx.loc[tx["amount"] <= 0, "customer_id"])  # the API takes no refunds
-    eligible = scores[~scores.index.isin(with_returns) & scores["churn_probability"].notna()]
-    eligible = eligible.sort_index()  # (the API needs at least one transaction per customer)
-    # one customer of each segment (the smallest eligible id), several segments
+    # refunds (negative amounts) go through the API as through the file loader: customers
+    # with returns are picked first, and still get the batch result
+    with_returns = set(tx.loc[tx["amount"] < 0, "customer_id"])
+    assert with_returns
+    eligible = scores[scores["churn_probability"].notna()]
+    returned = eligible.index.isin(with_returns)
+    eligible = pd.concat([eligible[returned].sort_index(), eligible[~returned].sort_index()])
+    # one customer of each segment (one with returns where the segment has one), several
     picked = eligible.reset_index().groupby("segment")["customer_id"].first().tolist()
     assert len(picked) >= 4, picked
+    assert set(picked) & with_returns, picked
     resp = api.post("/score", json={"customers": _history(world, picked, scoring_date)})
     assert resp.status_code == 200, resp.text[:2000]
     for item in resp.json():
@@ -423,12 +428,12 @@ BAD_JSON_BODIES = {
     "timestamp missing": ("/score", _customer(transactions=[{"amount": 3.0}]), 400),
     "timestamp not a date": ("/score", _tx(timestamp="yesterday"), 400),
     "amount a word": ("/score", _tx(amount="a lot"), 400),
-    "amount negative": ("/score", _tx(amount=-5.0), 400),
-    "amount zero": ("/score", _tx(amount=0), 400),
+    "amount as text": ("/score", _tx(amount="12.50"), 400),
+    "amount a bool": ("/score", _tx(amount=True), 400),
     "amount string NaN": ("/score", _tx(amount="NaN"), 400),
     "amount string Infinity": ("/score", _tx(amount="Infinity"), 400),
     "amount too large": ("/score", _tx(amount=1e15), 400),
-    "quantity negative": ("/score", _tx(quantity=-1), 400),
+    "quantity as text": ("/score", _tx(quantity="2"), 400),
     "as_of not a date": ("/score", _customer(as_of="30/09/2026"), 400),
     "loyalty not a bool": ("/score", _customer(loyalty_member="maybe"), 400),
     "extra field top": ("/score", ONE_CUSTOMER | {"debug": True}, 400),
@@ -799,3 +804,28 @@ def test_schemathesis_finds_no_server_error(server: Server, tmp_path: Path) -> N
     assert proc.returncode == 0, out[-8000:]
     assert "No issues found" in out, out[-8000:]
     assert API_KEYS[0] not in out  # schemathesis masks the Authorization header
+
+
+def test_the_api_words_problems_as_the_rejects_file_does(api: httpx.Client) -> None:
+    """A number sent as text, a value beyond the limits: the same reason as a rejected file row."""
+    for amount, why in (
+        ("12.50", "non-numeric amount: '12.50'"),
+        (2e9, "amount out of range (beyond +-1e+09)"),
+    ):
+        resp = api.post("/score", json=_tx(amount=amount))
+        assert resp.status_code == 400
+        assert [d["msg"] for d in resp.json()["detail"]] == [why]
+
+
+def test_a_refund_is_netted_as_the_file_loader_nets_it(api: httpx.Client) -> None:
+    tx = [
+        {"timestamp": "2026-05-01T10:00:00", "amount": 100.0},
+        {"timestamp": "2026-06-01T10:00:00", "amount": 60.0},
+    ]
+    refund = {"timestamp": "2026-06-03T10:00:00", "amount": -60.0}
+    plain, returned = (
+        api.post("/score", json=_customer(transactions=rows)).json()[0]
+        for rows in (tx, [*tx, refund])
+    )
+    assert plain["status"] == returned["status"] == "ok"
+    assert returned["clv"] != plain["clv"]  # the refund lowers what the customer is worth
