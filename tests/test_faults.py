@@ -162,6 +162,13 @@ def test_a_second_run_meets_the_first_and_a_killed_ones_lock_is_not_stale(work: 
 
 
 def test_training_killed_between_its_two_aliases_leaves_a_usable_champion(work: Path) -> None:
+    # gate tolerances wide enough that the new pair is promoted, so the champion aliases move
+    config = work / "config.yaml"
+    text = config.read_text()
+    assert "model: {" in text
+    config.write_text(
+        text.replace("model: {", "model: {gate_tolerance_auc: 1.0, gate_tolerance_spearman: 2.0, ")
+    )
     proc = cli(work, "train", "--config", "config.yaml", fault="train:champion-alias-set:kill")
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     proc = score(work)  # the champion pair recorded last is used, not a mixed pair

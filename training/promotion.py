@@ -95,7 +95,8 @@ class Identity:
 
 
 def run_identity(settings: Settings) -> Identity:
-    """The identity of a training run with these settings (data: each table's source)."""
+    """The identity of a training run with these settings (data: each table's source as the
+    settings name it)."""
     from features.contract import ContractError
     from features.sources import resolve_sources, source_label
 
@@ -103,11 +104,8 @@ def run_identity(settings: Settings) -> Identity:
         sources = resolve_sources(settings.data)
     except ContractError:  # trained from tables in memory (tests, notebooks)
         return Identity(settings.churn_horizon_days, settings.clv_horizon_days, "tables in memory")
-    data = "; ".join(
-        f"{name} {label if label.startswith('table ') else Path(label).resolve()}"
-        for name, src in sources.items()
-        for label in [source_label(src, name)]
-    )
+    # the sources as configured (a project folder moved or copied is the same data)
+    data = "; ".join(f"{name} {source_label(src, name)}" for name, src in sources.items())
     return Identity(settings.churn_horizon_days, settings.clv_horizon_days, data)
 
 
