@@ -31,11 +31,34 @@ _verbose = {"on": False}
 @app.callback()
 def _options(
     verbose: Annotated[
-        bool, typer.Option("--verbose", help="On an error, show the full traceback too.")
+        bool,
+        typer.Option(
+            "--verbose", help="Show the libraries' log lines and, on an error, the traceback."
+        ),
     ] = False,
 ) -> None:
     """Churn probability and customer lifetime value: features, training, scoring, API."""
     _verbose["on"] = verbose
+    if not verbose:
+        quiet_libraries()
+
+
+QUIET_LOGGERS = ("mlflow", "alembic", "py4j", "bentoml", "urllib3")
+"""Libraries whose INFO lines (and MLflow's warning about pickled models, which churnclv's
+pyfunc needs) are noise in a command's output; ``--verbose`` keeps them."""
+
+
+def quiet_libraries() -> None:
+    """Only errors from the libraries' loggers and no Python warnings from them."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow sets its level on import
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for module in ("mlflow", "sqlalchemy", "alembic", "pydantic", "pyspark"):
+        warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
 
 
 ConfigOpt = Annotated[

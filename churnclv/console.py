@@ -66,7 +66,13 @@ class Reporter:
         )
 
     def loaded(self, result: LoadResult, rejects_path: Path) -> None:
-        """The input tables: rows read, dropped, rejected and kept, and the reasons."""
+        """The input tables: one line when every row was kept, else a table of rows read,
+        dropped, rejected and kept, with the reasons."""
+        rows = result.summary_rows()
+        if not any(r["rejected"] or r["duplicates_dropped"] for r in rows):
+            kept = ", ".join(f"{r['rows_kept']:,} {r['table']}" for r in rows)
+            self.console.print(f"input: {kept}; every row kept")
+            return
         table = Table(title="Input data")
         for col in (
             "table",
@@ -77,7 +83,7 @@ class Reporter:
             "reject reasons",
         ):
             table.add_column(col)
-        for row in result.summary_rows():
+        for row in rows:
             table.add_row(
                 str(row["table"]),
                 f"{row['rows_read']:,}",

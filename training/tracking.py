@@ -12,6 +12,8 @@ between the two alias calls is repaired to the last complete pair by the next on
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from dataclasses import dataclass
 from importlib import metadata
@@ -129,20 +131,21 @@ def log_and_register(
             mlflow.set_tag(f"served.{kind}.why", result.selection[kind])
         versions = {}
         for name, output in ((CHURN_MODEL, "churn"), (CLV_MODEL, "clv")):
-            info = mlflow.pyfunc.log_model(
-                name=name,
-                python_model=BundleModel(output),
-                artifacts={"bundle": str(bundle_dir)},
-                code_paths=[str(_ROOT / "model")],  # all the pyfunc needs
-                signature=infer_signature(
-                    example,
-                    result.bundle.predict_frame(example, output),
-                    params={"scoring_date": ""},  # YYYY-MM-DD; empty: the training data's end
-                ),
-                input_example=example,
-                pip_requirements=_pip_requirements(),
-                registered_model_name=None if experiment else name,
-            )
+            with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints each registration
+                info = mlflow.pyfunc.log_model(
+                    name=name,
+                    python_model=BundleModel(output),
+                    artifacts={"bundle": str(bundle_dir)},
+                    code_paths=[str(_ROOT / "model")],  # all the pyfunc needs
+                    signature=infer_signature(
+                        example,
+                        result.bundle.predict_frame(example, output),
+                        params={"scoring_date": ""},  # YYYY-MM-DD; empty: the training data's end
+                    ),
+                    input_example=example,
+                    pip_requirements=_pip_requirements(),
+                    registered_model_name=None if experiment else name,
+                )
             if not experiment:
                 versions[name] = str(info.registered_model_version)
         mlflow.set_tag("promotion", reason)
