@@ -127,6 +127,11 @@ def register_frame(frame: Any, name: str, con: BaseBackend) -> ir.Table:
     the table is an in-memory table; on PySpark a temporary view made with
     ``createDataFrame(arrow_table)``.
     """
+    return register_arrow(contract_arrow(frame, name), name, con)
+
+
+def contract_arrow(frame: Any, name: str) -> pa.Table:
+    """The contract columns of a pandas frame as Arrow, all-null columns typed by the contract."""
     import pyarrow as pa
 
     cols = _contract_columns(name, list(frame.columns))
@@ -138,7 +143,7 @@ def register_frame(frame: Any, name: str, con: BaseBackend) -> ir.Table:
         if pa.types.is_null(field.type):
             field = pa.field(col, _arrow_type(CONTRACT[name][col][1]))
         fields.append(field)
-    return register_arrow(arrow.cast(pa.schema(fields)), name, con)
+    return arrow.cast(pa.schema(fields))
 
 
 def register_arrow(arrow: pa.Table, name: str, con: BaseBackend) -> ir.Table:

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ConfigDict, Field
 
+from features.compiled import CompiledFeatures
 from serving.api_models import MAX_CUSTOMERS_PER_CALL, CustomerId, CustomerIn
 from serving.batch import segment_slug
 from serving.follow import ServedModels
@@ -104,6 +105,7 @@ class ChurnCLV:
         self._reloading = threading.Lock()
         self.page_html = (STATIC / "index.html").read_text()
         self._openapi: dict | None = None
+        self.features = CompiledFeatures()  # the feature SQL compiled once per cutoff day
         self._score_history([_warmup_customer()])  # load the feature engine before traffic
         # Garbage collection under load (bench/bench_service.py): BentoML's timeout middleware
         # kept each request's context alive for the whole traffic timeout, so full collections
@@ -201,7 +203,6 @@ class ChurnCLV:
         return self._score_history(customers)
 
     def _score_history(self, customers: list[CustomerIn]) -> list[dict]:
-        from features import build_features
         from serving.api_models import tables_from_customers
         from serving.batching import score_apart
         from serving.latest import api_record
@@ -219,7 +220,7 @@ class ChurnCLV:
             # entries are never pooled into one customer (scores do not depend on the id)
             part = [customers[i].model_copy(update={"customer_id": f"#{i}"}) for i in idx]
             tables = tables_from_customers(part)
-            feats = build_features(tables, as_of).set_index("customer_id", drop=False)
+            feats = self.features.build(tables, as_of).set_index("customer_id", drop=False)
             models = self.models  # one pair for the whole group, even if a reload swaps it
             scored = score_customers(
                 feats.loc[[c.customer_id for c in part]].reset_index(drop=True),

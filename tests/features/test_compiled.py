@@ -1,0 +1,46 @@
+"""The compiled feature query the service runs per request gives build_features' frame."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from features.build import build_features
+from features.compiled import CompiledFeatures
+from features.contract import InputTables
+from tests.features.generated import generated_tables
+from tests.features.tiny import CUTOFF, tiny_tables
+
+
+def test_the_tiny_tables_give_the_same_frame_as_build_features() -> None:
+    compiled = CompiledFeatures()
+    tiny = tiny_tables()
+    pd.testing.assert_frame_equal(compiled.build(tiny, CUTOFF), build_features(tiny, CUTOFF))
+
+
+@pytest.mark.parametrize("tables_present", ["all", "transactions only", "no customers"])
+def test_batches_cutoffs_and_table_sets_give_the_same_frames(tables_present: str) -> None:
+    """Several batches through one compiled instance (plans reused, rows replaced each time),
+    at two cutoffs: each frame is build_features' frame of that batch."""
+    full = generated_tables(n_customers=120, seed=5)
+    tables = InputTables(
+        full.transactions,
+        None if tables_present == "transactions only" else full.events,
+        full.customers if tables_present == "all" else None,
+    )
+    ids = sorted(full.transactions["customer_id"].unique())
+    compiled = CompiledFeatures()
+    end = full.transactions["timestamp"].max().date()
+    for cutoff in (end, end - dt.timedelta(days=45)):
+        for batch in (ids[:1], ids[1:40], ids[40:]):
+            part = InputTables(
+                *(
+                    None if t is None else t[t["customer_id"].isin(batch)].reset_index(drop=True)
+                    for t in (tables.transactions, tables.events, tables.customers)
+                )
+            )
+            pd.testing.assert_frame_equal(
+                compiled.build(part, cutoff), build_features(part, cutoff)
+            )
