@@ -47,6 +47,11 @@ from model.matrix import FeatureSpec
 
 __all__ = ["ChurnHead", "ModelBundle", "RevenueHead", "with_btyd"]
 
+
+class BundleFormatError(ValueError):
+    """A bundle written by an older churnclv, in a format this one cannot apply."""
+
+
 BUNDLE_FILE = "bundle.json"
 BUNDLE_FORMAT = 3  # 3: typical values for reasons
 PREDICTION_COLUMNS = ["churn_probability", "expected_revenue", "clv", "clv_low", "clv_high"]
@@ -259,7 +264,7 @@ class ModelBundle:
             raise FileNotFoundError(f"{folder}: not a model bundle (no {BUNDLE_FILE})")
         doc = json.loads(path.read_text())
         if doc.get("format") != BUNDLE_FORMAT:
-            raise ValueError(
+            raise BundleFormatError(
                 f"{folder}: model bundle format {doc.get('format')} is from an older churnclv; "
                 "retrain with `churnclv train`"
             )

@@ -10,8 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.mlflow_store import open_store
-from core.registry import CHURN_MODEL, CLV_MODEL, download_bundle, registered_pair
-from model.bundle import ModelBundle
+from core.registry import (
+    CHURN_MODEL,
+    CLV_MODEL,
+    ModelNotFoundError,
+    download_bundle,
+    registered_pair,
+)
+from model.bundle import BundleFormatError, ModelBundle
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,15 @@ def load_registered(
     """Download and load the bundle of the ``alias`` pair of churn_model and clv_model."""
     client = open_store(tracking_uri, must_exist=True)
     pair = download_bundle(registered_pair(client, alias, tracking_uri), tracking_uri, dest)
-    return LoadedModels(ModelBundle.load(pair.path), pair.versions, pair.run_id, pair.path)
+    try:
+        bundle = ModelBundle.load(pair.path)
+    except BundleFormatError:
+        raise ModelNotFoundError(
+            f"the '{alias}' models ({CHURN_MODEL} v{pair.versions[CHURN_MODEL]}) were trained "
+            "by an older churnclv that wrote another bundle format: run `churnclv train` (a "
+            "new run replaces such a champion), or `churnclv promote VERSION` a newer version"
+        ) from None
+    return LoadedModels(bundle, pair.versions, pair.run_id, pair.path)
 
 
 BENTO_MODEL = "churnclv"

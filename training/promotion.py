@@ -195,10 +195,17 @@ def decide(
     if new is None:  # label-free: cannot show it is not worse than a tested champion
         recorded = {kind: metrics[f"{kind}.served.{m}"] for kind, m in GATED.items()}
         return gate(None, recorded, settings)
+    from model.bundle import BundleFormatError
+
     try:
         with tempfile.TemporaryDirectory() as tmp:
             pair = download_bundle(champion, uri, Path(tmp))
             scored, champion_end = rescore_champion(result, pair.path)
+    except BundleFormatError:  # a champion this churnclv cannot serve any more
+        return True, (
+            f"the champion ({CHURN_MODEL} v{champion.versions[CHURN_MODEL]}) was trained by an "
+            "older churnclv whose bundle format this one cannot apply, so it can no longer serve"
+        )
     except (StoreError, MlflowException, KeyError, ValueError, OSError) as exc:
         return False, (
             "not promoted: the champion could not be scored on this run's test snapshot "

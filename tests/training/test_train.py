@@ -275,6 +275,23 @@ def test_experiments_other_horizons_promote_and_rollback(
     assert [r["churn_model"] for r in rows] == ["2", "1"]
     assert rows[1]["aliases"] == "champion" and rows[0]["decision"] == "try 60 days"
 
+    # a champion written by an older churnclv (another bundle format) cannot serve: scoring
+    # says so in one line, and the next run replaces it whatever its figures
+    from urllib.parse import urlparse
+
+    from core.registry import ModelNotFoundError
+    from serving.model_store import load_registered
+
+    source = client.get_model_version(CLV_MODEL, first.versions[CLV_MODEL]).source
+    model_id = source.rsplit("/", 1)[-1]  # models:/m-...
+    location = urlparse(client.get_logged_model(model_id).artifact_location).path
+    for doc in Path(location).rglob("bundle.json"):
+        doc.write_text(doc.read_text().replace('"format": 3', '"format": 2'))
+    with pytest.raises(ModelNotFoundError, match="older churnclv"):
+        load_registered(uri, dest=tmp_path / "old")
+    third = log_and_register(result, store, bundle_dir, report_dir)
+    assert third.promoted and "older churnclv" in third.reason
+
 
 def test_no_labelled_window_serves_bgnbd_alone_and_says_so(
     settings: Settings, tmp_path: Path
