@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -440,15 +440,18 @@ def run_serve(
     return run_until_stopped(cmd, env)
 
 
-def _terminate_with_parent() -> None:
-    """In the server's process, before it starts: get SIGTERM when ``churnclv serve`` dies,
-    even by SIGKILL (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing)."""
+def _terminate_with_parent() -> Callable[[], None] | None:
+    """What the server's process runs before it starts, to get SIGTERM when ``churnclv serve``
+    dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG; None elsewhere). Looked up here, in
+    the parent: between fork and exec the child may only call it (no imports, no locks)."""
     import ctypes
     import signal
     import sys
 
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None).prctl
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 STOP_GRACE_S = 30
@@ -464,7 +467,7 @@ def run_until_stopped(cmd: list[str], env: dict[str, str]) -> int:
     import subprocess
 
     proc = subprocess.Popen(  # its own process group, which dies with us even if we are killed
-        cmd, env=env, start_new_session=True, preexec_fn=_terminate_with_parent
+        cmd, env=env, start_new_session=True, preexec_fn=_terminate_with_parent()
     )
     stopping: list[int] = []
 
