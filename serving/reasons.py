@@ -323,8 +323,9 @@ def _one_per_topic(push: np.ndarray, columns: list[str], k: int, look: int = 8) 
     left). Only each row's ``look`` strongest are considered, a handful of vectorised steps
     instead of a loop over customers."""
     n, m = push.shape
-    topic_of = {t: i for i, t in enumerate(dict.fromkeys(reading(c).topic or c for c in columns))}
-    topics = np.array([topic_of[reading(c).topic or c] for c in columns])
+    names = [reading(c).topic or c for c in columns]
+    topic_of = {t: i for i, t in enumerate(dict.fromkeys(names))}
+    topics = np.array([topic_of[t] for t in names])
     look = min(look, m)
     best = (
         np.argpartition(-push, look - 1, axis=1)[:, :look]

@@ -184,11 +184,11 @@ def decide(
         champion = registered_pair(client, "champion", uri)
     except ModelNotFoundError:
         return gate(headline(result), None, settings)
-    tags = client.get_run(champion.run_id).data.tags
-    theirs = Identity.from_tags(tags)
+    run_data = client.get_run(champion.run_id).data  # its identity tags and metrics
+    theirs = Identity.from_tags(run_data.tags)
     if theirs is not None and (differ := identity.differences(theirs)):
         return False, "not promoted: not comparable with the champion (" + "; ".join(differ) + ")"
-    metrics = client.get_run(champion.run_id).data.metrics
+    metrics = run_data.metrics
     if not all(f"{kind}.served.{m}" in metrics for kind, m in GATED.items()):
         return gate(headline(result), {}, settings)  # a label-free champion
     new = headline(result)
