@@ -5,11 +5,15 @@ them on each call, which costs about a second however few rows there are. The se
 a customer's raw history on every ``POST /score``; :class:`CompiledFeatures` builds the same
 expressions (the same :func:`~features.build.feature_passes` and
 :func:`~features.build.assemble_table`) over fixed table names once per cutoff day and set of
-tables, keeps the SQL, and for each batch only registers the new rows (Arrow, zero copy) and
-runs the SQL on DuckDB. Results are the same frame as ``build_features`` (tested).
+tables, keeps the SQL, and runs it on DuckDB. Results are the same frame as ``build_features``
+(tested).
 
-Each thread gets its own DuckDB connection (registered tables are per connection); the SQL is
-shared. Plans are kept for the last :data:`MAX_PLANS` cutoffs (a service scores mostly "today").
+Running the SQL text on each call would still cost DuckDB's parser, binder and optimizer (the
+query is ~27k characters: about 60 ms before a row is read). So each thread keeps, per plan, a
+DuckDB connection holding empty tables of the batch's schema and the query ``PREPARE``\\ d over
+them: a batch replaces the tables' rows (``DELETE`` + ``INSERT`` from Arrow) and ``EXECUTE``\\ s
+(``bench/bench_realtime.py``). Plans are kept for the last :data:`MAX_PLANS` cutoffs and table
+sets (a service scores mostly "today").
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from features.engine import IbisTables, contract_arrow
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
     from features.contract import InputTables
 
 MAX_PLANS = 8
 PREFIX = "churnclv_live_"
+TABLES = ("transactions", "events", "customers")
 
 
 class CompiledFeatures:
@@ -41,37 +47,61 @@ class CompiledFeatures:
         self._plans: OrderedDict[tuple, str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _con(self) -> duckdb.DuckDBPyConnection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            import duckdb
-
-            con = duckdb.connect()
-            con.execute("SET TimeZone = 'UTC'")  # as features.engine.default_backend
-            self._local.con = con
-        return con
-
     def build(self, tables: InputTables, cutoff: CutoffLike) -> pd.DataFrame:
         """The feature frame of ``tables`` at ``cutoff``, as ``build_features`` gives it."""
-        con = self._con()
         arrows = {
             name: contract_arrow(frame, name)
-            for name in ("transactions", "events", "customers")
+            for name in TABLES
             if (frame := getattr(tables, name)) is not None
         }
-        for name, arrow in arrows.items():
-            con.register(PREFIX + name, arrow)
         day = as_date(cutoff)
         key = (day, tuple((n, str(a.schema)) for n, a in arrows.items()))
-        sql = self._sql(key, con, set(arrows), day)
-        frame = con.sql(sql).to_arrow_table().to_pandas(split_blocks=True)
-        for name in arrows:
-            con.unregister(PREFIX + name)  # the batch's rows are not kept
+        con = self._prepared(key, arrows, day)
+        for name, arrow in arrows.items():
+            table = PREFIX + name
+            con.execute(f"DELETE FROM {table}")
+            con.register("churnclv_batch", arrow)
+            con.execute(f"INSERT INTO {table} SELECT * FROM churnclv_batch")
+            con.unregister("churnclv_batch")
+        try:
+            frame = con.execute("EXECUTE features").df()
+        finally:
+            for name in arrows:
+                con.execute(f"DELETE FROM {PREFIX}{name}")  # the batch's rows are not kept
         return conform_dtypes(frame)
+
+    def _prepared(
+        self, key: tuple, arrows: dict[str, pa.Table], day: object
+    ) -> duckdb.DuckDBPyConnection:
+        """This thread's connection for ``key``: empty tables of the batch's schema and the
+        feature query prepared over them (created on first use, the oldest dropped)."""
+        cons: OrderedDict[tuple, duckdb.DuckDBPyConnection] | None = getattr(
+            self._local, "cons", None
+        )
+        if cons is None:
+            cons = self._local.cons = OrderedDict()
+        con = cons.get(key)
+        if con is not None:
+            cons.move_to_end(key)
+            return con
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")  # as features.engine.default_backend
+        for name, arrow in arrows.items():
+            con.register("churnclv_batch", arrow)
+            con.execute(f"CREATE TABLE {PREFIX}{name} AS SELECT * FROM churnclv_batch LIMIT 0")
+            con.unregister("churnclv_batch")
+        con.execute("PREPARE features AS " + self._sql(key, con, set(arrows), day))
+        cons[key] = con
+        while len(cons) > MAX_PLANS:
+            cons.popitem(last=False)[1].close()
+        return con
 
     def _sql(
         self, key: tuple, con: duckdb.DuckDBPyConnection, present: set[str], day: object
     ) -> str:
+        """The query for ``key``, compiled once for all threads."""
         with self._lock:
             plan = self._plans.get(key)
             if plan is not None:
@@ -86,8 +116,8 @@ class CompiledFeatures:
 
 
 def _compile(con: duckdb.DuckDBPyConnection, present: set[str], day: object) -> str:
-    """The whole feature frame over the registered tables as one SQL query (the passes and
-    their assembly of :func:`features.build.feature_table`, sorted by customer_id)."""
+    """The whole feature frame over the tables named ``PREFIX + name`` as one SQL query (the
+    passes and their assembly of :func:`features.build.feature_table`, sorted by customer_id)."""
     import ibis
 
     backend = ibis.duckdb.from_connection(con)
