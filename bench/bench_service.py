@@ -1,4 +1,4 @@
-"""Throughput and latency of the running API (POST /score_customers) under wrk.
+"""Throughput and latency of the running API (POST /score_customers, POST /score) under wrk.
 
     .venv/bin/python bench/bench_service.py --duration 60 --connections 32
 
@@ -12,6 +12,13 @@ sizes; the service rate is printed as a ratio of it.
 
 Targets: 0 errors, >= 500 requests/s single-customer, p99 < 100 ms, >= 20,000 customers/s with
 100-customer calls.
+
+Then POST /score (raw histories scored on the spot, issue #15) at ``--score-connections`` (8):
+bodies are real customers of the world's data with their whole history as of the data end, one
+customer per call, then ``--batch`` per call. Reference, measured in the same run: what the
+service does for such a call without HTTP (``tables_from_customers``, the compiled feature query,
+``score_customers``) in this process, one call at a time. Targets: p99 < 50 ms single-customer,
+>= 2,000 customers/s with 100-customer calls.
 """
 
 from __future__ import annotations
@@ -41,35 +48,19 @@ API_KEY = "bench-service-key"
 TARGET_RPS_SINGLE = 500
 TARGET_P99_MS = 100
 TARGET_CUSTOMERS_PER_S = 20_000
+TARGET_SCORE_P99_MS = 50
+TARGET_SCORE_CUSTOMERS_PER_S = 2_000
 
 # wrk runs request() per request (random known ids, so requests differ), response() per
 # response (counts non-2xx; wrk's own status error count only covers >= 400) and done() once,
 # which prints one parseable line.
-WRK_LUA = """
-local ids = {}
-local batch = 1
+WRK_COMMON = """
 non2xx = 0
 local threads = {}
 
 function setup(thread)
   thread:set("thread_no", #threads + 1)
   table.insert(threads, thread)
-end
-
-function init(args)
-  for line in io.lines(args[1]) do ids[#ids + 1] = line end
-  batch = tonumber(args[2])
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. args[3]
-  math.randomseed(os.time() * 100 + thread_no)
-end
-
-function request()
-  local parts = {}
-  for i = 1, batch do parts[i] = '"' .. ids[math.random(#ids)] .. '"' end
-  local body = '{"customer_ids":[' .. table.concat(parts, ",") .. ']}'
-  return wrk.format(nil, "/score_customers", nil, body)
 end
 
 function response(status, headers, body)
@@ -87,6 +78,52 @@ function done(summary, latency, requests)
     latency:percentile(99), latency.max, e.connect, e.read, e.write, e.timeout, e.status, bad))
 end
 """
+
+# POST /score_customers: `batch` random known ids per call (args: ids file, batch, key)
+WRK_LUA = (
+    WRK_COMMON
+    + """
+local ids = {}
+local batch = 1
+
+function init(args)
+  for line in io.lines(args[1]) do ids[#ids + 1] = line end
+  batch = tonumber(args[2])
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. args[3]
+  math.randomseed(os.time() * 100 + thread_no)
+end
+
+function request()
+  local parts = {}
+  for i = 1, batch do parts[i] = '"' .. ids[math.random(#ids)] .. '"' end
+  local body = '{"customer_ids":[' .. table.concat(parts, ",") .. ']}'
+  return wrk.format(nil, "/score_customers", nil, body)
+end
+"""
+)
+
+# POST /score: a random body of the file per call, one JSON body per line (args: bodies file,
+# customers per body, key)
+WRK_SCORE_LUA = (
+    WRK_COMMON
+    + """
+local bodies = {}
+
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. args[3]
+  math.randomseed(os.time() * 100 + thread_no)
+end
+
+function request()
+  return wrk.format(nil, "/score", nil, bodies[math.random(#bodies)])
+end
+"""
+)
 
 
 # ---- the served world ------------------------------------------------------------------------
@@ -238,6 +275,17 @@ def post(base: str, ids: list[str]) -> tuple[int, object]:
         return r.status, json.loads(r.read())
 
 
+def post_score(base: str, body: str) -> None:
+    req = urllib.request.Request(
+        f"{base}/score",
+        data=body.encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"},
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        if r.status != 200:
+            raise RuntimeError(f"POST /score answered {r.status}")
+
+
 # ---- measurements ----------------------------------------------------------------------------
 def run_wrk(
     base: str,
@@ -246,8 +294,9 @@ def run_wrk(
     batch: int,
     args: argparse.Namespace,
     procs: list[psutil.Process],
+    connections: int,
 ) -> dict[str, float]:
-    cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections)]
+    cmd = ["wrk", "-t", str(args.threads), "-c", str(connections)]
     cmd += ["-d", f"{args.duration}s", "--timeout", f"{args.timeout}s", "--latency"]
     cmd += ["-s", str(lua), base, "--", str(ids_file), str(batch), API_KEY]
     cpu0 = cpu_seconds(procs)
@@ -261,6 +310,7 @@ def run_wrk(
     socket_errors = sum(raw[k] for k in ("connect", "read", "write", "timeout"))
     return {
         "batch": batch,
+        "connections": connections,
         "requests": raw["requests"],
         "rps": raw["requests"] / secs,
         "customers_per_s": raw["requests"] * batch / secs,
@@ -276,6 +326,81 @@ def run_wrk(
         "load1": load,
         "server_rss_mb": rss / 2**20,
     }
+
+
+def score_bodies(folder: Path, batch: int, n_bodies: int, seed: int) -> list[str]:
+    """JSON bodies for POST /score: ``batch`` real customers of the world's data each, with the
+    last year of their history as of the data end (customers who bought in that year)."""
+    import pandas as pd
+
+    data = folder / "data"
+    tx = pd.read_csv(
+        data / "transactions.csv", dtype={"customer_id": str}, parse_dates=["timestamp"]
+    )
+    ev = pd.read_csv(data / "events.csv", dtype={"customer_id": str}, parse_dates=["timestamp"])
+    cust = pd.read_csv(data / "customers.csv", dtype={"customer_id": str})
+    as_of = tx["timestamp"].max().normalize()
+    start = as_of - pd.Timedelta(days=365)
+    tx, ev = tx[tx["timestamp"] >= start], ev[ev["timestamp"] >= start]
+    rng = random.Random(seed)
+    pool = sorted(tx["customer_id"].unique())
+    chosen = rng.sample(pool, min(len(pool), batch * n_bodies))
+    by_tx, by_ev = dict(list(tx.groupby("customer_id"))), dict(list(ev.groupby("customer_id")))
+    attrs = cust.set_index("customer_id")
+
+    def rows(frame: pd.DataFrame | None, cols: list[str]) -> list[dict]:
+        if frame is None:
+            return []
+        out = frame[cols].copy()
+        out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+        return [{k: v for k, v in r.items() if not pd.isna(v)} for r in out.to_dict("records")]
+
+    def customer(cid: str) -> dict:
+        a = attrs.loc[cid]
+        return {
+            "customer_id": cid,
+            "as_of": as_of.date().isoformat(),
+            "transactions": rows(by_tx.get(cid), ["timestamp", "amount", "channel", "category"]),
+            "events": rows(by_ev.get(cid), ["timestamp", "event_type", "channel", "value"]),
+            "signup_date": str(a["signup_date"])[:10],
+            "acquisition_channel": a["acquisition_channel"],
+            "loyalty_member": bool(a["loyalty_member"]),
+        }
+
+    return [
+        json.dumps({"customers": [customer(c) for c in chosen[i * batch : (i + 1) * batch]]})
+        for i in range(len(chosen) // batch)
+    ]
+
+
+def in_process_score_rate(config: Path, bodies: list[str], batch: int, seconds: float) -> float:
+    """Customers/s of the service's /score work without HTTP, one call at a time: validation of
+    the body, ``tables_from_customers``, the compiled feature query and ``score_customers``."""
+    from pydantic import TypeAdapter
+
+    from core.settings import load_settings
+    from features.compiled import CompiledFeatures
+    from model.bundle import ModelBundle
+    from serving.api_models import CustomerIn, tables_from_customers
+    from serving.score import score_customers
+
+    settings = load_settings(config)
+    bundle = ModelBundle.load(OutputCatalog(settings.output_dir).bundle)
+    compiled = CompiledFeatures()
+    validate = TypeAdapter(list[CustomerIn]).validate_python
+
+    def call(body: str) -> None:
+        customers = validate(json.loads(body)["customers"])
+        day = customers[0].as_of
+        feats = compiled.build(tables_from_customers(customers), day)
+        score_customers(feats, bundle, settings.segments, scoring_date=day, currency="USD")
+
+    call(bodies[0])  # warm: the first call compiles the feature query
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        call(bodies[n % len(bodies)])
+        n += 1
+    return n * batch / (time.perf_counter() - t0)
 
 
 def raw_lookup_rate(
@@ -296,15 +421,47 @@ def raw_lookup_rate(
     return best
 
 
+def print_table(title: str, results: list[dict], raw: dict[int, float], ref: str) -> None:
+    print()
+    print(title)
+    head = (
+        f"{'per call':>8} {'conns':>5} {'req/s':>8} {'cust/s':>9} {'p50 ms':>7} {'p90 ms':>7} "
+        f"{'p99 ms':>7} {'max ms':>7} {'errors':>6} {'cpu ms/req':>10} {'srv cores':>9} "
+        f"{'rss MB':>6} {'load1':>5} {'ref cust/s':>11} {'ratio':>7}"
+    )
+    print(head)
+    for r in results:
+        ratio = r["customers_per_s"] / raw[r["batch"]]
+        print(
+            f"{r['batch']:>8} {r['connections']:>5} {r['rps']:>8,.0f} "
+            f"{r['customers_per_s']:>9,.0f} "
+            f"{r['p50_ms']:>7.1f} {r['p90_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['max_ms']:>7.0f} "
+            f"{r['errors']:>6} {r['server_cpu_ms_per_request']:>10.2f} "
+            f"{r['server_cpu_cores']:>9.2f} {r['server_rss_mb']:>6.0f} {r['load1']:>5.2f} "
+            f"{raw[r['batch']]:>11,.0f} {ratio:>7.4f}"
+        )
+    print(f"ref = {ref} in this process, ratio = service / ref")
+
+
+def report(checks: list[tuple[str, bool, str]]) -> None:
+    for name, ok, value in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {name}: {value}")
+        result(f"API {name}", f"{value} ({'met' if ok else 'MISSED'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--duration", type=int, default=60, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--score-connections", type=int, default=8, help="for POST /score")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--timeout", type=float, default=5, help="wrk socket timeout, s")
     parser.add_argument("--batch", type=int, default=100, help="ids per call in the 2nd run")
+    parser.add_argument(
+        "--only", choices=["score_customers", "score"], help="one endpoint (default: both)"
+    )
     parser.add_argument("--rebuild", action="store_true", help="build the world again")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -320,11 +477,18 @@ def main() -> None:
     ids_file.write_text("\n".join(ids) + "\n")
     lua = folder / "score_customers.lua"
     lua.write_text(WRK_LUA)
+    score_lua = folder / "score.lua"
+    score_lua.write_text(WRK_SCORE_LUA)
+    bodies = {}
+    if args.only != "score_customers":
+        for batch in (1, args.batch):
+            bodies[batch] = score_bodies(folder, batch, 400 if batch == 1 else 20, args.seed)
+            (folder / f"score_bodies_{batch}.jsonl").write_text("\n".join(bodies[batch]) + "\n")
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start_service(folder, config, port)
-    results = []
+    results, score_results = [], []
     try:
         t0 = time.perf_counter()
         wait_ready(proc, port)
@@ -333,64 +497,80 @@ def main() -> None:
         status, body = post(base, [ids[0], "no-such-customer"])
         if status != 200 or [r["status"] for r in body] != ["ok", "unknown_customer"]:
             raise RuntimeError(f"unexpected answer to a check request: {status} {body}")
-        for batch in (1, args.batch):
+        for batch in (1, args.batch) if args.only != "score" else ():
             post(base, ids[:batch])  # warm the path
             print(
                 f"wrk: {args.duration} s, {args.connections} connections, {args.threads} "
                 f"threads, {batch} id(s) per call (load {os.getloadavg()[0]:.2f})"
             )
-            results.append(run_wrk(base, lua, ids_file, batch, args, procs))
+            results.append(run_wrk(base, lua, ids_file, batch, args, procs, args.connections))
+        for batch, lines in bodies.items():
+            post_score(base, lines[0])  # warm the path (the first call compiles the query)
+            print(
+                f"wrk POST /score: {args.duration} s, {args.score_connections} connections, "
+                f"{batch} customer(s) per call (load {os.getloadavg()[0]:.2f})"
+            )
+            file = folder / f"score_bodies_{batch}.jsonl"
+            score_results.append(
+                run_wrk(base, score_lua, file, batch, args, procs, args.score_connections)
+            )
     finally:
         stop_service(proc)
 
-    latest = LatestScores(OutputCatalog(scores_dir))
-    raw = {
-        r["batch"]: raw_lookup_rate(latest, "lookup_json", ids, r["batch"], 3.0) for r in results
-    }
-    print()
-    print(f"service: {args.customers:,} customers scored; load average {os.getloadavg()}")
-    head = (
-        f"{'ids/call':>8} {'req/s':>8} {'cust/s':>9} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
-        f"{'max ms':>7} {'errors':>6} {'cpu ms/req':>10} {'srv cores':>9} {'rss MB':>6} "
-        f"{'load1':>5} {'raw cust/s':>11} {'ratio':>7}"
-    )
-    print(head)
-    for r in results:
-        ratio = r["customers_per_s"] / raw[r["batch"]]
-        print(
-            f"{r['batch']:>8} {r['rps']:>8,.0f} {r['customers_per_s']:>9,.0f} "
-            f"{r['p50_ms']:>7.1f} {r['p90_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['max_ms']:>7.0f} "
-            f"{r['errors']:>6} {r['server_cpu_ms_per_request']:>10.2f} "
-            f"{r['server_cpu_cores']:>9.2f} {r['server_rss_mb']:>6.0f} {r['load1']:>5.2f} "
-            f"{raw[r['batch']]:>11,.0f} {ratio:>7.4f}"
-        )
-    print("raw = LatestScores.lookup_json in this process, ratio = service / raw")
-    print(
-        "cpu ms/req, srv cores, rss MB: all processes of the service (rss summed, shared pages "
-        "counted in each)"
-    )
-    single, multi = results
-    checks = [
-        ("0 errors", single["errors"] + multi["errors"] == 0,
-         f"{single['errors']} + {multi['errors']} "
-         f"(non-2xx {single['non2xx']} + {multi['non2xx']})"),
-        (f">= {TARGET_RPS_SINGLE} requests/s single-customer",
-         single["rps"] >= TARGET_RPS_SINGLE, f"{single['rps']:,.0f}"),
-        (f"p99 < {TARGET_P99_MS} ms", max(single["p99_ms"], multi["p99_ms"]) < TARGET_P99_MS,
-         f"{single['p99_ms']:.1f} / {multi['p99_ms']:.1f} ms"),
-        (f">= {TARGET_CUSTOMERS_PER_S:,} customers/s with {args.batch}-customer calls",
-         multi["customers_per_s"] >= TARGET_CUSTOMERS_PER_S,
-         f"{multi['customers_per_s']:,.0f}"),
-    ]  # fmt: skip
-    for name, ok, value in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {name}: {value}")
-        result(f"API {name}", f"{value} ({'met' if ok else 'MISSED'})")
-    for r in results:
-        result(
-            f"API {r['batch']} id(s) per call: service / in-process lookup",
-            f"{r['customers_per_s'] / raw[r['batch']]:.4f}",
-            "reference: LatestScores.lookup_json, same run",
-        )
+    print(f"\nservice: {args.customers:,} customers scored; load average {os.getloadavg()}")
+    if results:
+        latest = LatestScores(OutputCatalog(scores_dir))
+        raw = {
+            r["batch"]: raw_lookup_rate(latest, "lookup_json", ids, r["batch"], 3.0)
+            for r in results
+        }
+        print_table("POST /score_customers", results, raw, "LatestScores.lookup_json")
+        single, multi = results
+        report([
+            ("0 errors", single["errors"] + multi["errors"] == 0,
+             f"{single['errors']} + {multi['errors']} "
+             f"(non-2xx {single['non2xx']} + {multi['non2xx']})"),
+            (f">= {TARGET_RPS_SINGLE} requests/s single-customer",
+             single["rps"] >= TARGET_RPS_SINGLE, f"{single['rps']:,.0f}"),
+            (f"p99 < {TARGET_P99_MS} ms", max(single["p99_ms"], multi["p99_ms"]) < TARGET_P99_MS,
+             f"{single['p99_ms']:.1f} / {multi['p99_ms']:.1f} ms"),
+            (f">= {TARGET_CUSTOMERS_PER_S:,} customers/s with {args.batch}-customer calls",
+             multi["customers_per_s"] >= TARGET_CUSTOMERS_PER_S,
+             f"{multi['customers_per_s']:,.0f}"),
+        ])  # fmt: skip
+        for r in results:
+            result(
+                f"API {r['batch']} id(s) per call: service / in-process lookup",
+                f"{r['customers_per_s'] / raw[r['batch']]:.4f}",
+                "reference: LatestScores.lookup_json, same run",
+            )
+    if score_results:
+        ref = {
+            r["batch"]: in_process_score_rate(config, bodies[r["batch"]], r["batch"], 10.0)
+            for r in score_results
+        }
+        print_table(
+            "POST /score (raw histories)", score_results, ref,
+            "validation + tables_from_customers + CompiledFeatures + score_customers",
+        )  # fmt: skip
+        single, multi = score_results
+        report([
+            ("/score 0 errors", single["errors"] + multi["errors"] == 0,
+             f"{single['errors']} + {multi['errors']}"),
+            (f"/score p99 < {TARGET_SCORE_P99_MS} ms single-customer at "
+             f"{args.score_connections} connections",
+             single["p99_ms"] < TARGET_SCORE_P99_MS,
+             f"{single['p99_ms']:.0f} ms (p50 {single['p50_ms']:.0f} ms)"),
+            (f"/score >= {TARGET_SCORE_CUSTOMERS_PER_S:,} customers/s with {args.batch}-customer"
+             " calls", multi["customers_per_s"] >= TARGET_SCORE_CUSTOMERS_PER_S,
+             f"{multi['customers_per_s']:,.0f}"),
+        ])  # fmt: skip
+        for r in score_results:
+            result(
+                f"API /score {r['batch']} customer(s) per call: service / in process",
+                f"{r['customers_per_s'] / ref[r['batch']]:.2f}",
+                "reference: the same work in this process, one call at a time, same run",
+            )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 NON_FEATURES = ("customer_id", "cutoff", "churned", "future_revenue")
@@ -40,18 +41,26 @@ class FeatureSpec:
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise KeyError(f"feature frame lacks model input column(s): {missing}")
-        out = {}
+        # numeric columns in one conversion (per-column conversions dominate a one-row frame)
+        plain = [
+            c
+            for c in self.columns
+            if c not in self.categories
+            and (pd.api.types.is_numeric_dtype(frame[c]) or frame[c].dtype == "boolean")
+        ]
+        block = frame[plain].to_numpy(dtype="float64", na_value=np.nan)
+        out: dict[str, Any] = dict(zip(plain, block.T, strict=True))
         for col in self.columns:
+            if col in out:
+                continue
             s = frame[col]
             if col in self.categories:
                 levels = self.categories[col]
                 text = s.astype("str").where(s.notna())
                 out[col] = pd.Categorical(text.where(text.isin(levels)), categories=levels)
-            else:
-                out[col] = pd.to_numeric(s.astype("float64") if s.dtype == "boolean" else s).astype(
-                    "float64"
-                )
-        return pd.DataFrame(out, index=frame.index)
+            else:  # text holding numbers
+                out[col] = pd.to_numeric(s).astype("float64")
+        return pd.DataFrame({c: out[c] for c in self.columns}, index=frame.index)
 
     def typical(self, frame: pd.DataFrame) -> dict[str, float]:
         """Median of each numeric input over ``frame`` (NaN ignored; absent when all missing):

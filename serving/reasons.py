@@ -372,7 +372,8 @@ def top_reasons(
     safe = np.zeros(n, dtype=bool) if safe is None else np.asarray(safe, dtype=bool)
     sign = np.where(safe, -1.0, 1.0)[:, None]
     push = np.asarray(contributions, dtype=float)[:, : len(columns)] * sign
-    for j, col in enumerate(columns):
+    for j in np.flatnonzero((push > 0).any(axis=0)):  # a column pushing no one is no reason
+        col = columns[j]
         push[~_readable(frame[col], col, safe, ctx), j] = 0.0
     top = _one_per_topic(push, columns, k)
     texts = np.full((n, k), None, dtype=object)

@@ -1,0 +1,57 @@
+"""The contract tables the API builds from request customers are what the file loader gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features.contract import TABLE_NAMES, schema
+from serving.api_models import CustomerIn, tables_from_customers
+
+DAY = dt.date(2026, 3, 31)
+timestamps = st.datetimes(dt.datetime(2024, 1, 1), dt.datetime(2026, 3, 31, 23, 59))
+transactions = st.fixed_dictionaries(
+    {"timestamp": timestamps, "amount": st.floats(-500, 5000)},
+    optional={
+        "order_id": st.text(min_size=1, max_size=8),
+        "quantity": st.floats(0, 20),
+        "channel": st.sampled_from(["web", "store", "app"]),
+        "category": st.sampled_from(["shoes", "toys"]),
+    },
+)
+events = st.fixed_dictionaries(
+    {"timestamp": timestamps, "event_type": st.sampled_from(["visit", "Email_Open", "login"])},
+    optional={"channel": st.sampled_from(["web", "email"]), "value": st.floats(1, 5)},
+)
+customers = st.builds(
+    CustomerIn,
+    customer_id=st.from_regex(r"c[0-9]{1,6}", fullmatch=True),
+    transactions=st.lists(transactions, min_size=1, max_size=5),
+    events=st.lists(events, max_size=5),
+    signup_date=st.none() | st.dates(dt.date(2020, 1, 1), DAY),
+    acquisition_channel=st.none() | st.sampled_from(["referral", "paid_social"]),
+    loyalty_member=st.none() | st.booleans(),
+    as_of=st.just(DAY),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(customers, min_size=1, max_size=4))
+def test_every_table_built_from_request_customers_passes_the_loader_schemas(
+    batch: list[CustomerIn],
+) -> None:
+    tables = tables_from_customers(batch)
+    for name in TABLE_NAMES:
+        schema(name).validate(getattr(tables, name))  # raises on a dtype or rule it breaks
+
+
+def test_event_types_are_lower_case_as_the_loader_makes_them() -> None:
+    one = CustomerIn(
+        customer_id="c1",
+        transactions=[{"timestamp": "2026-03-01T10:00:00", "amount": 10}],
+        events=[{"timestamp": "2026-03-02T10:00:00", "event_type": "Email_Open"}],
+        as_of=DAY,
+    )
+    assert tables_from_customers([one]).events["event_type"].tolist() == ["email_open"]
