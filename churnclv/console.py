@@ -112,6 +112,8 @@ class Reporter:
             f"cutoff {run.cutoff}: {run.customers:,} customers x {run.features} "
             f"features{run.engine_label}"
         )
+        if run.own_columns:
+            self.console.print(escape(run.own_columns))
         self.console.print(f"[green]features written to[/] {escape(str(run.path))}")
 
     def trained(self, run: TrainRun) -> None:

@@ -437,6 +437,89 @@ def _zero_amounts(
     return zero_customer, paid_share
 
 
+_OWN_STREAM = 7_919  # seed suffix of the own columns' random stream
+OWN_EVENT_TYPES = ("product_view", "cart_add", "complaint")
+REGIONS = ("north", "south", "east", "west", "central")
+AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
+OWN_ATTRIBUTES = ("region", "age_band", "store_distance_km")
+
+
+def _poisson_times(
+    rng: np.random.Generator, start: np.ndarray, end: np.ndarray, rate: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(customer index, time) of a Poisson process at ``rate`` per day on [start, end)."""
+    length = np.clip(end - start, 0.0, None)
+    counts = rng.poisson(rate * length)
+    rows = np.repeat(np.arange(start.size), counts)
+    return rows, start[rows] + rng.random(rows.size) * length[rows]
+
+
+def _own_events(
+    rng: np.random.Generator,
+    lat: _Latent,
+    hist: float,
+    ids: pa.Array,
+    start_us: int,
+    events: pd.DataFrame,
+) -> pd.DataFrame:
+    """``events`` plus product views, cart adds and complaints, sorted as the others.
+
+    Views come at 2x the customer's purchase rate while active and fall to a fifth in the
+    weeks of disengagement before dropout (nothing after it); a third of views add to the
+    cart; complaints come at 1 in 1,000 days while active and at 1 in 40 days while
+    disengaging (a strong churn signal that no standard column carries).
+    """
+    end = np.minimum(lat.tau, hist)
+    fade = np.clip(lat.tau - lat.decline, lat.t0, end)  # disengagement starts
+    parts = []
+    for kind, (before, during) in {
+        "product_view": (2.0 * lat.lam, 0.4 * lat.lam),
+        "complaint": (np.full(lat.lam.size, 0.001), np.full(lat.lam.size, 0.025)),
+    }.items():
+        for lo, hi, rate in ((lat.t0, fade, before), (fade, end, during)):
+            rows, t = _poisson_times(rng, lo, hi, rate)
+            parts.append((rows, t, kind))
+    views = np.concatenate([p[0] for p in parts if p[2] == "product_view"])
+    view_t = np.concatenate([p[1] for p in parts if p[2] == "product_view"])
+    cart = rng.random(views.size) < 1 / 3
+    cart_t = np.minimum(view_t[cart] + rng.random(int(cart.sum())) / 96, hist - 1e-6)
+    parts.append((views[cart], cart_t, "cart_add"))
+    rows = np.concatenate([p[0] for p in parts])
+    t = np.concatenate([p[1] for p in parts])
+    kinds = np.concatenate([np.full(p[0].size, p[2], dtype=object) for p in parts])
+    app = rng.random(rows.size) < 0.4
+    extra = pd.DataFrame(
+        {
+            "customer_id": _str_series(pc.take(ids, pa.array(rows))),
+            "timestamp": _to_timestamp(start_us, t),
+            "event_type": pd.Series(kinds, dtype="str"),
+            "channel": pd.Series(np.where(app, "app", "web"), dtype="str"),
+            "value": np.full(rows.size, np.nan),
+        }
+    )
+    both = pd.concat([events, extra], ignore_index=True)
+    return both.sort_values(["timestamp", "customer_id", "event_type"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _own_attributes(rng: np.random.Generator, lat: _Latent) -> dict[str, pd.Series]:
+    """Region (no signal), age band (younger customers drop out sooner) and the distance to
+    the nearest store in km (frequent buyers live closer), as a CRM export would hold them."""
+    n = lat.lam.size
+    region = rng.choice(len(REGIONS), size=n, p=[0.25, 0.25, 0.2, 0.2, 0.1])
+    z_mu = (np.log(lat.mu0) - np.log(lat.mu0).mean()) / np.log(lat.mu0).std()
+    band = np.clip(np.round(2.0 - 0.9 * z_mu + rng.normal(0.0, 0.9, n)), 0, 4).astype(int)
+    z_lam = (np.log(lat.lam) - np.log(lat.lam).mean()) / np.log(lat.lam).std()
+    km = np.round(np.exp(np.log(8.0) - 0.45 * z_lam + rng.normal(0.0, 0.5, n)), 1)
+    values = (
+        _codes_to_str(region, REGIONS),
+        _codes_to_str(band, AGE_BANDS),
+        pd.Series(km, dtype="float64"),
+    )
+    return dict(zip(OWN_ATTRIBUTES, values, strict=True))
+
+
 def _events_frame(sim: dict[str, np.ndarray], ids: pa.Array, start_us: int) -> pd.DataFrame:
     ev_perm = np.lexsort((sim["ev_type"], sim["ev_cust"], np.floor(sim["ev_t"] * _SECONDS_PER_DAY)))
     return pd.DataFrame(
@@ -484,6 +567,7 @@ def generate_demo_data(
     zero_order_share: float = 0.0,
     with_events: bool = True,
     with_customers: bool = True,
+    own_columns: bool = False,
 ) -> DemoData:
     """Simulate a retailer's customers up to and including ``end_date``, plus the truth.
 
@@ -505,6 +589,10 @@ def generate_demo_data(
       the zero-only customers (when ``zero_customer_share > 0``);
     * ``with_events`` / ``with_customers``: False leaves that table out (None). The simulation
       is unchanged, so transactions and truth stay the same as with the table.
+    * ``own_columns``: True adds what real data holds beyond the standard columns (see
+      :func:`_own_events` and :func:`_own_attributes`): three more event types and three more
+      customer columns, drawn from a stream of their own (everything else, the truth included,
+      is the same as without them).
     """
     if n_customers < 1:
         raise ValueError("n_customers must be at least 1")
@@ -601,6 +689,9 @@ def generate_demo_data(
 
     # --- events
     events = _events_frame(sim, ids, start_us) if with_events else None
+    own_rng = np.random.default_rng([seed, _OWN_STREAM])  # apart from the simulation's streams
+    if own_columns and events is not None:
+        events = _own_events(own_rng, lat, float(hist_days), ids, start_us, events)
     for key in ("ev_cust", "ev_t", "ev_type", "ev_channel", "ev_value"):
         del sim[key]
 
@@ -616,6 +707,9 @@ def generate_demo_data(
                 "loyalty_member": pd.array(member_at_end, dtype="boolean"),
             }
         )
+        if own_columns:
+            for name, values in _own_attributes(own_rng, lat).items():
+                customers[name] = values
 
     # --- truth: the same process continued after end_date
     truth = pd.DataFrame({"customer_id": _str_series(ids)})

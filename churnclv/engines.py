@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
     from rich.progress import Progress
 
+    from features.vocabulary import Vocabulary
     from serving.model_store import LoadedModels
     from training.train import Population
 
@@ -67,7 +68,12 @@ class Engine(Protocol):
     con: BaseBackend
 
     def write_features(
-        self, tables: IbisTables, cutoff: dt.date, path: Path, progress: Progress
+        self,
+        tables: IbisTables,
+        cutoff: dt.date,
+        path: Path,
+        progress: Progress,
+        vocabulary: Vocabulary | None = None,
     ) -> tuple[int, int]: ...
 
     def score(
@@ -104,11 +110,16 @@ class DuckDBEngine:
         self.con = con
 
     def write_features(
-        self, tables: IbisTables, cutoff: dt.date, path: Path, progress: Progress
+        self,
+        tables: IbisTables,
+        cutoff: dt.date,
+        path: Path,
+        progress: Progress,
+        vocabulary: Vocabulary | None = None,
     ) -> tuple[int, int]:
         from features.build import write_features
 
-        return write_features(tables, cutoff, path, progress=progress)
+        return write_features(tables, cutoff, path, progress=progress, vocabulary=vocabulary)
 
     def score(
         self,
@@ -124,10 +135,12 @@ class DuckDBEngine:
         from features import build_features
         from features.drift import evaluate_drift
         from features.rfm import has_paid_purchase
+        from features.vocabulary import Vocabulary
         from serving.batch import mark_control_group, write_outputs
         from serving.score import score_customers
 
-        feats = build_features(tables, cutoff, progress=progress)
+        vocabulary = Vocabulary.from_dict(models.bundle.vocabulary)  # the model's, not the data's
+        feats = build_features(tables, cutoff, progress=progress, vocabulary=vocabulary)
         task = progress.add_task("scoring", total=1)
         scores = score_customers(
             feats,
@@ -171,14 +184,19 @@ class SparkEngine:
         self.label = f" on Spark ({con._session.sparkContext.master})"
 
     def write_features(
-        self, tables: IbisTables, cutoff: dt.date, path: Path, progress: Progress
+        self,
+        tables: IbisTables,
+        cutoff: dt.date,
+        path: Path,
+        progress: Progress,
+        vocabulary: Vocabulary | None = None,
     ) -> tuple[int, int]:
         from features.build import feature_table
         from features.engine import to_spark_frame
         from serving.spark import write_spark_parquet
 
         with spark_progress(self.con, progress, f"features{self.label}, tasks"):
-            _, expr = feature_table(tables, cutoff)
+            _, expr = feature_table(tables, cutoff, vocabulary=vocabulary)
             write_spark_parquet(to_spark_frame(self.con, expr), path)
         written = self.con._session.read.parquet(str(path))
         return written.count(), len(written.columns) - 1
@@ -200,10 +218,12 @@ class SparkEngine:
         from features.drift import evaluate_drift
         from features.engine import to_spark_frame
         from features.rfm import HAS_PAID_PURCHASE_SQL
+        from features.vocabulary import Vocabulary
         from serving.spark import score_spark, write_spark_outputs
 
+        vocabulary = Vocabulary.from_dict(models.bundle.vocabulary)  # the model's, not the data's
         with spark_progress(self.con, progress, f"scoring{self.label}, tasks"):
-            _, expr = feature_table(tables, cutoff)
+            _, expr = feature_table(tables, cutoff, vocabulary=vocabulary)
             everyone = to_spark_frame(self.con, expr)
             everyone = everyone.persist(StorageLevel.MEMORY_AND_DISK)  # scored, then sampled
             scores = score_spark(
@@ -222,7 +242,8 @@ class SparkEngine:
             n = int(summary.loc[summary["segment"] == "All customers", "customers"].iloc[0])
             fraction = min(1.0, DRIFT_SAMPLE / max(n, 1))
             buyers = everyone.filter(HAS_PAID_PURCHASE_SQL)  # the models' population
-            sample = conform_dtypes(buyers.sample(fraction=fraction, seed=7).toPandas())
+            sample = buyers.sample(fraction=fraction, seed=7).toPandas()
+            sample = conform_dtypes(sample, vocabulary)
             drift = evaluate_drift(sample, models.bundle.meta.get("drift_reference", {}))
             written = self.con._session.read.parquet(str(paths["scores"]))
             control_count = written.filter("control").count() if holdout_percent else 0

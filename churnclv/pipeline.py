@@ -87,6 +87,8 @@ class FeaturesRun:
     customers: int
     features: int
     engine_label: str
+    own_columns: str | None = None
+    """What of the data's own columns became features (see features.vocabulary)."""
 
 
 def run_features(settings: Settings, reporter: Reporter) -> FeaturesRun:
@@ -94,9 +96,15 @@ def run_features(settings: Settings, reporter: Reporter) -> FeaturesRun:
     with writing(settings, "churnclv features") as catalog, open_engine(settings) as engine:
         result = load_inputs(settings, reporter, engine)
         cutoff = resolve_cutoff(settings, result)
+        from features.vocabulary import vocabulary_at
+
+        # the data's own event types and attributes, chosen as training does (at the cutoff)
+        vocabulary = vocabulary_at(result.tables, cutoff, **settings.model.vocabulary_limits)
         with reporter.progress() as progress:
-            rows, cols = engine.write_features(result.tables, cutoff, catalog.features, progress)
-    return FeaturesRun(catalog.features, cutoff, rows, cols, engine.label)
+            rows, cols = engine.write_features(
+                result.tables, cutoff, catalog.features, progress, vocabulary
+            )
+    return FeaturesRun(catalog.features, cutoff, rows, cols, engine.label, vocabulary.describe())
 
 
 class TruthError(UserError):
@@ -129,6 +137,7 @@ def run_training(settings: Settings, reporter: Reporter, experiment: str | None 
     """Load inputs, train and evaluate, write the bundle and report, log and register in MLflow
     (``experiment``: log into that MLflow experiment and register nothing)."""
     from features import build_features
+    from features.vocabulary import Vocabulary
     from training.report import render_report
     from training.tracking import log_and_register, log_report
     from training.train import train_models
@@ -156,7 +165,8 @@ def run_training(settings: Settings, reporter: Reporter, experiment: str | None 
                 elif truth is not None:
                     step("comparing with the ground truth")
                     end = result.data_end
-                    feats = build_features(result_in.tables, end)
+                    vocabulary = Vocabulary.from_dict(result.bundle.vocabulary)
+                    feats = build_features(result_in.tables, end, vocabulary=vocabulary)
                     extra[f"Against the simulation's ground truth (scored at {end})"] = (
                         evaluate_against_truth(
                             result.bundle, feats, truth, h, result.baselines, scoring_date=end

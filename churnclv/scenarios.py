@@ -117,6 +117,13 @@ SCENARIOS: dict[str, Scenario] = {
             365,
         ),
         Scenario(
+            "own-columns",
+            "the retailer with three more event types (product_view, cart_add, complaint) and "
+            "three more customer columns (region, age_band, store_distance_km)",
+            90,
+            365,
+        ),
+        Scenario(
             "trend",
             "no seasonality, signups growing 10x over the history, purchase rates falling "
             f"{-TREND_RATE_PER_YEAR:.0%} a year",
@@ -157,6 +164,7 @@ def generate_scenario(
         "short": {"years": SHORT_YEARS},
         "launch": {"years": LAUNCH_DAYS / 365.25},
         "transactions-only": {"with_events": False, "with_customers": False},
+        "own-columns": {"own_columns": True},
         "zero-amounts": {
             "zero_customer_share": ZERO_CUSTOMER_SHARE,
             "zero_order_share": ZERO_ORDER_SHARE,

@@ -221,10 +221,39 @@ class ModelSettings(_Strict):
         "and fit the CLV interval there; it costs about five more feature snapshots and one "
         "revenue fit. Off: the interval is fitted on the churn-horizon test cutoff instead.",
     )
+    max_event_types: int = Field(
+        default=10,
+        ge=0,
+        description="Event types of the data beyond the standard five (visit, email_open, "
+        "email_click, support_ticket, app_session) that get the standard event features "
+        "(counts per window, days since, trend): the most frequent first, up to this many; 0: "
+        "none. Chosen on the data up to the backtest's test cutoff and stored with the model.",
+    )
+    max_category_levels: int = Field(
+        default=20,
+        ge=1,
+        description="Extra text columns of the customers table (the data's own attributes, "
+        "e.g. region or plan) become features with their most frequent values up to this "
+        "many; the others read 'other'.",
+    )
+    exclude_attributes: list[str] = Field(
+        default_factory=list,
+        description="Extra columns of the customers table that are not to become features "
+        "(e.g. an e-mail address or a free-text note); every other extra column does.",
+    )
     min_customers: int = Field(default=200, gt=0)
     min_class_count: int = Field(default=30, gt=0)
     gate_tolerance_auc: float = Field(default=0.005, ge=0.0)
     gate_tolerance_spearman: float = Field(default=0.01, ge=0.0)
+
+    @property
+    def vocabulary_limits(self) -> dict[str, Any]:
+        """Keyword arguments of ``features.vocabulary.vocabulary_at``."""
+        return {
+            "max_event_types": self.max_event_types,
+            "max_levels": self.max_category_levels,
+            "exclude": tuple(self.exclude_attributes),
+        }
 
     @field_validator("lightgbm")
     @classmethod

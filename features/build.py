@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from features.catalogue import FAMILIES
+from features.catalogue import families_for
 from features.context import Context, CutoffLike
 from features.engine import IbisTables, fetch, to_ibis
 from features.registry import Family, FeatureSpec, Source
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
     from features.contract import InputTables
+    from features.vocabulary import Vocabulary
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(step, done, total)`` after each pass (``step`` names its families)."""
@@ -48,13 +49,16 @@ def progress_callback(progress: Any) -> ProgressCallback:
     raise TypeError("progress must be None, a callable(step, done, total) or a rich Progress")
 
 
-def feature_passes(ctx: Context) -> list[tuple[str, ir.Table]]:
+def feature_passes(
+    ctx: Context, vocabulary: Vocabulary | None = None
+) -> list[tuple[str, ir.Table]]:
     """One Ibis expression per source table, keyed by customer_id: ``(families, expr)``.
 
-    Useful for inspecting the generated SQL: ``ibis.to_sql(expr)``.
+    ``vocabulary``: the model's own event types (:mod:`features.vocabulary`), if any. Useful
+    for inspecting the generated SQL: ``ibis.to_sql(expr)``.
     """
     groups: dict[Source, list[Family]] = {}
-    for family in FAMILIES:
+    for family in families_for(vocabulary):
         if family.available(ctx.present):
             groups.setdefault(family.source, []).append(family)
     passes = []
@@ -67,7 +71,11 @@ def feature_passes(ctx: Context) -> list[tuple[str, ir.Table]]:
         for f in fams:
             if f.finalize is not None:
                 expr = expr.mutate(**f.finalize(expr))
-        expr = expr.select("customer_id", *[c for f in fams for c in f.columns])
+        # a column a family could not compute here (an attribute absent from this batch) is
+        # left out: assemble_table makes it null
+        expr = expr.select(
+            "customer_id", *[c for f in fams for c in f.columns if c in expr.columns]
+        )
         passes.append(("+".join(f.name for f in fams), expr))
     return passes
 
@@ -100,7 +108,9 @@ def assemble_table(passes: list[ir.Table], specs: list[FeatureSpec]) -> ir.Table
     return joined.select(**cols)
 
 
-def assemble(passes: list[pa.Table], specs: list[FeatureSpec]) -> pd.DataFrame:
+def assemble(
+    passes: list[pa.Table], specs: list[FeatureSpec], vocabulary: Vocabulary | None = None
+) -> pd.DataFrame:
     """:func:`assemble_table` over Arrow pass results in an in-process DuckDB, sorted by id."""
     import ibis
 
@@ -110,16 +120,16 @@ def assemble(passes: list[pa.Table], specs: list[FeatureSpec]) -> pd.DataFrame:
         frame = con.to_pyarrow(expr).to_pandas(split_blocks=True)
     finally:
         con.disconnect()
-    return conform_dtypes(frame)
+    return conform_dtypes(frame, vocabulary)
 
 
-def conform_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+def conform_dtypes(frame: pd.DataFrame, vocabulary: Vocabulary | None = None) -> pd.DataFrame:
     """Give a feature frame the catalogue's dtypes (in place; returned for chaining).
 
     Whatever produced the frame (DuckDB, Arrow batches from Spark), ``customer_id`` is text and
-    every catalogue column has its spec's dtype, even in an empty frame.
+    every catalogue column (and ``vocabulary``'s) has its spec's dtype, even in an empty frame.
     """
-    dtypes = {s.name: s.dtype for f in FAMILIES for s in f.specs}
+    dtypes = {s.name: s.dtype for f in families_for(vocabulary) for s in f.specs}
     for name in frame.columns:
         # only columns that differ: an astype per column costs more than the query on a
         # one-customer frame (POST /score)
@@ -131,7 +141,10 @@ def conform_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def feature_table(
-    tables: InputTables | IbisTables, cutoff: CutoffLike, backend: BaseBackend | None = None
+    tables: InputTables | IbisTables,
+    cutoff: CutoffLike,
+    backend: BaseBackend | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> tuple[IbisTables, ir.Table]:
     """The whole feature frame as one lazy Ibis expression on the tables' backend (not sorted).
 
@@ -141,9 +154,14 @@ def feature_table(
     """
     ibis_tables = to_ibis(tables, backend)
     ctx = Context.at(ibis_tables, cutoff)
-    specs = [s for f in FAMILIES if f.available(ctx.present) for s in f.specs]
-    passes = [expr for _, expr in feature_passes(ctx)]
+    specs = frame_specs(ctx.present, vocabulary)
+    passes = [expr for _, expr in feature_passes(ctx, vocabulary)]
     return ibis_tables, assemble_table(passes, specs)
+
+
+def frame_specs(present: set[str], vocabulary: Vocabulary | None = None) -> list[FeatureSpec]:
+    """The columns of a feature frame built from the ``present`` tables, in order."""
+    return [s for f in families_for(vocabulary) if f.available(present) for s in f.specs]
 
 
 def _pass_results(
@@ -151,17 +169,18 @@ def _pass_results(
     cutoff: CutoffLike,
     backend: BaseBackend | None,
     progress: ProgressCallback | Any | None,
+    vocabulary: Vocabulary | None = None,
 ) -> tuple[list[pa.Table], list[FeatureSpec]]:
     """Run every pass on the tables' backend: (Arrow result per pass, specs of the frame)."""
     ibis_tables = to_ibis(tables, backend)
     ctx = Context.at(ibis_tables, cutoff)
     report = progress_callback(progress)
-    passes = feature_passes(ctx)
+    passes = feature_passes(ctx, vocabulary)
     results = []
     for i, (step, expr) in enumerate(passes, start=1):
         results.append(fetch(ibis_tables.con, expr))
         report(step, i, len(passes))
-    return results, [s for f in FAMILIES if f.available(ctx.present) for s in f.specs]
+    return results, frame_specs(ctx.present, vocabulary)
 
 
 def write_features(
@@ -170,6 +189,7 @@ def write_features(
     path: Path,
     backend: BaseBackend | None = None,
     progress: ProgressCallback | Any | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> tuple[int, int]:
     """:func:`build_features` written straight to a Parquet file by DuckDB (atomically, the
     same columns and types, no pandas frame in between); returns (customers, features)."""
@@ -178,7 +198,7 @@ def write_features(
 
     from core.files import atomic_path
 
-    results, specs = _pass_results(tables, cutoff, backend, progress)
+    results, specs = _pass_results(tables, cutoff, backend, progress, vocabulary)
     con = ibis.duckdb.connect()
     try:
         expr = assemble_table([ibis.memtable(t) for t in results], specs).order_by("customer_id")
@@ -194,6 +214,7 @@ def build_features(
     cutoff: CutoffLike,
     backend: BaseBackend | None = None,
     progress: ProgressCallback | Any | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> pd.DataFrame:
     """Point-in-time features: one row per customer known at ``cutoff``, sorted by customer_id.
 
@@ -201,7 +222,8 @@ def build_features(
     new in-memory DuckDB) or as Ibis tables (:class:`~features.engine.IbisTables`, e.g. from
     :func:`~features.engine.tables_from_parquet`). Only rows up to the end of the cutoff day
     are used. Columns: ``customer_id`` then the catalogue's features of the families whose
-    tables are present (see :mod:`features.catalogue`). ``progress`` reports each pass.
+    tables are present (see :mod:`features.catalogue`), then those of ``vocabulary`` (the
+    model's own event types, :mod:`features.vocabulary`). ``progress`` reports each pass.
     """
-    results, specs = _pass_results(tables, cutoff, backend, progress)
-    return assemble(results, specs)
+    results, specs = _pass_results(tables, cutoff, backend, progress, vocabulary)
+    return assemble(results, specs, vocabulary)

@@ -6,10 +6,15 @@ it for ``docs/features.md``. Importing this module does not import Ibis.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from features import attributes, channel, engagement, rfm, windows
 from features.registry import Family
+
+if TYPE_CHECKING:
+    from features.vocabulary import Vocabulary
 
 FAMILIES: tuple[Family, ...] = (
     rfm.FAMILY,
@@ -42,6 +47,28 @@ CONVENTIONS = """\
 * Money is summed as exact decimals (6 places) and only then turned into `float64`, so the
   frame is bit-for-bit reproducible and the same on DuckDB and Spark.
 """
+
+
+OWN_COLUMNS = """\
+Beyond the families above, the data's own columns become features too
+(`features/vocabulary.py`). Which ones is learned in training, on the data visible at the
+backtest's test cutoff, and stored with the model; scoring builds exactly those columns.
+
+| feature | meaning | unit | window | dtype | when missing |
+| --- | --- | --- | --- | --- | --- |
+| `events_{type}_{w}d` | events of that type, for each event type beyond the five above (the most frequent, up to `model.max_event_types`, 10) | count | last `w` days (30, 90, 180, 365) | int64 | 0 |
+| `days_since_{type}` | days from the last event of that type to the cutoff day | days | all history | float64 | null when never |
+| `events_{type}_trend_90d` | (events last 90d - previous 90d) / (previous 90d + 1) | ratio | last 90 days vs the 90 days before | float64 | 0 |
+| `attr_{column}` | each extra column of the customers table: a number when every value reads as one, else its most frequent values (up to `model.max_category_levels`, 20) and `other`; not those in `model.exclude_attributes` nor identifier-like text | value or category | static | float64 or str | null when unknown or no customers row |
+
+`{type}` and `{column}` are the names in lower case with other characters as `_`. The
+training report and `churnclv features` say which were generated.
+"""
+
+
+def families_for(vocabulary: Vocabulary | None = None) -> tuple[Family, ...]:
+    """The catalogue's families, then those of a model's own event types (if any)."""
+    return FAMILIES + (vocabulary.families if vocabulary is not None else ())
 
 
 def families(include_optional: bool = True) -> tuple[Family, ...]:
@@ -106,4 +133,5 @@ def catalogue_markdown(include_optional: bool = True) -> str:
             cells = [f"`{s.name}`", s.meaning, s.unit, s.window, s.dtype, s.missing]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
+    lines += ["## The data's own columns", "", OWN_COLUMNS.rstrip(), ""]
     return "\n".join(lines)

@@ -96,7 +96,7 @@ def drop_duplicates(mapped: ir.Table) -> ir.Table:
     return mapped.group_by(data).aggregate(**place)
 
 
-def _text(value: ir.Value) -> ir.StringValue:
+def clean_text(value: ir.Value) -> ir.StringValue:
     """Text with surrounding spaces removed; empty -> null; integral floats without '.0'."""
     import ibis
 
@@ -149,7 +149,7 @@ def _time(value: ir.Value, fmt: str | None, engine: str) -> ir.TimestampValue:
 
     if value.type().is_timestamp() or value.type().is_date():
         return value.cast("timestamp")
-    text = _text(value)
+    text = clean_text(value)
     if fmt:
         return _try_strptime(text, fmt, engine)
     iso = text.try_cast("timestamp('UTC')").cast("timestamp")  # offsets honoured
@@ -180,10 +180,10 @@ def guess_timestamp_format(values: list[str]) -> str | None:
     return None
 
 
-def _number(value: ir.Value) -> ir.FloatingValue:
+def clean_number(value: ir.Value) -> ir.FloatingValue:
     if value.type().is_numeric() and not value.type().is_boolean():
         return value.cast("float64")
-    return _text(value).try_cast("float64")
+    return clean_text(value).try_cast("float64")
 
 
 def _first_reason(checks: list[tuple[ir.BooleanValue, Any]]) -> ir.StringValue:
@@ -223,29 +223,32 @@ def check_table(
             continue
         raw_col = mapped[col]
         if dtype == "str":
-            values[col] = _text(raw_col)
+            values[col] = clean_text(raw_col)
         elif dtype.startswith("datetime"):
             values[col] = _time(raw_col, src.timestamp_format, engine)
         elif dtype == "float64":
-            values[col] = _number(raw_col)
+            values[col] = clean_number(raw_col)
         elif dtype == "boolean":
             if raw_col.type().is_boolean():
                 values[col] = raw_col
             else:
-                text = _text(raw_col).lower()
+                text = clean_text(raw_col).lower()
                 values[col] = ibis.cases(
                     (text.isin(TRUE_TEXTS), True),
                     (text.isin(FALSE_TEXTS), False),
                     else_=ibis.null("boolean"),
                 )
                 bad = text.notnull() & ~text.isin(TRUE_TEXTS + FALSE_TEXTS)
-                checks.append((bad, "unreadable " + col + ": '" + _text(raw_col) + "'"))
+                checks.append((bad, "unreadable " + col + ": '" + clean_text(raw_col) + "'"))
     checks.append((values["customer_id"].isnull(), "missing customer_id"))
     raw_time = mapped[time_col]
     if raw_time.type().is_string():
-        checks.append((_text(raw_time).isnull(), f"missing {time_col}"))
+        checks.append((clean_text(raw_time).isnull(), f"missing {time_col}"))
         checks.append(
-            (values[time_col].isnull(), "unparseable " + time_col + ": '" + _text(raw_time) + "'")
+            (
+                values[time_col].isnull(),
+                "unparseable " + time_col + ": '" + clean_text(raw_time) + "'",
+            )
         )
     else:
         checks.append((values[time_col].isnull(), f"missing {time_col}"))
@@ -263,7 +266,7 @@ def check_table(
     )
     for col in (c for c, v in spec.items() if v[1] == "float64" and c in mapped.columns):
         value = values[col]
-        text = None if mapped[col].type().is_numeric() else _text(mapped[col])
+        text = None if mapped[col].type().is_numeric() else clean_text(mapped[col])
         if spec[col][0]:
             missing = value.isnull() if text is None else value.isnull() & text.isnull()
             checks.append((missing, f"missing {col}"))

@@ -27,6 +27,7 @@ import pandas as pd
 from features.build import conform_dtypes, feature_table
 from features.context import CutoffLike, as_date
 from features.engine import IbisTables, contract_arrow
+from features.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     import duckdb
@@ -47,16 +48,20 @@ class CompiledFeatures:
         self._plans: OrderedDict[tuple, str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def build(self, tables: InputTables, cutoff: CutoffLike) -> pd.DataFrame:
-        """The feature frame of ``tables`` at ``cutoff``, as ``build_features`` gives it."""
+    def build(
+        self, tables: InputTables, cutoff: CutoffLike, vocabulary: Vocabulary | None = None
+    ) -> pd.DataFrame:
+        """The feature frame of ``tables`` at ``cutoff`` with the model's own event types
+        (``vocabulary``), as ``build_features`` gives it."""
         arrows = {
             name: contract_arrow(frame, name)
             for name in TABLES
             if (frame := getattr(tables, name)) is not None
         }
         day = as_date(cutoff)
-        key = (day, tuple((n, str(a.schema)) for n, a in arrows.items()))
-        con = self._prepared(key, arrows, day)
+        vocabulary = vocabulary or Vocabulary()
+        key = (day, vocabulary, tuple((n, str(a.schema)) for n, a in arrows.items()))
+        con = self._prepared(key, arrows, day, vocabulary)
         for name, arrow in arrows.items():
             table = PREFIX + name
             con.execute(f"DELETE FROM {table}")
@@ -68,10 +73,10 @@ class CompiledFeatures:
         finally:
             for name in arrows:
                 con.execute(f"DELETE FROM {PREFIX}{name}")  # the batch's rows are not kept
-        return conform_dtypes(frame)
+        return conform_dtypes(frame, vocabulary)
 
     def _prepared(
-        self, key: tuple, arrows: dict[str, pa.Table], day: object
+        self, key: tuple, arrows: dict[str, pa.Table], day: object, vocabulary: Vocabulary
     ) -> duckdb.DuckDBPyConnection:
         """This thread's connection for ``key``: empty tables of the batch's schema and the
         feature query prepared over them (created on first use, the oldest dropped)."""
@@ -92,14 +97,19 @@ class CompiledFeatures:
             con.register("churnclv_batch", arrow)
             con.execute(f"CREATE TABLE {PREFIX}{name} AS SELECT * FROM churnclv_batch LIMIT 0")
             con.unregister("churnclv_batch")
-        con.execute("PREPARE features AS " + self._sql(key, con, set(arrows), day))
+        con.execute("PREPARE features AS " + self._sql(key, con, set(arrows), day, vocabulary))
         cons[key] = con
         while len(cons) > MAX_PLANS:
             cons.popitem(last=False)[1].close()
         return con
 
     def _sql(
-        self, key: tuple, con: duckdb.DuckDBPyConnection, present: set[str], day: object
+        self,
+        key: tuple,
+        con: duckdb.DuckDBPyConnection,
+        present: set[str],
+        day: object,
+        vocabulary: Vocabulary,
     ) -> str:
         """The query for ``key``, compiled once for all threads."""
         with self._lock:
@@ -107,7 +117,7 @@ class CompiledFeatures:
             if plan is not None:
                 self._plans.move_to_end(key)
                 return plan
-        plan = _compile(con, present, day)
+        plan = _compile(con, present, day, vocabulary)
         with self._lock:
             self._plans[key] = plan
             while len(self._plans) > MAX_PLANS:
@@ -115,12 +125,14 @@ class CompiledFeatures:
         return plan
 
 
-def _compile(con: duckdb.DuckDBPyConnection, present: set[str], day: object) -> str:
+def _compile(
+    con: duckdb.DuckDBPyConnection, present: set[str], day: object, vocabulary: Vocabulary
+) -> str:
     """The whole feature frame over the tables named ``PREFIX + name`` as one SQL query (the
     passes and their assembly of :func:`features.build.feature_table`, sorted by customer_id)."""
     import ibis
 
     backend = ibis.duckdb.from_connection(con)
     tables = IbisTables(con=backend, **{name: backend.table(PREFIX + name) for name in present})
-    _, expr = feature_table(tables, day)
+    _, expr = feature_table(tables, day, vocabulary=vocabulary)
     return str(ibis.to_sql(expr.order_by("customer_id"), dialect="duckdb"))

@@ -117,7 +117,9 @@ def make_backend(
 
 
 def _contract_columns(name: str, frame_columns: list[str]) -> list[str]:
-    return [c for c in CONTRACT[name] if c in frame_columns]
+    """The contract columns present, then (customers only) the customer's own attributes."""
+    own = [c for c in frame_columns if c not in CONTRACT[name]] if name == "customers" else []
+    return [c for c in CONTRACT[name] if c in frame_columns] + own
 
 
 def register_frame(frame: Any, name: str, con: BaseBackend) -> ir.Table:
@@ -131,7 +133,8 @@ def register_frame(frame: Any, name: str, con: BaseBackend) -> ir.Table:
 
 
 def contract_arrow(frame: Any, name: str) -> pa.Table:
-    """The contract columns of a pandas frame as Arrow, all-null columns typed by the contract."""
+    """The contract columns of a pandas frame (and a customers table's own attributes) as
+    Arrow, all-null columns typed by the contract."""
     import pyarrow as pa
 
     cols = _contract_columns(name, list(frame.columns))
@@ -140,8 +143,9 @@ def contract_arrow(frame: Any, name: str) -> pa.Table:
     fields = []
     for col in cols:
         field = arrow.schema.field(col)
-        if pa.types.is_null(field.type):
-            field = pa.field(col, _arrow_type(CONTRACT[name][col][1]))
+        if pa.types.is_null(field.type):  # an own attribute with no value: text
+            known = CONTRACT[name].get(col)
+            field = pa.field(col, _arrow_type(known[1]) if known else pa.string())
         fields.append(field)
     return arrow.cast(pa.schema(fields))
 

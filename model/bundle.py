@@ -123,6 +123,14 @@ class ModelBundle:
     """Revenue factor per calendar month (January first, mean 1), when training fitted one."""
     interval: RatioInterval | None = None
     """CLV interval rule fitted on the backtest (None: no interval)."""
+    directions: dict[str, int] = field(default_factory=dict)
+    """+1 where more reads riskier, -1 where less does, for the inputs whose meaning is not
+    known in advance (the data's own columns): the sign of their rank correlation with churn
+    on the training cutoffs. Reasons use it as they use the catalogue's known directions."""
+    vocabulary: dict[str, Any] = field(default_factory=dict)
+    """The data's own event types and customer attributes the models were trained with
+    (``features.vocabulary.Vocabulary.to_dict``): scoring builds their features, whatever the
+    batch holds."""
 
     def model_frame(self, features: pd.DataFrame) -> pd.DataFrame:
         """The feature frame with the BTYD posteriors of the stored fit added."""
@@ -250,6 +258,8 @@ class ModelBundle:
             "value_cutpoints": self.value_cutpoints,
             "typical": self.typical,
             "season_index": self.season_index,
+            "directions": self.directions,
+            "vocabulary": self.vocabulary,
             "meta": self.meta,
         }
         (folder / BUNDLE_FILE).write_text(json.dumps(doc, indent=2, default=str))
@@ -288,4 +298,6 @@ class ModelBundle:
             typical=doc["typical"],
             meta=doc.get("meta", {}),
             season_index=doc.get("season_index"),
+            directions=doc.get("directions", {}),
+            vocabulary=doc.get("vocabulary", {}),
         )

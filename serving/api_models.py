@@ -26,6 +26,12 @@ MAX_ROWS_PER_CUSTOMER = 10_000
 MAX_BODY_BYTES = 10_000_000
 FUTURE_TOLERANCE_DAYS = 1  # time zones ahead of UTC
 
+MAX_ATTRIBUTES = 50
+AttributeName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
+AttributeValue = (
+    Annotated[str, Field(max_length=1000)] | Annotated[float, Field(allow_inf_nan=False)] | bool
+)
+
 CustomerId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
 
 
@@ -86,6 +92,15 @@ class CustomerIn(_Strict):
     signup_date: dt.date | None = None
     acquisition_channel: str | None = None
     loyalty_member: bool | None = None
+    attributes: Annotated[
+        dict[AttributeName, AttributeValue | None], Field(max_length=MAX_ATTRIBUTES)
+    ] = Field(
+        default={},
+        description="The customer's other columns, as in the customers file (e.g. region, plan, "
+        "age band): those the model was trained with become features, others are ignored. "
+        "Needs signup_date, as a row of the customers file does.",
+        examples=[{"region": "north", "store_distance_km": 4.2}],
+    )
     as_of: dt.date | None = Field(
         default=None,
         description="Score as of the end of this day (default: today, UTC); history after it "
@@ -126,9 +141,11 @@ def tables_from_customers(customers: list[CustomerIn]):  # noqa: ANN201 - featur
     """Contract tables built from API customers (same dtypes as the file loader's)."""
     from features.contract import CONTRACT, InputTables
 
-    def frame(rows: list[dict], table: str) -> pd.DataFrame:
+    def frame(rows: list[dict], table: str, own: tuple[str, ...] = ()) -> pd.DataFrame:
         spec = CONTRACT[table]
-        out = pd.DataFrame(rows, columns=list(spec))
+        out = pd.DataFrame(rows, columns=[*spec, *own])
+        for col in own:
+            out[col] = out[col].astype("str")
         for col, (_req, dtype, _m) in spec.items():
             if dtype.startswith("datetime"):
                 out[col] = (
@@ -148,6 +165,9 @@ def tables_from_customers(customers: list[CustomerIn]):  # noqa: ANN201 - featur
     ]
     cust = [
         {
+            # the customer's own columns as a CSV gives them (text): the feature code reads
+            # numbers from text as it does for the file; they cannot shadow contract columns
+            **{k: _as_text(v) for k, v in c.attributes.items() if k not in CONTRACT["customers"]},
             "customer_id": c.customer_id,
             "signup_date": pd.Timestamp(c.signup_date),
             "acquisition_channel": c.acquisition_channel,
@@ -156,12 +176,24 @@ def tables_from_customers(customers: list[CustomerIn]):  # noqa: ANN201 - featur
         for c in customers
         if c.signup_date is not None
     ]
+    own = tuple(dict.fromkeys(k for row in cust for k in row if k not in CONTRACT["customers"]))
     # empty (not missing) optional tables: the model's engagement and attribute features are
     # then zeros / nulls, as for a batch customer without events, instead of absent columns.
     # Not re-checked with the pandera schemas here (a third of a one-customer /score call):
     # the request models hold every rule, and tests/serving/test_api_models.py checks that
     # what this builds passes the schemas.
-    return InputTables(frame(tx, "transactions"), frame(ev, "events"), frame(cust, "customers"))
+    return InputTables(
+        frame(tx, "transactions"), frame(ev, "events"), frame(cust, "customers", own)
+    )
+
+
+def _as_text(value: object) -> str | None:
+    """An attribute value as the customers file would hold it."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
 # ---- response models: they document the JSON the endpoints return (/docs, /docs.json) -------

@@ -39,6 +39,9 @@ class ReasonContext:
     currency: str | None = None
     horizon_days: int = 90
     """Horizon of the BTYD expectations (the bundle's label horizon)."""
+    directions: Mapping[str, int] = field(default_factory=dict)
+    """+1 / -1 for features whose reading has no direction of its own (the data's own event
+    types and numeric attributes): learned in training (the bundle's ``directions``)."""
 
 
 Phrase = Callable[[pd.Series, pd.DataFrame, ReasonContext], pd.Series]
@@ -74,6 +77,8 @@ SINCE_WORDS = {
 }
 RISING_EVENTS = {"support_tickets", "support_ticket"}  # more of these reads riskier
 _WINDOW = re.compile(r"^(?P<what>[a-z_]+)_(?P<days>\d+)d$")
+# the data's own event types (features.vocabulary): events_{type}_{w}d, events_{type}_trend_90d
+_OWN_EVENTS = re.compile(r"^events_(?P<what>[a-z0-9_]+?)_(?:(?P<days>\d+)d|(?P<trend>trend_90d))$")
 
 
 def words(name: str) -> str:
@@ -137,6 +142,7 @@ def _trend(what: str, last_col: str, money: bool = False) -> Phrase:
         pct = ((last - prev) / prev * 100).abs().round(0)
         change = pd.Series(np.where(last < prev, " down ", " up "), index=t.index)
         text = what + change + pct.map("{:.0f}".format) + "% vs the previous 90 days"
+        text = text.where(pct != 0, what + " unchanged vs the previous 90 days")
         amount = _money(last.fillna(0), ctx) if money else _n(last.fillna(0))
         none_before = what + " " + amount + " in the last 90 days, none in the 90 before"
         stopped = what + " stopped: none in the last 90 days"
@@ -263,9 +269,24 @@ def reading(feature: str) -> Reading:
     other column reads as "<name in words>: <value>" with no direction."""
     if feature in READINGS:
         return READINGS[feature]
+    if m := _OWN_EVENTS.match(feature):
+        # the data's own event types: whether more of them is good or bad is not known here,
+        # so no direction (a value is a reason when it pushes the score the shown way)
+        what = m.group("what")
+        one, many = f"{words(what)} event", f"{words(what)} events"
+        if m.group("trend"):
+            return Reading(_trend(many, f"events_{what}_90d"), 0, topic=what)
+        window = f" in the last {m.group('days')} days"
+        return Reading(
+            _count("", one, window, plural=many, none=f"no {one}{window}"), 0, topic=what
+        )
     if feature.startswith("days_since_"):
         what = feature[len("days_since_") :]
-        noun = SINCE_WORDS.get(what, words(what))
+        if what not in SINCE_WORDS:  # one of the data's own event types (see above)
+            noun = f"{words(what)} event"
+            since = _count(f"last {noun} ", "day", " ago", none=f"last {noun} on the scoring date")
+            return Reading(since, 0, topic=what)
+        noun = SINCE_WORDS[what]
         since = _count(f"last {noun} ", "day", " ago", none=f"last {noun} on the scoring date")
         return Reading(since, -1 if what in RISING_EVENTS else +1, topic=what + "s")
     if m := _WINDOW.match(feature):
@@ -283,7 +304,18 @@ def reading(feature: str) -> Reading:
         direction = +1 if what in RISING_EVENTS else -1
         count = _count("", one, window, plural=many, none=f"no {one}{window}")
         return Reading(count, direction, topic=what)
+    if feature.startswith("attr_"):  # the data's own attributes (features.vocabulary)
+        label = words(feature.removeprefix("attr_"))
+        return Reading(lambda v, df, ctx: f"{label}: " + v.map(_value_words), 0, topic=feature)
     return Reading(lambda v, df, ctx: f"{words(feature)}: " + v.astype(str).map(words), 0)
+
+
+def _value_words(value: object) -> str:
+    """A value of one of the data's own attributes as words: a number to 3 significant
+    digits ('12.5', '1,250'), a code as words ('paid_social' -> 'paid social')."""
+    if isinstance(value, int | float | np.number) and not isinstance(value, bool):
+        return f"{float(value):,.3g}" if abs(float(value)) < 1000 else f"{float(value):,.0f}"
+    return words(value)
 
 
 def phrases(
@@ -306,10 +338,11 @@ def _readable(
     """True where the value is known and reads the way its side needs (see the module doc)."""
     known = values.notna().to_numpy()
     r = reading(feature)
-    if r.direction == 0 or not pd.api.types.is_numeric_dtype(values):
+    direction = r.direction or context.directions.get(feature, 0)
+    if direction == 0 or not pd.api.types.is_numeric_dtype(values):
         return known
     x = values.astype("float64").to_numpy()
-    side = np.where(safe, -r.direction, r.direction)  # + : must read riskier than the reference
+    side = np.where(safe, -direction, direction)  # + : must read riskier than the reference
     ok = known.copy()
     for ref in (context.typical.get(feature), r.pivot):
         if ref is not None and not np.isnan(ref):

@@ -80,7 +80,9 @@ def score_customers(
     value = assign_value_tier(retained, bundle.value_cutpoints)
     cells = assign_segments(risk, value, segments)
     if with_reasons and len(features):
-        context = ReasonContext(bundle.typical, currency, bundle.label_horizon_days)
+        context = ReasonContext(
+            bundle.typical, currency, bundle.label_horizon_days, bundle.directions
+        )
         safe = risk == lowest_risk_tier(segments)  # explained by what keeps them safe
         if bundle.churn_head.lightgbm:  # LightGBM takes part in the churn score: its TreeSHAP
             contrib = bundle.boosters["churn"].predict(matrix, pred_contrib=True)

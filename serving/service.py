@@ -203,6 +203,7 @@ class ChurnCLV:
         return self._score_history(customers)
 
     def _score_history(self, customers: list[CustomerIn]) -> list[dict]:
+        from features.vocabulary import Vocabulary
         from serving.api_models import tables_from_customers
         from serving.batching import score_apart
         from serving.latest import api_record
@@ -220,8 +221,10 @@ class ChurnCLV:
             # entries are never pooled into one customer (scores do not depend on the id)
             part = [customers[i].model_copy(update={"customer_id": f"#{i}"}) for i in idx]
             tables = tables_from_customers(part)
-            feats = self.features.build(tables, as_of).set_index("customer_id", drop=False)
             models = self.models  # one pair for the whole group, even if a reload swaps it
+            vocabulary = Vocabulary.from_dict(models.bundle.vocabulary)
+            feats = self.features.build(tables, as_of, vocabulary)
+            feats = feats.set_index("customer_id", drop=False)
             scored = score_customers(
                 feats.loc[[c.customer_id for c in part]].reset_index(drop=True),
                 models.bundle,

@@ -28,6 +28,7 @@ from core.faults import checkpoint
 from core.files import atomic_dir, write_frame
 from core.settings import SegmentSettings
 from features.build import conform_dtypes
+from features.vocabulary import Vocabulary
 from model.bundle import ModelBundle
 from model.clv import Z80
 from serving.batch import (
@@ -76,12 +77,13 @@ def score_spark(
     if features.rdd.getNumPartitions() < 2 * context.defaultParallelism:
         features = features.repartition(2 * context.defaultParallelism)
     versions = dict(model_versions or {})
+    vocabulary = Vocabulary.from_dict(bundle.vocabulary)
 
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = shared.value
         for batch in batches:
             scores = score_customers(
-                conform_dtypes(batch),
+                conform_dtypes(batch, vocabulary),
                 model,
                 segments,
                 scoring_date=scoring_date,

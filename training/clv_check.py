@@ -23,6 +23,7 @@ import pandas as pd
 
 from core.settings import Settings
 from features.contract import InputTables
+from features.vocabulary import Vocabulary
 from model.bundle import ChurnHead, ModelBundle
 from model.clv import RatioInterval, fit_ratio_interval
 from model.matrix import FeatureSpec
@@ -110,6 +111,7 @@ def run_clv_check(
     settings: Settings,
     label_days: int,
     production_index: list[float] | None,
+    vocabulary: Vocabulary | None = None,
 ) -> CLVCheck:
     """Fit the check's models, predict CLV at the check cutoff, compare with actual revenue.
 
@@ -123,7 +125,7 @@ def run_clv_check(
 
     for c in (*check.fit_cutoffs, check.head_cutoff, check.cutoff):
         if c not in frames:
-            frames[c] = build_snapshot(tables, c, label_days)
+            frames[c] = build_snapshot(tables, c, label_days, vocabulary)
     fit = pd.concat([frames[c] for c in check.fit_cutoffs], ignore_index=True)
     head_frame, at = frames[check.head_cutoff], frames[check.cutoff]
     index, note = None, None

@@ -12,6 +12,7 @@ import pandas as pd
 
 from core.settings import Settings
 from features.contract import InputTables
+from features.vocabulary import Vocabulary
 from model.btyd import BTYDFitError, BTYDModel
 from model.bundle import with_btyd
 from model.clv import season_factor
@@ -34,12 +35,18 @@ def fit_btyd(features: pd.DataFrame, where: str) -> BTYDModel:
         raise InsufficientDataError(f"{where}: {exc}. No model was trained.") from None
 
 
-def build_snapshot(tables: InputTables, cutoff: dt.date, horizon_days: int) -> pd.DataFrame:
+def build_snapshot(
+    tables: InputTables,
+    cutoff: dt.date,
+    horizon_days: int,
+    vocabulary: Vocabulary | None = None,
+) -> pd.DataFrame:
     """Features at ``cutoff`` (with the posteriors of a BTYD model fitted on them, so on the
-    history up to the cutoff only) joined with labels over the following ``horizon_days``."""
+    history up to the cutoff only) joined with labels over the following ``horizon_days``;
+    ``vocabulary``: the data's own event types the models use."""
     from features import build_features, build_labels
 
-    feats = build_features(tables, cutoff)
+    feats = build_features(tables, cutoff, vocabulary=vocabulary)
     labels = build_labels(tables, cutoff, horizon_days)
     frame = feats.merge(labels, on="customer_id", how="inner")
     frame = with_btyd(frame, fit_btyd(frame, f"cutoff {cutoff}"), horizon_days)

@@ -17,6 +17,7 @@ from core.settings import Settings
 from features.contract import InputTables
 from features.drift import fit_drift_reference
 from features.rfm import has_paid_purchase
+from features.vocabulary import Vocabulary, vocabulary_at
 from model.bundle import ChurnHead, ModelBundle, RevenueHead, with_btyd
 from model.clv import fit_ratio_interval, season_factor
 from model.matrix import FeatureSpec
@@ -195,10 +196,13 @@ def train_models(
         {*plan.fit_cutoffs, *plan.production_fit_cutoffs, plan.test_cutoff}
         | ({plan.calibration_cutoff} if plan.calibration_cutoff else set())
     )
+    # the data's own event types and attributes: chosen on what is visible at the test cutoff
+    # (its label window unseen), used by the backtest and the production models alike
+    vocabulary = vocabulary_at(tables, plan.test_cutoff, **settings.model.vocabulary_limits)
     frames: dict[dt.date, pd.DataFrame] = {}
     for c in cutoffs:
         step(f"snapshot at {c}")
-        frames[c] = build_snapshot(tables, c, h)
+        frames[c] = build_snapshot(tables, c, h, vocabulary)
     # seasonal index (model.seasonal_adjustment, "auto" by default): for the backtest from data
     # up to the test cutoff only, so its label window stays unseen; for production from all data
     mode = settings.model.seasonal_adjustment
@@ -280,7 +284,15 @@ def train_models(
         step(f"CLV check: {check_plan.horizon_days} days from {check_plan.cutoff}")
         try:
             clv_check = run_clv_check(
-                tables, check_plan, frames, spec, served["revenue"], settings, h, production_index
+                tables,
+                check_plan,
+                frames,
+                spec,
+                served["revenue"],
+                settings,
+                h,
+                production_index,
+                vocabulary,
             )
         except InsufficientDataError:
             check_plan = None
@@ -310,10 +322,11 @@ def train_models(
     else:
         heads = fit_candidates(prod, test, only=served)
     churn_head, revenue_head = (next(iter(d.values())) for d in heads)
-    latest = build_features(tables, data_end)
+    latest = build_features(tables, data_end, vocabulary=vocabulary)
     latest = latest[has_paid_purchase(latest)].reset_index(drop=True)
     bundle = ModelBundle(
         spec=spec,
+        vocabulary=vocabulary.to_dict(),
         boosters={"churn": prod.churn, "revenue": prod.revenue},
         btyd=fit_btyd(latest, f"data end {data_end}"),
         churn_head=churn_head,
@@ -328,6 +341,7 @@ def train_models(
     )
     bundle.value_cutpoints = _value_cutpoints(bundle, latest, data_end, settings)
     bundle.typical = spec.typical(bundle.model_frame(latest))
+    bundle.directions = fit_directions(fit, vocabulary)
     importance = pd.DataFrame(
         {
             "feature": spec.columns,
@@ -394,6 +408,7 @@ def train_models(
         notes=[
             *plan.notes,
             *(n for n in (note, seasonal, clv_note, clv_check and clv_check.note) if n),
+            *([own] if (own := vocabulary.describe()) else []),
         ],
     )
 
@@ -486,6 +501,33 @@ def train_label_free(
         selection=selection,
         notes=[note, *([sample] if sample else [])],
     )
+
+
+MIN_DIRECTION_CORRELATION = 0.02
+"""Below this absolute rank correlation with churn a feature gets no direction."""
+
+
+def fit_directions(fit: pd.DataFrame, vocabulary: Vocabulary) -> dict[str, int]:
+    """+1 / -1 per numeric feature of the data's own columns: the sign of its Spearman
+    correlation with ``churned`` on the training cutoffs (none when under
+    :data:`MIN_DIRECTION_CORRELATION` or constant), so reasons can tell "few product views"
+    from "many" as they do for the catalogue's features."""
+    columns = [
+        s.name
+        for f in vocabulary.families
+        for s in f.specs
+        if s.dtype != "str" and s.name in fit.columns
+    ]
+    out = {}
+    churned = fit["churned"].astype(float)
+    for col in columns:
+        x = fit[col].astype(float)
+        if x.nunique() < 2:  # constant: nothing to learn
+            continue
+        rho = x.corr(churned, method="spearman")
+        if pd.notna(rho) and abs(rho) >= MIN_DIRECTION_CORRELATION:
+            out[col] = 1 if rho > 0 else -1
+    return out
 
 
 def _value_cutpoints(

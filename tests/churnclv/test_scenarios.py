@@ -11,7 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from churnclv.cli import app
-from churnclv.demo_data import DemoData, generate_demo_data, write_demo_data
+from churnclv.demo_data import (
+    OWN_ATTRIBUTES,
+    OWN_EVENT_TYPES,
+    REGIONS,
+    DemoData,
+    generate_demo_data,
+    write_demo_data,
+)
 from churnclv.scenarios import (
     BTYD_HISTORY_DAYS,
     SCENARIOS,
@@ -50,8 +57,9 @@ def test_each_scenario_writes_the_promised_tables_and_truth(
         if table != "transactions" and name in WITHOUT_EVENTS_AND_CUSTOMERS:
             assert frame is None
             continue
-        assert set(frame.columns) <= set(CONTRACT[table]), table
-        for col in frame.columns:
+        own = set(OWN_ATTRIBUTES) if (name, table) == ("own-columns", "customers") else set()
+        assert set(frame.columns) <= set(CONTRACT[table]) | own, table
+        for col in set(frame.columns) - own:
             assert str(frame[col].dtype) == CONTRACT[table][col][1], (table, col)
     assert data.transactions["timestamp"].max() < STOP
     truth = data.truth
@@ -92,6 +100,7 @@ def test_scenario_settings_and_horizons() -> None:
         "launch",
         "transactions-only",
         "zero-amounts",
+        "own-columns",
         "trend",
     ]
     assert (scenario_settings("btyd").churn_horizon_days, SCENARIOS["btyd"].clv_horizon_days) == (
@@ -308,3 +317,28 @@ def test_cli_demo_data_scenario_btyd(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "unknown scenario 'nope'" in result.output
+
+
+def test_own_columns_add_event_types_and_attributes_and_change_nothing_else(
+    small: dict[str, DemoData],
+) -> None:
+    own, retail = small["own-columns"], small["retail"]
+    for name in ("transactions", "truth"):
+        pd.testing.assert_frame_equal(getattr(own, name), getattr(retail, name))
+    pd.testing.assert_frame_equal(own.customers[retail.customers.columns], retail.customers)
+    assert list(own.customers.columns[-3:]) == list(OWN_ATTRIBUTES)
+    assert own.customers["region"].isin(REGIONS).all()
+    assert own.customers["store_distance_km"].gt(0).all()
+    types = own.events["event_type"].value_counts()
+    assert set(OWN_EVENT_TYPES) <= set(types.index)
+    assert types["product_view"] > types["cart_add"] > 0 and types["complaint"] > 0
+    # the standard events are the retail ones
+    standard = own.events[~own.events["event_type"].isin(OWN_EVENT_TYPES)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        standard.sort_values(["timestamp", "customer_id", "event_type"], kind="stable").reset_index(
+            drop=True
+        ),
+        retail.events.sort_values(
+            ["timestamp", "customer_id", "event_type"], kind="stable"
+        ).reset_index(drop=True),
+    )

@@ -44,3 +44,36 @@ def test_batches_cutoffs_and_table_sets_give_the_same_frames(tables_present: str
             pd.testing.assert_frame_equal(
                 compiled.build(part, cutoff), build_features(part, cutoff)
             )
+
+
+def test_the_data_own_columns_give_the_same_frame_as_build_features() -> None:
+    """With a model's own event types and attributes, from tables the API builds (attributes
+    as text, one customer without them)."""
+    from features.vocabulary import Attribute, Vocabulary
+    from serving.api_models import CustomerIn, tables_from_customers
+
+    day = dt.date(2026, 3, 31)
+    tx = [{"timestamp": "2026-01-05T10:00:00", "amount": 20.0}]
+    customers = [
+        CustomerIn(
+            customer_id="a",
+            transactions=tx,
+            events=[
+                {"timestamp": "2026-03-01T09:00:00", "event_type": "product_view"},
+                {"timestamp": "2025-12-01T09:00:00", "event_type": "Complaint"},
+            ],
+            signup_date=dt.date(2025, 6, 1),
+            attributes={"region": "north", "store_km": 3.5},
+            as_of=day,
+        ),
+        CustomerIn(customer_id="b", transactions=tx, signup_date=dt.date(2025, 7, 1), as_of=day),
+    ]
+    vocab = Vocabulary(
+        ("product_view", "complaint"), (Attribute("region", ("north",)), Attribute("store_km"))
+    )
+    tables = tables_from_customers(customers)
+    got = CompiledFeatures().build(tables, day, vocab)
+    pd.testing.assert_frame_equal(got, build_features(tables, day, vocabulary=vocab))
+    a = got.set_index("customer_id").loc["a"]
+    assert a["events_complaint_365d"] == 1 and a["attr_store_km"] == 3.5
+    assert a["attr_region"] == "north"

@@ -55,3 +55,32 @@ def test_event_types_are_lower_case_as_the_loader_makes_them() -> None:
         as_of=DAY,
     )
     assert tables_from_customers([one]).events["event_type"].tolist() == ["email_open"]
+
+
+def test_attributes_become_text_columns_of_the_customers_table() -> None:
+    """As a CSV gives them; they cannot replace a contract column; without a signup date the
+    customer has no customers row (as in the file)."""
+    base = {"transactions": [{"timestamp": "2026-03-01T10:00:00", "amount": 10}], "as_of": DAY}
+    batch = [
+        CustomerIn(
+            customer_id="a",
+            signup_date=dt.date(2025, 1, 1),
+            attributes={"region": "north", "km": 4.5, "vip": True, "loyalty_member": "x"},
+            **base,
+        ),
+        CustomerIn(
+            customer_id="b", signup_date=dt.date(2025, 1, 1), attributes={"age": 30}, **base
+        ),
+        CustomerIn(customer_id="c", attributes={"region": "south"}, **base),
+    ]
+    cust = tables_from_customers(batch).customers
+    assert list(cust["customer_id"]) == ["a", "b"]
+    own = cust[["region", "km", "vip", "age"]].astype(object).where(cust.notna(), None)
+    assert own.to_dict("list") == {
+        "region": ["north", None],
+        "km": ["4.5", None],
+        "vip": ["true", None],
+        "age": [None, "30"],
+    }
+    assert cust["loyalty_member"].isna().all()
+    schema("customers").validate(cust)

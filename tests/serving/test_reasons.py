@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from features.catalogue import feature_catalogue
+from features.vocabulary import Attribute, Vocabulary
 from model.btyd import POSTERIOR_COLUMNS
 from serving.reasons import ReasonContext, phrases, reading, top_reasons
 
@@ -101,9 +102,14 @@ def _examples(name: str, dtype: str) -> list[tuple[object, dict]]:
 
 
 CATALOGUE = feature_catalogue()
-MODEL_INPUTS = [(r.name, r.dtype) for r in CATALOGUE.itertuples()] + [
-    (name, "float64") for name in POSTERIOR_COLUMNS
-]
+OWN_EVENTS = Vocabulary(  # the data's own event types and attributes
+    ("product_view", "Payment-Failed"), (Attribute("region", ("north",)), Attribute("Store KM"))
+).families
+MODEL_INPUTS = (
+    [(r.name, r.dtype) for r in CATALOGUE.itertuples()]
+    + [(name, "float64") for name in POSTERIOR_COLUMNS]
+    + [(s.name, s.dtype) for f in OWN_EVENTS for s in f.specs]
+)
 
 
 @pytest.mark.parametrize(("name", "dtype"), MODEL_INPUTS, ids=[n for n, _ in MODEL_INPUTS])
