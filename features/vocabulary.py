@@ -104,13 +104,15 @@ class Vocabulary:
         """What of the data's own columns became features, in a sentence (None: nothing)."""
         parts = []
         if self.event_types:
+            types = [_words(t) for t in self.event_types]
             parts.append(
-                f"event types {_listed(self.event_types)} (counts per window, days since the "
-                "last, 90-day trend)"
+                f"event types {_listed(types)} (counts per window, days since the last, 90-day "
+                "trend)"
             )
         if self.attributes:
             kinds = [
-                f"{a.column} ({'a number' if a.levels is None else f'{len(a.levels)} values'})"
+                f"{_words(a.column)} "
+                f"({'a number' if a.levels is None else f'{len(a.levels)} values'})"
                 for a in self.attributes
             ]
             parts.append(f"customer columns {_listed(kinds)}")
@@ -125,6 +127,11 @@ class Vocabulary:
         if self.attributes:
             out.append(extra_attributes_family(self.attributes))
         return tuple(out)
+
+
+def _words(name: str) -> str:
+    """A column or type name as a person reads it: 'store_distance_km' -> 'store distance km'."""
+    return str(name).replace("_", " ").strip()
 
 
 def _listed(items: Sequence[str]) -> str:

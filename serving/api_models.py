@@ -92,14 +92,14 @@ class CustomerIn(_Strict):
     signup_date: dt.date | None = None
     acquisition_channel: str | None = None
     loyalty_member: bool | None = None
-    attributes: Annotated[
-        dict[AttributeName, AttributeValue | None], Field(max_length=MAX_ATTRIBUTES)
-    ] = Field(
-        default={},
-        description="The customer's other columns, as in the customers file (e.g. region, plan, "
-        "age band): those the model was trained with become features, others are ignored. "
-        "Needs signup_date, as a row of the customers file does.",
-        examples=[{"region": "north", "store_distance_km": 4.2}],
+    attributes: Annotated[dict[AttributeName, AttributeValue], Field(max_length=MAX_ATTRIBUTES)] = (
+        Field(
+            default={},
+            description="The customer's other columns, as in the customers file (e.g. region, plan, "
+            "age band): those the model was trained with become features, others are ignored; leave "
+            "out what is unknown. Needs signup_date, as a row of the customers file does.",
+            examples=[{"region": "north", "store_distance_km": 4.2}],
+        )
     )
     as_of: dt.date | None = Field(
         default=None,

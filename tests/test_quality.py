@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = 7
 CUSTOMERS: dict[str, int] = {}  # per scenario, else DEFAULT_CUSTOMERS
 DEFAULT_CUSTOMERS = 3000  # training time hardly depends on it (fixed cost per cutoff)
-SCENARIOS = ("btyd", "short", "launch", "transactions-only", "zero-amounts", "trend")
+SCENARIOS = ("btyd", "short", "launch", "transactions-only", "zero-amounts", "trend", "own-columns")
 TOLERANCE = {
     # how much worse than the best baseline the served model may be, on a few thousand
     # customers (higher is better for all but Brier)

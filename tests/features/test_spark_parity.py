@@ -47,6 +47,36 @@ def test_duckdb_and_spark_build_the_same_features(spark_backend) -> None:
     assert_frames_match(duck, spark)
 
 
+def test_duckdb_and_spark_choose_and_build_the_same_own_columns(spark_backend) -> None:
+    """The data's own event types and customer columns (features.vocabulary): the same
+    choice from the same data, then the same frame, on both engines."""
+    from features.contract import InputTables
+    from features.engine import to_ibis
+    from features.vocabulary import vocabulary_at
+
+    base = generated_tables()
+    rng = np.random.default_rng(4)
+    events = base.events.copy()
+    renamed = rng.random(len(events)) < 0.3
+    events.loc[renamed, "event_type"] = rng.choice(["product_view", "complaint"], renamed.sum())
+    customers = base.customers.copy()
+    customers["region"] = pd.Series(rng.choice(["north", "south", " east "], len(customers)))
+    customers["region"] = customers["region"].astype("str")
+    customers["km"] = pd.Series(rng.integers(1, 30, len(customers)).astype(str), dtype="str")
+    tables = InputTables(base.transactions, events, customers)
+
+    duck_vocab = vocabulary_at(tables, CUTOFF, max_levels=2)
+    spark_vocab = vocabulary_at(to_ibis(tables, spark_backend), CUTOFF, max_levels=2)
+    assert duck_vocab == spark_vocab
+    assert set(duck_vocab.event_types) == {"product_view", "complaint"}
+    assert [a.column for a in duck_vocab.attributes] == ["region", "km"]
+    duck = build_features(tables, CUTOFF, vocabulary=duck_vocab)
+    spark = build_features(tables, CUTOFF, backend=spark_backend, vocabulary=duck_vocab)
+    assert duck["events_product_view_365d"].sum() > 0 and duck["attr_region"].notna().any()
+    assert (duck["attr_region"] == "other").any()  # three values, two kept
+    assert_frames_match(duck, spark)
+
+
 def test_duckdb_and_spark_build_the_same_labels(spark_backend) -> None:
     tables = generated_tables()
     duck = build_labels(tables, CUTOFF, 60)

@@ -170,10 +170,12 @@ def running_server(
 
 
 def build_world(work: Path) -> None:
-    """Demo data, trained + registered models and batch scores in ``work``."""
+    """Demo data (with the data's own event types and customer columns: scenario
+    own-columns), trained + registered models and batch scores in ``work``."""
     (work / "config.yaml").write_text(CONFIG)
     steps = [
-        ("demo-data", "--customers", "1500", "--seed", "3", "--out", "data"),
+        ("demo-data", "--customers", "1500", "--seed", "3", "--out", "data")
+        + ("--scenario", "own-columns"),
         ("train", "--config", "config.yaml"),
         ("score", "--config", "config.yaml"),
     ]

@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 from core.settings import SegmentSettings
+from features.contract import CONTRACT
 from serving.api_models import MAX_BODY_BYTES, MAX_CUSTOMERS_PER_CALL
 from serving.batch import DECIMALS
 from serving.http import BODY_TIMEOUT_S
@@ -188,6 +189,7 @@ def _history(world: Path, ids: list[str], as_of: str) -> list[dict]:
         own_tx = tx[(tx["customer_id"] == cid) & (pd.to_datetime(tx["timestamp"]) < end)]
         own_ev = ev[(ev["customer_id"] == cid) & (pd.to_datetime(ev["timestamp"]) < end)]
         attrs = cu[cu["customer_id"] == cid].iloc[0]
+        own = {k: v for k, v in clean(attrs.to_dict()).items() if k not in CONTRACT["customers"]}
         bodies.append(
             {
                 "customer_id": cid,
@@ -195,6 +197,7 @@ def _history(world: Path, ids: list[str], as_of: str) -> list[dict]:
                 "signup_date": attrs["signup_date"],
                 "acquisition_channel": attrs["acquisition_channel"],
                 "loyalty_member": bool(attrs["loyalty_member"]),
+                "attributes": own,  # the data's own columns (region, age band, distance)
                 "transactions": [
                     clean(r | {"timestamp": iso(r["timestamp"])})
                     for r in own_tx.drop(columns="customer_id").to_dict("records")
@@ -223,7 +226,9 @@ def test_scoring_own_history_gives_the_batch_result(
     picked = eligible.reset_index().groupby("segment")["customer_id"].first().tolist()
     assert len(picked) >= 4, picked
     assert set(picked) & with_returns, picked
-    resp = api.post("/score", json={"customers": _history(world, picked, scoring_date)})
+    bodies = _history(world, picked, scoring_date)
+    assert all(b["attributes"] for b in bodies)
+    resp = api.post("/score", json={"customers": bodies})
     assert resp.status_code == 200, resp.text[:2000]
     for item in resp.json():
         batch = scores.loc[item["customer_id"]]
@@ -234,6 +239,21 @@ def test_scoring_own_history_gives_the_batch_result(
             assert item[col] == batch[col], (item["customer_id"], col)
         assert item["reasons"] == list(batch["reasons"])
     assert [i["customer_id"] for i in resp.json()] == picked
+
+
+def test_the_data_own_columns_are_model_inputs_and_reasons(
+    world: Path, scores: pd.DataFrame
+) -> None:
+    """The served world's data has three more event types and customer columns (scenario
+    own-columns): the model was trained with them and reasons name them."""
+    import json
+
+    bundle = json.loads((world / "out" / "model_bundle" / "bundle.json").read_text())
+    assert bundle["vocabulary"]["event_types"] == ["product_view", "cart_add", "complaint"]
+    columns = [a["column"] for a in bundle["vocabulary"]["attributes"]]
+    assert columns == ["region", "age_band", "store_distance_km"]
+    reasons = [r for rs in scores["reasons"] for r in rs]
+    assert any("product view" in r for r in reasons), reasons[:20]
 
 
 def test_concurrent_requests_for_one_id_are_scored_apart(server: Server) -> None:
