@@ -12,7 +12,8 @@ attributes. Real data has more, and they become features too:
 * **Customer attributes**: every extra column of the customers table (``region``, ``plan``,
   ``age_band``, ``store_distance_km``...) becomes ``attr_{name}``: a number when every value
   reads as one, else a category whose most frequent ``max_levels`` values are kept and the
-  rest read ``other`` (null stays null). Columns in ``exclude`` and identifier-like text
+  rest read ``other`` (null stays null); a column of dates (``last_login``, ISO 8601) becomes
+  ``attr_days_since_{name}``, the days from the date to the cutoff day (negative after it). Columns in ``exclude`` and identifier-like text
   columns (more distinct values than half the customers) are left out.
 
 Which types, columns and levels is learned like category levels: :func:`vocabulary_at` looks
@@ -62,15 +63,23 @@ def slug(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class Attribute:
-    """One extra customer column: its source name and, for text, the levels kept."""
+    """One extra customer column: its source name, and the levels kept of text or whether it
+    holds dates."""
 
     column: str
     levels: tuple[str, ...] | None = None
-    """None: a number; else the text values kept (others read ``other``)."""
+    """None: a number or a date; else the text values kept (others read ``other``)."""
+    date: bool = False
+    """Dates (ISO 8601): the feature is the days from the date to the cutoff day."""
 
     @property
     def feature(self) -> str:
-        return f"attr_{slug(self.column)}"
+        name = slug(self.column)
+        return f"attr_days_since_{name}" if self.date else f"attr_{name}"
+
+    @property
+    def kind(self) -> str:
+        return "date" if self.date else "number" if self.levels is None else "category"
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,11 @@ class Vocabulary:
         return {
             "event_types": list(self.event_types),
             "attributes": [
-                {"column": a.column, "levels": None if a.levels is None else list(a.levels)}
+                {
+                    "column": a.column,
+                    "levels": None if a.levels is None else list(a.levels),
+                    "date": a.date,
+                }
                 for a in self.attributes
             ],
         }
@@ -95,7 +108,11 @@ class Vocabulary:
         return cls(
             event_types=tuple(data.get("event_types", ())),
             attributes=tuple(
-                Attribute(a["column"], None if a["levels"] is None else tuple(a["levels"]))
+                Attribute(
+                    a["column"],
+                    None if a["levels"] is None else tuple(a["levels"]),
+                    bool(a.get("date", False)),
+                )
                 for a in data.get("attributes", ())
             ),
         )
@@ -110,9 +127,9 @@ class Vocabulary:
                 "trend)"
             )
         if self.attributes:
+            said = {"number": "a number", "date": "a date"}
             kinds = [
-                f"{_words(a.column)} "
-                f"({'a number' if a.levels is None else f'{len(a.levels)} values'})"
+                f"{_words(a.column)} ({said.get(a.kind) or f'{len(a.levels or ())} values'})"
                 for a in self.attributes
             ]
             parts.append(f"customer columns {_listed(kinds)}")
@@ -169,6 +186,8 @@ class ColumnProfile:
     """Non-empty values."""
     numbers: int
     """Values that read as numbers."""
+    dates: int
+    """Values that read as ISO 8601 dates or date-times."""
     level_counts: Mapping[str, int]
     """Customers per text value (the most frequent ones, at least ``max_levels + 1``)."""
     distinct: int
@@ -190,11 +209,15 @@ def fit_attributes(
         name = slug(p.column)
         if p.column.strip().lower() in skip or name is None or name in taken or p.values == 0:
             continue
-        if p.numbers < p.values and p.distinct > max(IDENTIFIER_SHARE * customers, max_levels):
+        text = p.numbers < p.values and p.dates < p.values
+        if text and p.distinct > max(IDENTIFIER_SHARE * customers, max_levels):
             continue  # identifier-like text (an e-mail, a name): no use as a category
         taken.add(name)
         if p.numbers == p.values:
             out.append(Attribute(p.column))
+            continue
+        if p.dates == p.values:
+            out.append(Attribute(p.column, date=True))
             continue
         ranked = sorted(p.level_counts.items(), key=lambda kv: (-kv[1], kv[0]))
         out.append(Attribute(p.column, tuple(sorted(v for v, _ in ranked[:max_levels]))))
@@ -255,6 +278,7 @@ def _profile(customers: ir.Table, column: str, max_levels: int) -> ColumnProfile
     stats = customers.aggregate(
         values=text.count(),
         numbers=clean_number(raw).count(),
+        dates=_date(raw).count(),
         distinct=text.nunique(),
     ).to_pyarrow().to_pylist()[0]  # fmt: skip
     t = customers.select(level=text)
@@ -265,9 +289,19 @@ def _profile(customers: ir.Table, column: str, max_levels: int) -> ColumnProfile
         column,
         int(stats["values"]),
         int(stats["numbers"]),
+        int(stats["dates"]),
         {r["level"]: int(r["n"]) for r in levels},
         int(stats["distinct"]),
     )
+
+
+def _date(value: ir.Value) -> ir.DateValue:
+    """The day of an ISO 8601 date or date-time (text or typed), null when it is not one."""
+    from features.cleaning import clean_text
+
+    if value.type().is_timestamp() or value.type().is_date():
+        return value.cast("date")
+    return clean_text(value).try_cast("timestamp").cast("date")
 
 
 # ---- the families ----------------------------------------------------------------------------
@@ -354,7 +388,9 @@ def extra_attributes_family(attributes: tuple[Attribute, ...]) -> Family:
         for a in attributes:
             if a.column not in c.columns:  # absent from this batch: null (assemble_table)
                 continue
-            if a.levels is None:
+            if a.date:  # days from the date to the cutoff day (negative: after it)
+                out[a.feature] = ctx.age_days(_date(c[a.column])).min().cast("float64")
+            elif a.levels is None:
                 out[a.feature] = clean_number(c[a.column]).max()
             else:
                 text = clean_text(c[a.column])
@@ -362,14 +398,20 @@ def extra_attributes_family(attributes: tuple[Attribute, ...]) -> Family:
                 out[a.feature] = ibis.ifelse(text.isnull(), ibis.null("string"), kept).min()
         return out
 
+    def meaning(a: Attribute) -> str:
+        if a.date:
+            return f"days from the customers table's '{a.column}' to the cutoff day"
+        kept = "" if a.levels is None else f" ({len(a.levels)} most frequent values, else other)"
+        return f"the customers table's '{a.column}'{kept}"
+
+    unit = {"date": "days", "number": "value", "category": "category"}
     specs = tuple(
         FeatureSpec(
             a.feature,
-            f"the customers table's '{a.column}'"
-            + ("" if a.levels is None else f" ({len(a.levels)} most frequent values, else other)"),
-            "value" if a.levels is None else "category",
-            "static",
-            "float64" if a.levels is None else "str",
+            meaning(a),
+            unit[a.kind],
+            "at cutoff" if a.date else "static",
+            "str" if a.kind == "category" else "float64",
             missing="null when unknown or no customers row",
         )
         for a in attributes

@@ -304,10 +304,27 @@ def reading(feature: str) -> Reading:
         direction = +1 if what in RISING_EVENTS else -1
         count = _count("", one, window, plural=many, none=f"no {one}{window}")
         return Reading(count, direction, topic=what)
+    if feature.startswith("attr_days_since_"):  # the data's own date columns
+        label = words(feature.removeprefix("attr_days_since_"))
+        return Reading(_days_from(label), 0, topic=feature)
     if feature.startswith("attr_"):  # the data's own attributes (features.vocabulary)
         label = words(feature.removeprefix("attr_"))
         return Reading(lambda v, df, ctx: f"{label}: " + v.map(_value_words), 0, topic=feature)
     return Reading(lambda v, df, ctx: f"{words(feature)}: " + v.astype(str).map(words), 0)
+
+
+def _days_from(label: str) -> Phrase:
+    """'<label> 12 days ago', '<label> today', '<label> in 30 days' (a date after the cutoff)."""
+
+    def phrase(v: pd.Series, df: pd.DataFrame, ctx: ReasonContext) -> pd.Series:
+        days = v.astype(float).round(0)
+        n = days.abs()
+        unit = pd.Series(np.where(n == 1, " day", " days"), index=v.index)
+        ago = label + " " + _n(n) + unit + " ago"
+        ahead = label + " in " + _n(n) + unit
+        return ago.where(days > 0, ahead).where(days != 0, label + " on the scoring date")
+
+    return phrase
 
 
 def _value_words(value: object) -> str:

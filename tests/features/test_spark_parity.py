@@ -63,13 +63,16 @@ def test_duckdb_and_spark_choose_and_build_the_same_own_columns(spark_backend) -
     customers["region"] = pd.Series(rng.choice(["north", "south", " east "], len(customers)))
     customers["region"] = customers["region"].astype("str")
     customers["km"] = pd.Series(rng.integers(1, 30, len(customers)).astype(str), dtype="str")
+    seen = pd.Timestamp(CUTOFF) - pd.to_timedelta(rng.integers(-20, 400, len(customers)), "D")
+    customers["last_seen"] = pd.Series(seen.strftime("%Y-%m-%d"), dtype="str")
     tables = InputTables(base.transactions, events, customers)
 
     duck_vocab = vocabulary_at(tables, CUTOFF, max_levels=2)
     spark_vocab = vocabulary_at(to_ibis(tables, spark_backend), CUTOFF, max_levels=2)
     assert duck_vocab == spark_vocab
     assert set(duck_vocab.event_types) == {"product_view", "complaint"}
-    assert [a.column for a in duck_vocab.attributes] == ["region", "km"]
+    assert [a.column for a in duck_vocab.attributes] == ["region", "km", "last_seen"]
+    assert duck_vocab.attributes[-1].date
     duck = build_features(tables, CUTOFF, vocabulary=duck_vocab)
     spark = build_features(tables, CUTOFF, backend=spark_backend, vocabulary=duck_vocab)
     assert duck["events_product_view_365d"].sum() > 0 and duck["attr_region"].notna().any()

@@ -113,15 +113,24 @@ def with_attributes() -> InputTables:
 
 def test_attributes_are_numbers_when_every_value_reads_as_one_else_capped_levels() -> None:
     profiles = [
-        ColumnProfile("region", 100, 0, {"north": 50, "south": 30, "east": 15, "west": 5}, 4),
-        ColumnProfile("Store KM", 90, 90, {}, 60),
-        ColumnProfile("email", 100, 0, {"x@y": 1}, 100),  # identifier-like: left out
-        ColumnProfile("notes", 0, 0, {}, 0),  # empty: left out
-        ColumnProfile("plan", 100, 0, {"gold": 60, "basic": 40}, 2),
+        ColumnProfile("region", 100, 0, 0, {"north": 50, "south": 30, "east": 15, "west": 5}, 4),
+        ColumnProfile("Store KM", 90, 90, 0, {}, 60),
+        ColumnProfile("email", 100, 0, 0, {"x@y": 1}, 100),  # identifier-like: left out
+        ColumnProfile("notes", 0, 0, 0, {}, 0),  # empty: left out
+        ColumnProfile("plan", 100, 0, 0, {"gold": 60, "basic": 40}, 2),
+        ColumnProfile("last login", 80, 0, 80, {}, 80),  # dates, every one distinct
     ]
     got = fit_attributes(profiles, customers=100, max_levels=2, exclude=["PLAN"])
-    assert got == (Attribute("region", ("north", "south")), Attribute("Store KM"))
-    assert [a.feature for a in got] == ["attr_region", "attr_store_km"]
+    assert got == (
+        Attribute("region", ("north", "south")),
+        Attribute("Store KM"),
+        Attribute("last login", date=True),
+    )
+    assert [a.feature for a in got] == [
+        "attr_region",
+        "attr_store_km",
+        "attr_days_since_last_login",
+    ]
 
 
 def test_attribute_values_by_hand_with_levels_kept_and_others() -> None:
@@ -131,6 +140,18 @@ def test_attribute_values_by_hand_with_levels_kept_and_others() -> None:
     assert feats.loc["a", "attr_store_km"] == 2.5 and pd.isna(feats.loc["b", "attr_store_km"])
     assert feats["attr_store_km"].dtype == "float64" and feats["attr_region"].dtype == "str"
     assert "c" not in feats.index
+
+
+def test_a_date_column_is_the_days_from_it_to_the_cutoff() -> None:
+    """ "a" last logged in 10 days before the cutoff, "b" has a renewal 5 days after it."""
+    base = with_attributes()
+    cust = base.customers.copy()
+    cust["last_seen"] = pd.Series(["2024-06-20", "2024-07-05T08:00:00", None], dtype="str")
+    tables = InputTables(base.transactions, base.events, cust)
+    vocab = vocabulary_at(tables, CUTOFF)
+    assert Attribute("last_seen", date=True) in vocab.attributes
+    feats = build_features(tables, CUTOFF, vocabulary=vocab).set_index("customer_id")
+    assert feats["attr_days_since_last_seen"].to_dict() == {"a": 10.0, "b": -5.0}
 
 
 def test_an_attribute_missing_from_the_batch_is_null() -> None:

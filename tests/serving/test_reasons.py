@@ -103,7 +103,8 @@ def _examples(name: str, dtype: str) -> list[tuple[object, dict]]:
 
 CATALOGUE = feature_catalogue()
 OWN_EVENTS = Vocabulary(  # the data's own event types and attributes
-    ("product_view", "Payment-Failed"), (Attribute("region", ("north",)), Attribute("Store KM"))
+    ("product_view", "Payment-Failed"),
+    (Attribute("region", ("north",)), Attribute("Store KM"), Attribute("last_login", date=True)),
 ).families
 MODEL_INPUTS = (
     [(r.name, r.dtype) for r in CATALOGUE.itertuples()]
