@@ -60,6 +60,7 @@ backtest's test cutoff, and stored with the model; scoring builds exactly those 
 | `days_since_{type}` | days from the last event of that type to the cutoff day | days | all history | float64 | null when never |
 | `events_{type}_trend_90d` | (events last 90d - previous 90d) / (previous 90d + 1) | ratio | last 90 days vs the 90 days before | float64 | 0 |
 | `attr_{column}` | each extra column of the customers table: a number when every value reads as one, else its most frequent values (up to `model.max_category_levels`, 20) and `other`; not those in `model.exclude_attributes` nor identifier-like text | value or category | static | float64 or str | null when unknown or no customers row |
+| `attr_days_since_{column}` | an extra column of dates (ISO 8601): days from the date to the cutoff day, negative for a date after it | days | at cutoff | float64 | null when unknown or no customers row |
 
 `{type}` and `{column}` are the names in lower case with other characters as `_`. The
 training report and `churnclv features` say which were generated.
