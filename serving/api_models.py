@@ -16,7 +16,15 @@ import math
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
 
 from core.settings import EARLIEST_DATE
 from features.contract import MAX_ABS_VALUE, non_numeric, out_of_range
@@ -28,9 +36,42 @@ FUTURE_TOLERANCE_DAYS = 1  # time zones ahead of UTC
 
 MAX_ATTRIBUTES = 50
 AttributeName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
-AttributeValue = (
-    Annotated[str, Field(max_length=1000)] | Annotated[float, Field(allow_inf_nan=False)] | bool
-)
+
+
+def _attribute_value(value: object) -> str | float | bool:
+    """Text, a finite number or true/false; anything else is one plain error."""
+    if isinstance(value, bool) or (isinstance(value, str) and len(value) <= MAX_ATTRIBUTE_TEXT):
+        return value
+    if isinstance(value, int | float) and math.isfinite(value) and abs(value) <= MAX_ABS_VALUE:
+        return float(value)
+    raise ValueError(
+        f"an attribute value is text (up to {MAX_ATTRIBUTE_TEXT:,} characters), a number "
+        "within +-1e9 or true/false"
+    )
+
+
+MAX_ATTRIBUTE_TEXT = 1000
+AttributeValue = Annotated[
+    str | float | bool,
+    PlainValidator(_attribute_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        }
+    ),
+]
+
+
+def _without_nulls(value: object) -> object:
+    """Attributes sent as null are unknown: the same as leaving them out."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if v is not None}
+    return value
+
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
 
@@ -92,14 +133,17 @@ class CustomerIn(_Strict):
     signup_date: dt.date | None = None
     acquisition_channel: str | None = None
     loyalty_member: bool | None = None
-    attributes: Annotated[dict[AttributeName, AttributeValue], Field(max_length=MAX_ATTRIBUTES)] = (
-        Field(
-            default={},
-            description="The customer's other columns, as in the customers file (e.g. region, plan, "
-            "age band): those the model was trained with become features, others are ignored; leave "
-            "out what is unknown. Needs signup_date, as a row of the customers file does.",
-            examples=[{"region": "north", "store_distance_km": 4.2}],
-        )
+    attributes: Annotated[
+        dict[AttributeName, AttributeValue],
+        Field(max_length=MAX_ATTRIBUTES),
+        BeforeValidator(_without_nulls),
+    ] = Field(
+        default={},
+        description="The customer's other columns, as in the customers file (e.g. region, "
+        "plan, age band): those the model was trained with become features, others are "
+        "ignored; an unknown value is left out or null. Needs signup_date, as a row of the "
+        "customers file does.",
+        examples=[{"region": "north", "store_distance_km": 4.2}],
     )
     as_of: dt.date | None = Field(
         default=None,

@@ -69,7 +69,10 @@ def test_attributes_become_text_columns_of_the_customers_table() -> None:
             **base,
         ),
         CustomerIn(
-            customer_id="b", signup_date=dt.date(2025, 1, 1), attributes={"age": 30}, **base
+            customer_id="b",
+            signup_date=dt.date(2025, 1, 1),
+            attributes={"age": 30, "region": None},  # null: unknown, as if left out
+            **base,
         ),
         CustomerIn(customer_id="c", attributes={"region": "south"}, **base),
     ]
