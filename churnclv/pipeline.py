@@ -185,7 +185,7 @@ def run_training(settings: Settings, reporter: Reporter, experiment: str | None 
                 "Logging to MLflow" + ("" if experiment else " and registering models")
             ),
         ):
-            reg = log_and_register(result, settings, bundle_dir, report_path.parent, experiment)
+            reg = log_and_register(result, settings, bundle_dir, experiment)
         report_path = write_report(registration=reg)  # with the versions and the decision
         log_report(settings, reg.run_id, report_path.parent)
         return TrainRun(result, bundle_dir, report_path, reg)

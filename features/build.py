@@ -54,8 +54,9 @@ def feature_passes(
 ) -> list[tuple[str, ir.Table]]:
     """One Ibis expression per source table, keyed by customer_id: ``(families, expr)``.
 
-    ``vocabulary``: the model's own event types (:mod:`features.vocabulary`), if any. Useful
-    for inspecting the generated SQL: ``ibis.to_sql(expr)``.
+    ``vocabulary``: the data's own event types and customer columns the model uses
+    (:mod:`features.vocabulary`), if any. Useful for inspecting the generated SQL:
+    ``ibis.to_sql(expr)``.
     """
     groups: dict[Source, list[Family]] = {}
     for family in families_for(vocabulary):

@@ -84,6 +84,22 @@ def test_outputs_of_every_step(job: Path) -> None:
     assert not (job / "default_out").exists()  # --out took every file
 
 
+def test_the_training_run_holds_the_report_with_the_decision(job: Path) -> None:
+    """MLflow keeps one training report per run: the one that names the registered versions
+    and the promotion decision (logged once, after registration)."""
+    from mlflow.tracking import MlflowClient
+
+    from core.registry import CHURN_MODEL
+
+    client = MlflowClient(f"sqlite:///{job / 'mlflow.db'}")
+    run_id = client.get_model_version_by_alias(CHURN_MODEL, "champion").run_id
+    files = [f.path for f in client.list_artifacts(run_id, "report")]
+    assert "report/training_report.html" in files
+    local = client.download_artifacts(run_id, "report/training_report.html", str(job / "dl"))
+    text = Path(local).read_text()
+    assert "They became the champion" in text and "Registered churn model version 1" in text
+
+
 def test_second_score_run_reports_movement_and_keeps_champion(job: Path) -> None:
     proc = run(
         "score", "--config", "config.yaml", "--out", "out", "--cutoff", "2026-09-15", cwd=job

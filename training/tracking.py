@@ -81,10 +81,10 @@ def log_and_register(
     result: TrainingResult,
     settings: Settings,
     bundle_dir: Path,
-    report_dir: Path,
     experiment: str | None = None,
 ) -> Registration:
-    """Log the run (params, data summary, metrics, report, models) and apply the gate.
+    """Log the run (params, data summary, metrics, models) and apply the gate; the training
+    report, which names the versions and the decision, is logged after by :func:`log_report`.
 
     ``experiment``: log into that MLflow experiment and register nothing (no version, no alias
     touched): a try-out beside production.
@@ -123,7 +123,6 @@ def log_and_register(
         mlflow.set_tags(identity.tags())
         mlflow.log_dict(result.data_summary, "data_summary.json")
         mlflow.log_metrics(_flat_metrics(result))
-        mlflow.log_artifacts(str(report_dir), artifact_path="report")
         for note in result.notes:
             mlflow.set_tag("note", note)
         for kind, candidate in result.served.items():
@@ -161,6 +160,7 @@ def log_and_register(
 
 
 def log_report(settings: Settings, run_id: str, report_dir: Path) -> None:
-    """Replace the training run's report artifacts (the report rewritten with the versions)."""
+    """Log the training report (written once the versions and the decision are known) as the
+    run's ``report`` artifacts."""
     client = open_store(settings.mlflow_tracking_uri, must_exist=True)
     client.log_artifacts(run_id, str(report_dir), artifact_path="report")

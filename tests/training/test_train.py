@@ -108,8 +108,7 @@ def test_fresh_store_registers_champion_and_worse_model_stays_challenger(
     tmp_path: Path,  # noqa: ANN001
 ) -> None:
     bundle_dir = result.bundle.save(tmp_path / "bundle")
-    report_dir = render_report(result, tmp_path / "report").parent
-    first = log_and_register(result, settings, bundle_dir, report_dir)
+    first = log_and_register(result, settings, bundle_dir)
     assert first.promoted and first.reason == "no champion yet"
     client = MlflowClient(settings.mlflow_tracking_uri)
     for name in (CHURN_MODEL, CLV_MODEL):
@@ -126,7 +125,7 @@ def test_fresh_store_registers_champion_and_worse_model_stays_challenger(
         }
     )
     weak = train_models(_tables(demo), weak_settings)
-    second = log_and_register(weak, settings, weak.bundle.save(tmp_path / "weak"), report_dir)
+    second = log_and_register(weak, settings, weak.bundle.save(tmp_path / "weak"))
     assert not second.promoted
     assert second.reason.startswith("not promoted: churn roc_auc")
     for name in (CHURN_MODEL, CLV_MODEL):
@@ -178,8 +177,7 @@ def test_a_registration_stopped_between_the_two_aliases_leaves_the_last_pair(
         update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     )
     bundle_dir = result.bundle.save(tmp_path / "bundle")
-    report_dir = render_report(result, tmp_path / "report").parent
-    first = log_and_register(result, store, bundle_dir, report_dir)
+    first = log_and_register(result, store, bundle_dir)
     assert first.promoted
 
     calls = []
@@ -193,7 +191,7 @@ def test_a_registration_stopped_between_the_two_aliases_leaves_the_last_pair(
 
     monkeypatch.setattr(MlflowClient, "set_registered_model_alias", killed_after_one)
     with pytest.raises(KeyboardInterrupt):
-        log_and_register(result, store, bundle_dir, report_dir)
+        log_and_register(result, store, bundle_dir)
     monkeypatch.undo()
     client = MlflowClient(store.mlflow_tracking_uri)
     assert str(client.get_model_version_by_alias(CHURN_MODEL, "champion").version) == "2"  # half
@@ -240,18 +238,17 @@ def test_experiments_other_horizons_promote_and_rollback(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     store = settings.model_copy(update={"mlflow_tracking_uri": uri})
     bundle_dir = result.bundle.save(tmp_path / "bundle")
-    report_dir = render_report(result, tmp_path / "report").parent
-    first = log_and_register(result, store, bundle_dir, report_dir)
+    first = log_and_register(result, store, bundle_dir)
     client = open_store(uri, must_exist=True)
 
-    tryout = log_and_register(result, store, bundle_dir, report_dir, experiment="tryout")
+    tryout = log_and_register(result, store, bundle_dir, experiment="tryout")
     assert tryout.versions == {} and not tryout.promoted
     assert tryout.reason == "experiment 'tryout': not registered"
     assert len(client.search_model_versions(f"name='{CHURN_MODEL}'")) == 1
     assert client.get_experiment(client.get_run(tryout.run_id).info.experiment_id).name == "tryout"
 
     other = store.model_copy(update={"churn_horizon_days": 60})
-    second = log_and_register(result, other, bundle_dir, report_dir)
+    second = log_and_register(result, other, bundle_dir)
     assert not second.promoted
     assert second.reason == (
         "not promoted: not comparable with the champion (churn horizon 60 days, the champion's 90)"
@@ -289,7 +286,7 @@ def test_experiments_other_horizons_promote_and_rollback(
         doc.write_text(doc.read_text().replace('"format": 3', '"format": 2'))
     with pytest.raises(ModelNotFoundError, match="older churnclv"):
         load_registered(uri, dest=tmp_path / "old")
-    third = log_and_register(result, store, bundle_dir, report_dir)
+    third = log_and_register(result, store, bundle_dir)
     assert third.promoted and "older churnclv" in third.reason
 
 
@@ -334,7 +331,7 @@ def test_no_labelled_window_serves_bgnbd_alone_and_says_so(
     assert "no backtest" in words and "not known yet" in words and "nan" not in words.lower()
     assert text.count("data:image/png;base64,") == 2
     bundle_dir = bundle.save(tmp_path / "bundle")
-    reg = log_and_register(res, settings, bundle_dir, path.parent)
+    reg = log_and_register(res, settings, bundle_dir)
     assert reg.promoted and reg.reason == "no champion yet (this model has no backtest)"
     run = MlflowClient(settings.mlflow_tracking_uri).get_run(reg.run_id)
     assert (
