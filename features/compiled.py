@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 MAX_PLANS = 8
 PREFIX = "churnclv_live_"
 TABLES = ("transactions", "events", "customers")
+BATCH = "churnclv_batch"
 
 
 class CompiledFeatures:
@@ -63,11 +64,8 @@ class CompiledFeatures:
         key = (day, vocabulary, tuple((n, str(a.schema)) for n, a in arrows.items()))
         con = self._prepared(key, arrows, day, vocabulary)
         for name, arrow in arrows.items():
-            table = PREFIX + name
-            con.execute(f"DELETE FROM {table}")
-            con.register("churnclv_batch", arrow)
-            con.execute(f"INSERT INTO {table} SELECT * FROM churnclv_batch")
-            con.unregister("churnclv_batch")
+            con.execute(f"DELETE FROM {PREFIX}{name}")
+            _from_batch(con, arrow, f"INSERT INTO {PREFIX}{name} SELECT * FROM {BATCH}")
         try:
             frame = con.execute("EXECUTE features").df()
         finally:
@@ -94,9 +92,7 @@ class CompiledFeatures:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")  # as features.engine.default_backend
         for name, arrow in arrows.items():
-            con.register("churnclv_batch", arrow)
-            con.execute(f"CREATE TABLE {PREFIX}{name} AS SELECT * FROM churnclv_batch LIMIT 0")
-            con.unregister("churnclv_batch")
+            _from_batch(con, arrow, f"CREATE TABLE {PREFIX}{name} AS SELECT * FROM {BATCH} LIMIT 0")
         con.execute("PREPARE features AS " + self._sql(key, con, set(arrows), day, vocabulary))
         cons[key] = con
         while len(cons) > MAX_PLANS:
@@ -123,6 +119,15 @@ class CompiledFeatures:
             while len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
         return plan
+
+
+def _from_batch(con: duckdb.DuckDBPyConnection, arrow: pa.Table, sql: str) -> None:
+    """Run ``sql`` with ``arrow`` visible as the table :data:`BATCH` (for that statement only)."""
+    con.register(BATCH, arrow)
+    try:
+        con.execute(sql)
+    finally:
+        con.unregister(BATCH)
 
 
 def _compile(
