@@ -132,6 +132,24 @@ class ModelBundle:
     (``features.vocabulary.Vocabulary.to_dict``): scoring builds their features, whatever the
     batch holds."""
 
+    _explainer: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def churn_contributions(self, matrix: pd.DataFrame) -> np.ndarray:
+        """TreeSHAP values of the churn model's LightGBM for a model matrix: one column per
+        input, then the bias, equal to ``predict(matrix, pred_contrib=True)`` and about 20x
+        faster (:mod:`model.treeshap`; the explainer is built on first use and kept)."""
+        from model.treeshap import TreeExplainer, TreeTooLargeError
+
+        booster = self.boosters["churn"]
+        if self._explainer is None:
+            try:
+                self._explainer = TreeExplainer(booster)
+            except TreeTooLargeError:  # num_leaves above 65: LightGBM's own (slower) TreeSHAP
+                self._explainer = False
+        if self._explainer is False:
+            return booster.predict(matrix, pred_contrib=True)
+        return self._explainer.contributions(matrix)
+
     def model_frame(self, features: pd.DataFrame) -> pd.DataFrame:
         """The feature frame with the BTYD posteriors of the stored fit added."""
         return with_btyd(features, self.btyd, self.label_horizon_days)

@@ -45,6 +45,8 @@ class ReasonContext:
 
 
 Phrase = Callable[[pd.Series, pd.DataFrame, ReasonContext], pd.Series]
+"""(values, frame, context) -> phrases: the frame holds the customers' other columns, read at
+the values' index labels (it may hold more rows)."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,11 @@ def _trend(what: str, last_col: str, money: bool = False) -> Phrase:
     """Trend t = (last - prev) / (|prev| + 1): recover prev, say the change in percent."""
 
     def phrase(t: pd.Series, df: pd.DataFrame, ctx: ReasonContext) -> pd.Series:
-        last = df[last_col].astype(float) if last_col in df else pd.Series(np.nan, index=t.index)
+        last = (
+            df[last_col].reindex(t.index).astype(float)
+            if last_col in df
+            else pd.Series(np.nan, index=t.index)
+        )
         prev = (last - t) / (1 + t)
         pct = ((last - prev) / prev * 100).abs().round(0)
         change = pd.Series(np.where(last < prev, " down ", " up "), index=t.index)
@@ -344,7 +350,7 @@ def phrases(
     present = values.notna()
     out = pd.Series("", index=values.index, dtype=object)
     if present.any():
-        made = reading(feature).phrase(values[present], frame.loc[present], ctx)
+        made = reading(feature).phrase(values[present], frame, ctx)
         out[present] = made.to_numpy()
     return out
 
@@ -430,5 +436,5 @@ def top_reasons(
     for j in np.unique(top[top >= 0]):
         rows, slots = np.nonzero(top == j)
         col = columns[j]
-        texts[rows, slots] = phrases(col, frame[col].iloc[rows], frame.iloc[rows], ctx).to_numpy()
+        texts[rows, slots] = phrases(col, frame[col].iloc[rows], frame, ctx).to_numpy()
     return [[t for t in row if t] for row in texts]

@@ -61,8 +61,8 @@ def score_customers(
     fitted in training (never on the batch being scored), so one customer scored alone gets
     the same tier as in a batch. ``value_at_risk`` = P(churn) x value if retained.
 
-    ``reasons`` holds up to three phrases behind the churn score (LightGBM TreeSHAP via
-    ``pred_contrib`` when LightGBM takes part in the served churn head, else what moves the
+    ``reasons`` holds up to three phrases behind the churn score (LightGBM's exact TreeSHAP
+    values, :meth:`ModelBundle.churn_contributions`, when LightGBM takes part in the served churn head, else what moves the
     BG/NBD score): what makes the customer risky, or, in the lowest risk tier, what keeps them
     safe (:mod:`serving.reasons`); amounts in them carry ``currency``.
     """
@@ -85,7 +85,7 @@ def score_customers(
         )
         safe = risk == lowest_risk_tier(segments)  # explained by what keeps them safe
         if bundle.churn_head.lightgbm:  # LightGBM takes part in the churn score: its TreeSHAP
-            contrib = bundle.boosters["churn"].predict(matrix, pred_contrib=True)
+            contrib = bundle.churn_contributions(matrix)
             columns = bundle.spec.columns
         else:  # BG/NBD alone serves: what moves its score (see BTYDModel.churn_contributions)
             contrib = bundle.btyd.churn_contributions(features, bundle.label_horizon_days)

@@ -16,6 +16,7 @@ from model.btyd import BGNBD, BTYDModel, GammaGamma
 from model.bundle import ChurnHead, ModelBundle, RevenueHead, with_btyd
 from model.clv import DAYS_PER_MONTH, RatioInterval
 from model.matrix import FeatureSpec
+from model.treeshap import TreeExplainer, TreeTooLargeError
 
 BTYD = BTYDModel(BGNBD(r=0.8, alpha=30.0, a=0.9, b=3.0), GammaGamma(6.0, 4.0, 15.0), 30.0)
 
@@ -199,3 +200,27 @@ def test_seasonal_index_survives_save_and_load(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(
         bundle.predict_frame(frame, "clv"), loaded.predict_frame(frame, "clv")
     )
+
+
+def test_churn_contributions_are_lightgbms_treeshap_values() -> None:
+    bundle, frame = tiny_bundle()
+    odd = frame.assign(channel=["web", "fax", None] * 100)  # unseen and missing levels too
+    X = bundle.matrix(odd)
+    expected = bundle.boosters["churn"].predict(X, pred_contrib=True)
+    np.testing.assert_allclose(bundle.churn_contributions(X), expected, atol=1e-9)
+
+
+def test_churn_contributions_of_a_model_with_very_large_trees_use_lightgbm() -> None:
+    bundle, frame = tiny_bundle()
+    X = bundle.matrix(frame)
+    y = np.random.default_rng(1).integers(0, 2, len(X))  # noise: trees grow to the limit
+    big = lgb.LGBMClassifier(
+        n_estimators=3, num_leaves=150, min_child_samples=1, min_child_weight=0, verbose=-1
+    )
+    bundle = dataclasses.replace(
+        bundle, boosters={**bundle.boosters, "churn": big.fit(X, y).booster_}
+    )
+    with pytest.raises(TreeTooLargeError):  # more than 64 splits in a tree
+        TreeExplainer(bundle.boosters["churn"])
+    expected = bundle.boosters["churn"].predict(X, pred_contrib=True)
+    np.testing.assert_allclose(bundle.churn_contributions(X), expected, atol=1e-9)
