@@ -136,19 +136,25 @@ class ModelBundle:
 
     def churn_contributions(self, matrix: pd.DataFrame) -> np.ndarray:
         """TreeSHAP values of the churn model's LightGBM for a model matrix: one column per
-        input, then the bias, equal to ``predict(matrix, pred_contrib=True)`` and about 20x
-        faster (:mod:`model.treeshap`; the explainer is built on first use and kept)."""
+        input, then the bias, equal to ``predict(matrix, pred_contrib=True)`` and many times
+        faster (:mod:`model.treeshap`)."""
+        explainer = self.explainer()
+        if explainer is None:  # trees beyond model.treeshap's limits: LightGBM's own TreeSHAP
+            return self.boosters["churn"].predict(matrix, pred_contrib=True)
+        return explainer.contributions(matrix)
+
+    def explainer(self):  # noqa: ANN201 - model.treeshap.TreeExplainer | None
+        """The churn model's TreeSHAP explainer, built on first use and kept (about a second
+        for 150 trees; the service builds it before it swaps a new model in). None when its
+        trees are beyond :mod:`model.treeshap`'s limits (num_leaves above 65)."""
         from model.treeshap import TreeExplainer, TreeTooLargeError
 
-        booster = self.boosters["churn"]
         if self._explainer is None:
             try:
-                self._explainer = TreeExplainer(booster)
-            except TreeTooLargeError:  # num_leaves above 65: LightGBM's own (slower) TreeSHAP
+                self._explainer = TreeExplainer(self.boosters["churn"])
+            except TreeTooLargeError:
                 self._explainer = False
-        if self._explainer is False:
-            return booster.predict(matrix, pred_contrib=True)
-        return self._explainer.contributions(matrix)
+        return self._explainer or None
 
     def model_frame(self, features: pd.DataFrame) -> pd.DataFrame:
         """The feature frame with the BTYD posteriors of the stored fit added."""

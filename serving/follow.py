@@ -41,4 +41,6 @@ def load_champion(tracking_uri: str) -> ServedModels:
     from serving.model_store import import_to_bentoml, load_from_bentoml
 
     model = import_to_bentoml(tracking_uri)
-    return ServedModels(*load_from_bentoml(str(model.tag)))
+    served = ServedModels(*load_from_bentoml(str(model.tag)))
+    served.bundle.explainer()  # built here, before the swap, not in the first request
+    return served
