@@ -22,19 +22,26 @@ status ``not compared`` instead of a PSI."""
 NOT_COMPARED = "not compared (grows with calendar time)"
 
 
-def _numeric_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
+def _numeric_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
     missing = np.isnan(values)
     bins = np.searchsorted(np.asarray(edges), values[~missing], side="right")
-    counts = np.bincount(bins, minlength=len(edges) + 1).astype(float)
-    counts = np.append(counts, missing.sum())
-    return counts / max(len(values), 1)
+    counts = np.bincount(bins, minlength=len(edges) + 1)
+    return np.append(counts, missing.sum())
+
+
+def _category_counts(values: pd.Series, levels: list[str]) -> np.ndarray:
+    text = values.astype("str").where(values.notna())
+    counts = [int((text == lv).sum()) for lv in levels]
+    other = int((text.notna() & ~text.isin(levels)).sum())
+    return np.array([*counts, other, int(text.isna().sum())])
+
+
+def _numeric_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    return _numeric_counts(values, edges) / max(len(values), 1)
 
 
 def _category_shares(values: pd.Series, levels: list[str]) -> np.ndarray:
-    text = values.astype("str").where(values.notna())
-    counts = [float((text == lv).sum()) for lv in levels]
-    other = float((text.notna() & ~text.isin(levels)).sum())
-    return np.array([*counts, other, float(text.isna().sum())]) / max(len(values), 1)
+    return _category_counts(values, levels) / max(len(values), 1)
 
 
 def fit_drift_reference(frame: pd.DataFrame, columns: list[str]) -> dict[str, Any]:
@@ -64,21 +71,39 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+def count_bins(frame: pd.DataFrame, reference: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Customers per reference bin (missing values last) of each compared feature of
+    ``frame``: counts of chunks add up, so a batch scored in chunks gets the same PSI."""
+    counts = {}
+    for col, ref in reference.items():
+        if col not in frame.columns or col in AGES_WITH_TIME:
+            continue
+        if "levels" in ref:
+            counts[col] = _category_counts(frame[col], ref["levels"])
+        else:
+            counts[col] = _numeric_counts(frame[col].astype("float64").to_numpy(), ref["edges"])
+    return counts
+
+
 def evaluate_drift(frame: pd.DataFrame, reference: dict[str, Any]) -> pd.DataFrame:
     """PSI per feature of ``frame`` against the reference, with status ok / warn / flag
     (:data:`AGES_WITH_TIME` listed as not compared)."""
+    present = {col: ref for col, ref in reference.items() if col in frame.columns}
+    return drift_from_counts(count_bins(frame, present), len(frame), present)
+
+
+def drift_from_counts(
+    counts: dict[str, np.ndarray], customers: int, reference: dict[str, Any]
+) -> pd.DataFrame:
+    """:func:`evaluate_drift` from :func:`count_bins` totals over ``customers``."""
     rows = []
     for col, ref in reference.items():
-        if col not in frame.columns:
-            continue
         if col in AGES_WITH_TIME:
             rows.append({"feature": col, "psi": np.nan, "status": NOT_COMPARED})
             continue
-        if "levels" in ref:
-            shares = _category_shares(frame[col], ref["levels"])
-        else:
-            shares = _numeric_shares(frame[col].astype("float64").to_numpy(), ref["edges"])
-        value = psi(ref["shares"], shares)
+        if col not in counts:
+            continue
+        value = psi(ref["shares"], counts[col] / max(customers, 1))
         status = "flag" if value >= FLAG_PSI else "warn" if value >= WARN_PSI else "ok"
         rows.append({"feature": col, "psi": value, "status": status})
     out = pd.DataFrame(rows, columns=["feature", "psi", "status"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -12,7 +13,7 @@ import pandas as pd
 
 from core.catalog import HISTORY_TABLE, OutputCatalog
 from core.faults import checkpoint
-from core.files import write_frame
+from core.files import atomic_path, write_frame
 from model.clv import customer_variance, segment_interval
 
 
@@ -121,15 +122,75 @@ def mark_control_group(
 def segment_summary(scores: pd.DataFrame, total_error: float | None = 0.0) -> pd.DataFrame:
     """Customers, expected revenue, CLV (with an 80% interval of the total) and value at risk
     per segment, and a total row."""
-    scores = scores.assign(clv_variance=customer_variance(scores["clv_low"], scores["clv_high"]))
-    if "control" not in scores:  # scores not marked for a campaign
-        scores = scores.assign(control=False)
-    scores = scores.assign(control=scores["control"].fillna(False).astype(bool))
-    totals = scores.groupby(SUMMARY_KEYS, sort=False, dropna=False).agg(
-        customers=("customer_id", "size"),
-        **{k: (col, "sum") for k, col in SUMMARY_SUMS.items() if k != "customers"},
-    )
-    return summary_from_totals(totals.reset_index(), total_error)
+    totals = SegmentTotals()
+    totals.add(scores)
+    return summary_from_totals(totals.frame(), total_error)
+
+
+class SegmentTotals:
+    """Per-segment customers and sums (:data:`SUMMARY_SUMS`) of score chunks, added up
+    exactly: each float is an integer multiple of 2**-1074, so sums are kept as Python
+    integers of that unit and rounded once at the end. The totals (and the summary file) are
+    the same whatever the chunks and their order; a float running sum would differ in the last
+    digits. Vectorised per chunk: a few numpy steps per segment, exponent and column."""
+
+    _UNIT = 1074  # float64 values are integer multiples of 2**-1074
+
+    def __init__(self) -> None:
+        self._customers: dict[tuple, int] = {}
+        self._sums: dict[tuple, dict[str, int]] = {}
+
+    def add(self, scores: pd.DataFrame) -> None:
+        """Add a chunk of scores (SCORE_COLUMNS, optionally ``control``)."""
+        control = (
+            scores["control"].fillna(False).astype(bool)
+            if "control" in scores
+            else pd.Series(False, index=scores.index)
+        )
+        values = {
+            "clv_variance": customer_variance(scores["clv_low"], scores["clv_high"]),
+            "control": control.astype("float64"),
+        }
+        columns = {
+            k: np.asarray(values[col] if col in values else scores[col], dtype="float64")
+            for k, col in SUMMARY_SUMS.items()
+            if k != "customers"
+        }
+        groups = scores.groupby(SUMMARY_KEYS, sort=False, dropna=False).indices
+        for key, rows in groups.items():
+            key = tuple(None if pd.isna(k) else k for k in key)
+            self._customers[key] = self._customers.get(key, 0) + len(rows)
+            sums = self._sums.setdefault(key, dict.fromkeys(columns, 0))
+            for name, column in columns.items():
+                sums[name] += self._exact_sum(column[rows])
+
+    @classmethod
+    def _exact_sum(cls, values: np.ndarray) -> int:
+        """The sum of the non-missing values, exactly, in units of 2**-1074."""
+        v = values[~np.isnan(values)]
+        if not len(v):
+            return 0
+        fraction, exponent = np.frexp(v)  # v = fraction * 2**exponent, 0.5 <= |fraction| < 1
+        mantissa = (fraction * 2.0**53).astype(np.int64)  # exact: 53 significant bits
+        shift = exponent.astype(np.int64) - 53 + cls._UNIT  # >= 0 for every float64
+        total = 0
+        for s in np.unique(shift):
+            part = mantissa[shift == s]  # halves of 26/27 bits: their sums cannot overflow
+            high, low = int((part >> 26).sum()), int((part & (2**26 - 1)).sum())
+            total += ((high << 26) + low) << int(s)
+        return total
+
+    def frame(self) -> pd.DataFrame:
+        """Per-segment totals (SUMMARY_KEYS + SUMMARY_SUMS keys) for :func:`summary_from_totals`."""
+        rows = [
+            {
+                **dict(zip(SUMMARY_KEYS, key, strict=True)),
+                "customers": n,
+                **{k: v / 2**self._UNIT for k, v in self._sums[key].items()},  # rounded once
+            }
+            for key, n in sorted(self._customers.items(), key=lambda kv: str(kv[0]))
+        ]  # in a fixed order, whatever order the chunks brought the segments in
+        return pd.DataFrame(rows, columns=[*SUMMARY_KEYS, *SUMMARY_SUMS])
 
 
 DECIMALS = {
@@ -161,43 +222,139 @@ def list_rows(scores: pd.DataFrame) -> pd.DataFrame:
     return out[list_columns(list(scores.columns))]
 
 
+ROW_GROUP_ROWS = 100_000
+"""Rows per row group of scores.parquet, whatever the chunk sizes (so its bytes do not
+depend on them)."""
+LIST_BATCH_ROWS = 100_000
+"""Rows read back per step when writing the segment lists."""
+
+
+class ScoresFile:
+    """scores.parquet written chunk by chunk in row groups of :data:`ROW_GROUP_ROWS`: memory
+    holds one row group, and the file is the same bytes however the rows were chunked (types
+    fixed by the first chunk, a column without any value there as text, no pandas metadata).
+    """
+
+    def __init__(self, path: Path, rows: int = ROW_GROUP_ROWS) -> None:
+        self.path, self.rows = Path(path), rows
+        self._writer = None
+        self._pending: list = []
+        self._pending_rows = 0
+
+    def add(self, scores: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            schema = pa.Schema.from_pandas(scores, preserve_index=False).remove_metadata()
+            schema = pa.schema(
+                [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema]
+            )
+            self._writer = pq.ParquetWriter(self.path, schema)
+        table = pa.Table.from_pandas(scores, schema=self._writer.schema, preserve_index=False)
+        self._pending.append(table.replace_schema_metadata(None))
+        self._pending_rows += len(table)
+        self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        import pyarrow as pa
+
+        if not self._pending or (self._pending_rows < self.rows and not final):
+            return
+        table = pa.concat_tables(self._pending)
+        done = 0
+        while len(table) - done >= self.rows or (final and done < len(table)):
+            group = table.slice(done, self.rows).combine_chunks()  # contiguous: same pages
+            self._writer.write_table(group, row_group_size=self.rows)
+            done += len(group)
+        self._pending = [table.slice(done)] if done < len(table) else []
+        self._pending_rows = len(table) - done
+
+    def close(self) -> None:
+        """Write what is left; a run without any row still gets an empty file."""
+        if self._writer is None:
+            self.add(pd.DataFrame({"customer_id": pd.Series([], dtype="str")}))
+        self._flush(final=True)
+        self._writer.close()
+
+
 def write_outputs(
-    scores: pd.DataFrame, catalog: OutputCatalog, total_error: float | None = 0.0
+    scores: pd.DataFrame | Iterable[pd.DataFrame],
+    catalog: OutputCatalog,
+    total_error: float | None = 0.0,
 ) -> dict[str, Path]:
     """scores.parquet, segments/<segment>.csv sorted by value at risk, control.csv (a campaign's
     held-out customers, kept out of the segment lists), summary.csv; each file atomic, into
     the catalog's run folder (a score run's staging folder, published as a whole by
     :func:`core.runs.publish`).
 
+    ``scores``: one frame, or chunks of it (customers in any order; a scoring run streams
+    them). Memory holds one chunk: scores.parquet is appended chunk by chunk
+    (:class:`ScoresFile`), the summary added up exactly (:class:`SegmentTotals`), and each
+    list is sorted by DuckDB from scores.parquet and written batch by batch. The files are the
+    same whatever the chunks.
+
     Lists of segments that are empty in this run are removed, so the folder mirrors the run.
     ``total_error``: the model's backtest error of the total CLV, for the segment totals'
     interval.
     """
+    import pyarrow.parquet as pq
+
+    chunks = [scores] if isinstance(scores, pd.DataFrame) else scores
+    totals = SegmentTotals()
+    with atomic_path(catalog.scores) as tmp:
+        writer = ScoresFile(tmp)
+        for chunk in chunks:
+            writer.add(chunk)
+            totals.add(chunk)
+        writer.close()
+    paths = {"scores": catalog.scores}
+    checkpoint("score:scores-written", catalog.scores)
+    per_segment = totals.frame()
     seg_dir = catalog.segments
     seg_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"scores": write_frame(scores, catalog.scores)}
-    checkpoint("score:scores-written", catalog.scores)
     written = set()
-    flat = list_rows(scores)
-    held_out = flat["control"].fillna(False).astype(bool) if "control" in flat else None
-    if held_out is not None and held_out.any():
-        control = flat[held_out].sort_values(
-            ["segment", "value_at_risk", "customer_id"], ascending=[True, False, True]
-        )
-        paths["control"] = write_frame(control, catalog.control_list)
-        flat = flat[~held_out]
-    for name, part in flat.groupby("segment", sort=True):
-        path = catalog.segment_list(segment_slug(str(name)))
-        part = part.sort_values(["value_at_risk", "customer_id"], ascending=[False, True])
-        write_frame(part, path)
-        written.add(path.name)
-        paths[f"segment:{name}"] = path
+    source = _parquet_source(catalog.scores)
+    marked = "control" in pq.read_schema(catalog.scores).names  # scores of a campaign run
+    with duckdb.connect() as con:
+        if marked and per_segment["control"].sum() > 0:
+            paths["control"] = _write_list(
+                con,
+                f"SELECT * FROM {source} WHERE control "
+                "ORDER BY segment, value_at_risk DESC NULLS LAST, customer_id",
+                catalog.control_list,
+            )
+        listed = per_segment.groupby("segment")[["customers", "control"]].sum()
+        for name in sorted(listed.index[listed["customers"] > listed["control"]]):
+            path = catalog.segment_list(segment_slug(str(name)))
+            keep = "NOT coalesce(control, false) AND " if marked else ""
+            sql = (
+                f"SELECT * FROM {source} WHERE {keep}segment = $segment "
+                "ORDER BY value_at_risk DESC NULLS LAST, customer_id"
+            )
+            paths[f"segment:{name}"] = _write_list(con, sql, path, {"segment": name})
+            written.add(path.name)
     for stale in seg_dir.glob("*.csv"):
         if stale.name not in written:
             stale.unlink()
     checkpoint("score:lists-written", seg_dir)
-    paths["summary"] = write_frame(segment_summary(scores, total_error), catalog.summary)
+    paths["summary"] = write_frame(summary_from_totals(per_segment, total_error), catalog.summary)
     return paths
+
+
+def _write_list(
+    con: duckdb.DuckDBPyConnection, sql: str, path: Path, params: dict | None = None
+) -> Path:
+    """The query's rows as a list file (:func:`list_rows`), atomically, batch by batch."""
+    reader = con.sql(sql, params=params or {}).to_arrow_reader(LIST_BATCH_ROWS)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as out:
+        first = True
+        for batch in reader:
+            list_rows(batch.to_pandas()).to_csv(out, index=False, header=first)
+            first = False
+        if first:  # no rows: the header alone
+            list_rows(pd.DataFrame(columns=reader.schema.names)).to_csv(out, index=False)
+    return path
 
 
 HISTORY_TYPES = {
