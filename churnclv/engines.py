@@ -132,33 +132,50 @@ class DuckDBEngine:
         holdout_percent: float,
         progress: Progress,
     ) -> ScoreRun:
-        from features import build_features
-        from features.drift import evaluate_drift
+        from features.build import build_feature_chunks
+        from features.drift import count_bins, drift_from_counts
         from features.rfm import has_paid_purchase
         from features.vocabulary import Vocabulary
         from serving.batch import mark_control_group, write_outputs
         from serving.score import score_customers
 
         vocabulary = Vocabulary.from_dict(models.bundle.vocabulary)  # the model's, not the data's
-        feats = build_features(tables, cutoff, progress=progress, vocabulary=vocabulary)
-        task = progress.add_task("scoring", total=1)
-        scores = score_customers(
-            feats,
-            models.bundle,
-            settings.segments,
-            scoring_date=cutoff,
-            model_versions=models.versions,
-            currency=settings.currency,
-        )
-        progress.advance(task)
-        scores = mark_control_group(scores, campaign, holdout_percent)
-        paths = write_outputs(scores, catalog, _total_error(models))
-        buyers = feats[has_paid_purchase(feats)]  # the models' population, for drift
+        reference = models.bundle.meta.get("drift_reference", {})
+        task = progress.add_task("scoring customers", total=None)
+        bins: dict = {}  # customers per drift bin, added up over the chunks
+        seen = {"buyers": 0, "control": 0, "columns": set()}
+
+        def scored() -> Iterator[pd.DataFrame]:
+            """Features and scores of one range of customers at a time (bounded memory)."""
+            chunks = build_feature_chunks(
+                tables, cutoff, settings.score_chunk_customers, vocabulary
+            )
+            for feats in chunks:
+                scores = score_customers(
+                    feats,
+                    models.bundle,
+                    settings.segments,
+                    scoring_date=cutoff,
+                    model_versions=models.versions,
+                    currency=settings.currency,
+                )
+                scores = mark_control_group(scores, campaign, holdout_percent)
+                buyers = feats[has_paid_purchase(feats)]  # the models' population, for drift
+                for col, counts in count_bins(buyers, reference).items():
+                    bins[col] = bins[col] + counts if col in bins else counts
+                seen["buyers"] += len(buyers)
+                seen["control"] += int(scores["control"].sum())
+                seen["columns"] |= set(feats.columns)
+                progress.advance(task, len(feats))
+                yield scores
+
+        paths = write_outputs(scored(), catalog, _total_error(models))
+        compared = {c: r for c, r in reference.items() if c in seen["columns"]}
         return ScoreRun(
             paths=paths,
             summary=pd.read_csv(paths["summary"]),  # as written, as the Spark engine reads it
-            drift=evaluate_drift(buyers, models.bundle.meta.get("drift_reference", {})),
-            control_count=int(scores["control"].sum()),
+            drift=drift_from_counts(bins, seen["buyers"], compared),
+            control_count=seen["control"],
         )
 
     def training_tables(

@@ -10,7 +10,7 @@ every signup up to the cutoff.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -182,6 +182,57 @@ def _pass_results(
         results.append(fetch(ibis_tables.con, expr))
         report(step, i, len(passes))
     return results, frame_specs(ctx.present, vocabulary)
+
+
+def customer_ranges(
+    tables: IbisTables, cutoff: CutoffLike, size: int
+) -> list[tuple[str | None, str | None]]:
+    """Ranges ``[low, high)`` of customer ids holding about ``size`` of the customers known at
+    ``cutoff`` each, in id order (None: open end); one open range when all fit in one."""
+    import ibis
+    import pyarrow.compute as pc
+
+    ctx = Context.at(tables, cutoff)
+    keys = [t.select("customer_id") for t in (ctx.transactions, ctx.events, ctx.customers)]
+    union = ibis.union(*[k for k in keys if k is not None], distinct=True)
+    ids = fetch(tables.con, union)["customer_id"]
+    if len(ids) <= size:
+        return [(None, None)]
+    ids = pc.take(ids, pc.sort_indices(ids))
+    cuts = [ids[i].as_py() for i in range(size, len(ids), size)]
+    return list(zip([None, *cuts], [*cuts, None], strict=True))
+
+
+def in_range(tables: IbisTables, low: str | None, high: str | None) -> IbisTables:
+    """The tables cut to the customers with ``low <= customer_id < high`` (None: no bound):
+    every feature is one customer's, so a range's features are those rows of the whole."""
+    import dataclasses
+
+    def cut(t: ir.Table | None) -> ir.Table | None:
+        if t is None:
+            return None
+        if low is not None:
+            t = t.filter(t.customer_id >= low)
+        return t if high is None else t.filter(t.customer_id < high)
+
+    return dataclasses.replace(
+        tables,
+        transactions=cut(tables.transactions),
+        events=cut(tables.events),
+        customers=cut(tables.customers),
+    )
+
+
+def build_feature_chunks(
+    tables: IbisTables,
+    cutoff: CutoffLike,
+    size: int,
+    vocabulary: Vocabulary | None = None,
+) -> Iterator[pd.DataFrame]:
+    """:func:`build_features` a range of about ``size`` customers at a time, in id order:
+    together the rows of the whole frame (as :func:`build_features`), one chunk in memory."""
+    for low, high in customer_ranges(tables, cutoff, size):
+        yield build_features(in_range(tables, low, high), cutoff, vocabulary=vocabulary)
 
 
 def write_features(

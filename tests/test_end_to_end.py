@@ -100,6 +100,27 @@ def test_the_training_run_holds_the_report_with_the_decision(job: Path) -> None:
     assert "They became the champion" in text and "Registered churn model version 1" in text
 
 
+def test_scoring_in_chunks_of_customers_gives_the_same_files(job: Path) -> None:
+    """``churnclv score`` builds features and scores by ranges of customers
+    (score_chunk_customers): 200 at a time (8 chunks) gives the files of the run above byte for
+    byte (scores, lists, control group, summary, drift)."""
+    config = (job / "config.yaml").read_text() + "score_chunk_customers: 200\n"
+    (job / "chunked.yaml").write_text(config)
+    step = ("score", "--config", "chunked.yaml", "--out", "chunked", "--holdout", "10")
+    proc = run(*step, "--campaign", "spring", cwd=job)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first = next(
+        d for d in (job / "out" / "runs").iterdir()
+        if json.loads((d / "run.json").read_text())["campaign"] == "spring"
+    )  # fmt: skip
+    chunked = job / "chunked" / "current"
+    names = ["scores.parquet", "summary.csv", "control.csv", "drift.csv", "rejects.csv"]
+    names += [f"segments/{p.name}" for p in (first / "segments").glob("*.csv")]
+    assert len(names) > 8 and sorted((chunked / "segments").iterdir()) != []
+    for name in names:
+        assert (first / name).read_bytes() == (chunked / name).read_bytes(), name
+
+
 def test_second_score_run_reports_movement_and_keeps_champion(job: Path) -> None:
     proc = run(
         "score", "--config", "config.yaml", "--out", "out", "--cutoff", "2026-09-15", cwd=job
