@@ -186,7 +186,7 @@ def demo_data(
 ) -> None:
     """Generate a realistic synthetic retailer (3 years) plus a ground-truth table, or a
     stress scenario (--scenario) with its own truth."""
-    from churnclv.demo_data import write_demo_data
+    from churnclv.demo_data import DEMO_SHARD, write_demo_data, write_demo_shards
     from churnclv.scenarios import generate_scenario, scenario_settings
 
     if fmt not in ("csv", "parquet"):
@@ -201,15 +201,32 @@ def demo_data(
         raise _fail(f"--scenario: {exc}") from None
     h = churn_horizon or settings.churn_horizon_days
     c = clv_horizon or settings.clv_horizon_days
-    with console.status(f"Simulating {customers:,} customers"):
-        data = generate_scenario(scenario, customers, seed, end, h, c)
-        try:
-            paths = write_demo_data(data, out, fmt=fmt)  # type: ignore[arg-type]
-        except FileExistsError as exc:
-            raise _fail(str(exc)) from None
-    for name, path in paths.items():
-        rows = len(getattr(data, name))
-        console.print(escape(f"wrote {path} ({rows:,} rows)"))
+    if customers > DEMO_SHARD and scenario != "btyd":  # in shards: memory holds one
+        from functools import partial
+
+        make = partial(generate_scenario, scenario, end_date=end, churn_horizon_days=h,
+                       clv_horizon_days=c)  # fmt: skip
+        with console.status(f"Simulating {customers:,} customers") as status:
+
+            def done(n: int) -> None:
+                status.update(f"Simulating {customers:,} customers: {n:,} done")
+
+            try:
+                shards = write_demo_shards(make, customers, seed, out, fmt, progress=done)  # type: ignore[arg-type]
+            except FileExistsError as exc:
+                raise _fail(str(exc)) from None
+        for path, rows in shards.values():
+            console.print(escape(f"wrote {path} ({rows:,} rows)"))
+    else:
+        with console.status(f"Simulating {customers:,} customers"):
+            data = generate_scenario(scenario, customers, seed, end, h, c)
+            try:
+                paths = write_demo_data(data, out, fmt=fmt)  # type: ignore[arg-type]
+            except FileExistsError as exc:
+                raise _fail(str(exc)) from None
+        for name, path in paths.items():
+            rows = len(getattr(data, name))
+            console.print(escape(f"wrote {path} ({rows:,} rows)"))
     if scenario != "retail" or (h, c) != (90, 365):
         console.print(
             f"scenario {scenario}: truth for a {h}-day churn and {c}-day CLV horizon; train "

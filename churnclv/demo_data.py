@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import datetime
 import pathlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -568,6 +569,9 @@ def generate_demo_data(
     with_events: bool = True,
     with_customers: bool = True,
     own_columns: bool = False,
+    first_id: int = 1,
+    id_width: int | None = None,
+    order_prefix: str = "O",
 ) -> DemoData:
     """Simulate a retailer's customers up to and including ``end_date``, plus the truth.
 
@@ -593,6 +597,9 @@ def generate_demo_data(
       :func:`_own_events` and :func:`_own_attributes`): three more event types and three more
       customer columns, drawn from a stream of their own (everything else, the truth included,
       is the same as without them).
+    * ``first_id``, ``id_width``, ``order_prefix``: the customer ids are ``first_id`` ... in
+      ``id_width`` digits (default ``max(6, digits(n))``) and the order ids start with
+      ``order_prefix``: a shard of a larger population (:func:`write_demo_shards`).
     """
     if n_customers < 1:
         raise ValueError("n_customers must be at least 1")
@@ -647,8 +654,8 @@ def generate_demo_data(
             np.random.default_rng(seeds.spawn(1)[0]), sim, n, zero_customer_share, zero_order_share
         )
 
-    width = max(6, len(str(n)))
-    ids = _padded(np.arange(1, n + 1), width)
+    width = id_width or max(6, len(str(n)))
+    ids = _padded(np.arange(first_id, first_id + n), width)
 
     # --- transactions (history only): orders numbered in time order, returns "<id>-R"
     hist = float(hist_days)
@@ -658,15 +665,17 @@ def generate_demo_data(
     order_no[ord_past] = np.arange(1, ord_past.size + 1)
     ret_past = np.flatnonzero(sim["ret_t"] < hist)
     ret_parent = sim["ret_parent"][ret_past]
-    id_width = max(7, len(str(ord_past.size)))
+    order_width = max(7, len(str(ord_past.size)))
     cust = np.concatenate([sim["ord_cust"][ord_past], sim["ord_cust"][ret_parent]])
     t = np.concatenate([sim["ord_t"][ord_past], sim["ret_t"][ret_past]])
     number = np.concatenate([order_no[ord_past], order_no[ret_parent]])
     is_ret = np.concatenate([np.zeros(ord_past.size, bool), np.ones(ret_past.size, bool)])
     order_ids = pa.concat_arrays(
         [
-            _padded(order_no[ord_past], id_width, "O"),
-            pc.binary_join_element_wise(_padded(order_no[ret_parent], id_width, "O"), "-R", ""),
+            _padded(order_no[ord_past], order_width, order_prefix),
+            pc.binary_join_element_wise(
+                _padded(order_no[ret_parent], order_width, order_prefix), "-R", ""
+            ),
         ]
     )
     perm = np.lexsort((is_ret, number, cust, np.floor(t * _SECONDS_PER_DAY)))
@@ -779,13 +788,7 @@ def write_demo_data(
     names = [
         n for n in ("transactions", "events", "customers", "truth") if getattr(data, n) is not None
     ]
-    for name in [n for n in ("events", "customers") if n not in names]:
-        for stale in (f"{name}.parquet", f"{name}.csv", f"{name}.csv.gz", name):
-            if (out_dir / stale).exists():
-                raise FileExistsError(
-                    f"{out_dir / stale} exists but this data has no {name} table; the loader "
-                    "would read the old file: remove it or write to another folder"
-                )
+    _refuse_stale(data, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, pathlib.Path] = {}
     for name in names:
@@ -798,3 +801,83 @@ def write_demo_data(
                 frame.to_parquet(tmp, index=False)
         paths[name] = target
     return paths
+
+
+def _refuse_stale(data: DemoData, out_dir: pathlib.Path) -> None:
+    """FileExistsError when ``out_dir`` holds a file for a table this data does not have (the
+    loader would read the old file with the new data)."""
+    for name in ("events", "customers"):
+        if getattr(data, name) is not None:
+            continue
+        for stale in (f"{name}.parquet", f"{name}.csv", f"{name}.csv.gz", name):
+            if (out_dir / stale).exists():
+                raise FileExistsError(
+                    f"{out_dir / stale} exists but this data has no {name} table; the loader "
+                    "would read the old file: remove it or write to another folder"
+                )
+
+
+DEMO_SHARD = 1_000_000
+"""Customers simulated at a time when a demo is larger (memory grows with the shard)."""
+
+
+def write_demo_shards(
+    make: Callable[..., DemoData],
+    n_customers: int,
+    seed: int,
+    out_dir: pathlib.Path,
+    fmt: Literal["csv", "parquet"] = "csv",
+    shard: int = DEMO_SHARD,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, tuple[pathlib.Path, int]]:
+    """A demo of ``n_customers`` simulated ``shard`` customers at a time and appended to one
+    file per table, so memory holds one shard (10 million customers fit the machine).
+
+    ``make(n, seed, first_id=, id_width=, order_prefix=)`` simulates one shard (options of
+    :func:`generate_demo_data`); shard ``i`` gets the seed ``(seed, i)``, the ids after the
+    previous shards' and order ids starting with ``O<i>-``. Customers are simulated independently of each other, so shards of one retailer
+    are that retailer. Files are written beside their target and swapped in at the end.
+    Returns name -> (path, rows).
+    """
+    import pyarrow.parquet as pq
+
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    width = max(6, len(str(n_customers)))
+    files: dict[str, tuple[pathlib.Path, pathlib.Path]] = {}
+    writers: dict[str, pq.ParquetWriter] = {}
+    rows: dict[str, int] = {}
+    try:
+        for i, first in enumerate(range(0, n_customers, shard)):
+            n = min(shard, n_customers - first)
+            state = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+            data = make(n, state, first_id=first + 1, id_width=width, order_prefix=f"O{i}-")
+            if i == 0:
+                _refuse_stale(data, out_dir)
+            for name in ("transactions", "events", "customers", "truth"):
+                frame = getattr(data, name)
+                if frame is None:
+                    continue
+                target = out_dir / f"{name}.{fmt}"
+                tmp = files.setdefault(name, (target, target.with_name(f".{target.name}.tmp")))[1]
+                if fmt == "csv":
+                    frame.to_csv(
+                        tmp, index=False, mode="w" if i == 0 else "a", header=i == 0,
+                        date_format=_CSV_DATE_FORMAT[name],
+                    )  # fmt: skip
+                else:
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    if name not in writers:
+                        writers[name] = pq.ParquetWriter(tmp, table.schema)
+                    writers[name].write_table(table.cast(writers[name].schema))
+                rows[name] = rows.get(name, 0) + len(frame)
+            if progress is not None:
+                progress(first + n)
+        for writer in writers.values():
+            writer.close()
+        for target, tmp in files.values():
+            tmp.replace(target)
+    finally:
+        for _, tmp in files.values():
+            tmp.unlink(missing_ok=True)
+    return {name: (target, rows[name]) for name, (target, _) in files.items()}

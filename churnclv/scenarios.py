@@ -150,12 +150,17 @@ def generate_scenario(
     end_date: datetime.date = DEFAULT_END_DATE,
     churn_horizon_days: int | None = None,
     clv_horizon_days: int | None = None,
+    **shard: object,
 ) -> DemoData:
-    """Generate the scenario ``name``; horizons default to the scenario's recommended ones."""
+    """Generate the scenario ``name``; horizons default to the scenario's recommended ones.
+    ``shard``: ``first_id``, ``id_width``, ``order_prefix`` of one shard of a larger demo
+    (:func:`churnclv.demo_data.write_demo_shards`; not for ``btyd``)."""
     sc = scenario_settings(name)
     h = sc.churn_horizon_days if churn_horizon_days is None else churn_horizon_days
     c = sc.clv_horizon_days if clv_horizon_days is None else clv_horizon_days
     if name == "btyd":
+        if shard:
+            raise ValueError("the btyd scenario is generated whole, not in shards")
         return generate_btyd_data(
             n_customers, seed, end_date, churn_horizon_days=h, clv_horizon_days=c
         )
@@ -182,6 +187,7 @@ def generate_scenario(
         truth_horizon_days=h,
         clv_horizon_days=c,
         **options,  # type: ignore[arg-type]
+        **shard,  # type: ignore[arg-type]
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -370,3 +371,32 @@ def test_failed_write_leaves_no_temp_file(tmp_path, monkeypatch) -> None:
     with pytest.raises(OSError, match="disk full"):
         write_demo_data(small, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_large_demo_is_simulated_in_shards_into_one_file_per_table(
+    tmp_path: Path, fmt: str
+) -> None:
+    """Above DEMO_SHARD customers the demo is simulated a shard at a time (memory holds one)
+    and appended: ids run on across shards, order ids stay unique, every table is one file."""
+    from functools import partial
+
+    from churnclv.demo_data import write_demo_shards
+    from churnclv.scenarios import generate_scenario
+    from core.settings import DataSettings
+    from features.loader import load_tables
+
+    make = partial(generate_scenario, "retail")
+    done: list[int] = []
+    out = write_demo_shards(make, 250, 7, tmp_path, fmt, shard=100, progress=done.append)  # type: ignore[arg-type]
+    assert done == [100, 200, 250]
+    assert sorted(out) == ["customers", "events", "transactions", "truth"]
+    result = load_tables(DataSettings(dir=tmp_path), as_of=datetime.datetime(2026, 10, 1))
+    assert result.rejects.empty  # nothing a shard wrote breaks the contract (e.g. order ids)
+    tables = result.tables
+    ids = tables.customers["customer_id"]
+    assert ids.is_unique and len(ids) == 250 and ids.min() == "000001" and ids.max() == "000250"
+    tx = tables.transactions
+    assert set(tx["customer_id"]) <= set(ids) and len(tx) == out["transactions"][1]
+    orders = tx.loc[~tx["order_id"].str.endswith("-R"), "order_id"]
+    assert orders.is_unique and orders.str.match(r"^O[012]-\d{7,}$").all()

@@ -1,0 +1,116 @@
+"""The whole job at scale, run as a user runs it: wall time and peak memory of each command.
+
+    .venv/bin/python bench/bench_scale.py --sizes 100000 1000000 10000000
+
+For each size, in a work folder: ``churnclv demo-data`` (Parquet), ``churnclv train``,
+``churnclv features`` and ``churnclv score``, each as its own process; the peak resident
+memory is the process's own (``wait4``). Reference for scoring, measured in the same run on the
+same customers: the raw LightGBM work, ``predict`` of every model of the champion bundle over
+the feature file ``churnclv features`` wrote (read in batches) plus one Parquet write of the
+predictions. Targets (issue 17): 10M customers scored in under 15 minutes with a peak under
+6 GB, 1M in under 90 s, x10 customers -> at most x11 time from 1M to 10M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import growth, result
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "churnclv.cli"]
+
+
+def timed(args: list[str], cwd: Path) -> tuple[float, float]:
+    """Run a command; (wall seconds, peak resident memory of the process in GB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr.read().decode()[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024**2  # KB -> GB
+
+
+def raw_reference(work: Path) -> float:
+    """Seconds of predict of every model in the champion bundle over the feature file, in
+    batches, and one Parquet write of the predictions (the work scoring cannot avoid)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from model.bundle import ModelBundle
+
+    bundle = ModelBundle.load(work / "out" / "model_bundle")
+    t0 = time.perf_counter()
+    parts = []
+    for batch in pq.ParquetFile(work / "out" / "features.parquet").iter_batches(250_000):
+        feats = batch.to_pandas()
+        feats = feats[feats["recency_days"].notna()]
+        X = bundle.matrix(feats)
+        parts.append(pd.DataFrame({n: b.predict(X) for n, b in bundle.boosters.items()}))
+    pd.concat(parts).to_parquet(work / "raw.parquet")
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--work", type=Path, default=ROOT / "bench" / "data" / "scale")
+    parser.add_argument("--keep", action="store_true", help="keep each size's folder")
+    args = parser.parse_args()
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
+    )
+    score_times = []
+    for n in args.sizes:
+        work = args.work / f"{n}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        (work / "config.yaml").write_text(
+            "data:\n  dir: data\noutput_dir: out\nmlflow_tracking_uri: sqlite:///mlflow.db\n"
+        )
+        steps = {
+            "demo-data": ["demo-data", "--customers", str(n), "--format", "parquet", "--out", "data"],
+            "train": ["train", "--config", "config.yaml"],
+            "features": ["features", "--config", "config.yaml"],
+            "score": ["score", "--config", "config.yaml"],
+        }  # fmt: skip
+        figures = {}
+        for name, step in steps.items():
+            figures[name] = timed([*CLI, *step], work)
+            seconds, peak = figures[name]
+            print(
+                f"{n:>12,} customers  {name:<10} {seconds:8.1f} s  peak {peak:5.2f} GB", flush=True
+            )
+        reference = raw_reference(work)
+        seconds, peak = figures["score"]
+        score_times.append(seconds)
+        print(f"{n:>12,} customers  raw LightGBM predict + Parquet write {reference:.1f} s")
+        result(
+            f"scale {n:,} customers: churnclv score",
+            f"{seconds:.0f} s ({n / seconds:,.0f} customers/s), peak {peak:.2f} GB; "
+            f"{seconds / reference:.1f}x the raw predict + write ({reference:.0f} s)",
+            "10M: < 15 min and < 6 GB; 1M: < 90 s",
+        )
+        others = ", ".join(
+            f"{k} {t:.0f} s / {m:.2f} GB" for k, (t, m) in figures.items() if k != "score"
+        )
+        result(f"scale {n:,} customers: other commands (time / peak)", others, "(info)")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if len(args.sizes) > 1:
+        result(
+            "scale: churnclv score growth", growth(args.sizes, score_times), "x10 -> at most x11"
+        )
+
+
+if __name__ == "__main__":
+    main()
