@@ -106,8 +106,9 @@ class DuckDBEngine:
 
     label = ""
 
-    def __init__(self, con: BaseBackend) -> None:
+    def __init__(self, con: BaseBackend, chunk_customers: int = 250_000) -> None:
         self.con = con
+        self.chunk_customers = chunk_customers  # features and scores, a range at a time
 
     def write_features(
         self,
@@ -119,7 +120,10 @@ class DuckDBEngine:
     ) -> tuple[int, int]:
         from features.build import write_features
 
-        return write_features(tables, cutoff, path, progress=progress, vocabulary=vocabulary)
+        return write_features(
+            tables, cutoff, path, progress=progress, vocabulary=vocabulary,
+            chunk_customers=self.chunk_customers,
+        )  # fmt: skip
 
     def score(
         self,
@@ -147,9 +151,7 @@ class DuckDBEngine:
 
         def scored() -> Iterator[pd.DataFrame]:
             """Features and scores of one range of customers at a time (bounded memory)."""
-            chunks = build_feature_chunks(
-                tables, cutoff, settings.score_chunk_customers, vocabulary
-            )
+            chunks = build_feature_chunks(tables, cutoff, self.chunk_customers, vocabulary)
             for feats in chunks:
                 scores = score_customers(
                     feats,
@@ -294,7 +296,7 @@ def open_engine(settings: Settings) -> Iterator[Engine]:
     if settings.engine != "spark":
         con = default_backend()
         try:
-            yield DuckDBEngine(con)
+            yield DuckDBEngine(con, settings.chunk_customers)
         finally:
             con.disconnect()
         return

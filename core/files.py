@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -84,3 +85,55 @@ def write_text(text: str, path: Path) -> Path:
     with atomic_path(Path(path)) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+class ParquetRowGroups:
+    """A Parquet file appended chunk by chunk, written in row groups of ``rows`` rows: memory
+    holds one row group, and the file is the same bytes however the rows were chunked (the
+    schema is the first chunk's, a column without any value there as text, no pandas
+    metadata; each row group's columns contiguous, so pages fall in the same places)."""
+
+    def __init__(self, path: Path, rows: int = 100_000) -> None:
+        self.path, self.rows = Path(path), rows
+        self._writer = None
+        self._pending: list = []
+        self._pending_rows = 0
+
+    def add(self, chunk: pd.DataFrame | Any) -> None:
+        """Append a pandas frame or an Arrow table."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if isinstance(chunk, pd.DataFrame):
+            schema = None if self._writer is None else self._writer.schema
+            chunk = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+        chunk = chunk.replace_schema_metadata(None)
+        if self._writer is None:
+            schema = pa.schema(
+                [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in chunk.schema]
+            )
+            self._writer = pq.ParquetWriter(self.path, schema)
+        self._pending.append(chunk.cast(self._writer.schema))
+        self._pending_rows += len(chunk)
+        self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        import pyarrow as pa
+
+        if not self._pending or (self._pending_rows < self.rows and not final):
+            return
+        table = pa.concat_tables(self._pending)
+        done = 0
+        while len(table) - done >= self.rows or (final and done < len(table)):
+            group = table.slice(done, self.rows).combine_chunks()
+            self._writer.write_table(group, row_group_size=self.rows)
+            done += len(group)
+        self._pending = [table.slice(done)] if done < len(table) else []
+        self._pending_rows = len(table) - done
+
+    def close(self, empty: pd.DataFrame | None = None) -> None:
+        """Write what is left; without any chunk, ``empty`` (its columns) makes the file."""
+        if self._writer is None:
+            self.add(empty if empty is not None else pd.DataFrame())
+        self._flush(final=True)
+        self._writer.close()

@@ -337,12 +337,13 @@ class Settings(_Strict):
         description="Score runs kept under output_dir/runs/ (the current one included); older "
         "ones are deleted after a new run is published.",
     )
-    score_chunk_customers: int = Field(
+    chunk_customers: int = Field(
         default=250_000,
         ge=1,
-        description="engine duckdb: `churnclv score` builds features and scores this many "
-        "customers at a time (by ranges of customer id), so memory is bounded by the chunk, "
-        "not the customer base; the outputs are the same whatever the chunk size.",
+        description="engine duckdb: `churnclv score` and `churnclv features` build features "
+        "(and scores) for this many customers at a time, by ranges of customer id, so memory "
+        "is bounded by the chunk, not the customer base; the files are the same whatever the "
+        "chunk size.",
     )
     mlflow_tracking_uri: str = "sqlite:///mlflow.db"
     engine: Literal["duckdb", "spark"] = "duckdb"

@@ -242,23 +242,39 @@ def write_features(
     backend: BaseBackend | None = None,
     progress: ProgressCallback | Any | None = None,
     vocabulary: Vocabulary | None = None,
+    chunk_customers: int | None = None,
 ) -> tuple[int, int]:
     """:func:`build_features` written straight to a Parquet file by DuckDB (atomically, the
-    same columns and types, no pandas frame in between); returns (customers, features)."""
+    same columns and types, no pandas frame in between); returns (customers, features).
+
+    ``chunk_customers``: build that many customers at a time (:func:`customer_ranges`), so
+    memory holds one range's features; the file is the same bytes whatever the size."""
     import ibis
-    import pyarrow.parquet as pq
 
-    from core.files import atomic_path
+    from core.files import ParquetRowGroups, atomic_path
 
-    results, specs = _pass_results(tables, cutoff, backend, progress, vocabulary)
+    ibis_tables = to_ibis(tables, backend)
+    ranges = (
+        customer_ranges(ibis_tables, cutoff, chunk_customers) if chunk_customers else [(None, None)]
+    )
+    report = progress_callback(progress)
     con = ibis.duckdb.connect()
+    customers, specs = 0, []
     try:
-        expr = assemble_table([ibis.memtable(t) for t in results], specs).order_by("customer_id")
         with atomic_path(Path(path)) as tmp:
-            con.to_parquet(expr, tmp)
+            writer = ParquetRowGroups(tmp)
+            for i, (low, high) in enumerate(ranges, start=1):
+                part = in_range(ibis_tables, low, high)
+                results, specs = _pass_results(part, cutoff, None, None, vocabulary)
+                memtables = [ibis.memtable(t) for t in results]
+                table = con.to_pyarrow(assemble_table(memtables, specs).order_by("customer_id"))
+                writer.add(table)
+                customers += len(table)
+                report(f"customers {customers:,}", i, len(ranges))
+            writer.close()
     finally:
         con.disconnect()
-    return pq.read_metadata(path).num_rows, len(specs)
+    return customers, len(specs)
 
 
 def build_features(

@@ -13,7 +13,7 @@ import pandas as pd
 
 from core.catalog import HISTORY_TABLE, OutputCatalog
 from core.faults import checkpoint
-from core.files import atomic_path, write_frame
+from core.files import ParquetRowGroups, atomic_path, write_frame
 from model.clv import customer_variance, segment_interval
 
 
@@ -229,55 +229,6 @@ LIST_BATCH_ROWS = 100_000
 """Rows read back per step when writing the segment lists."""
 
 
-class ScoresFile:
-    """scores.parquet written chunk by chunk in row groups of :data:`ROW_GROUP_ROWS`: memory
-    holds one row group, and the file is the same bytes however the rows were chunked (types
-    fixed by the first chunk, a column without any value there as text, no pandas metadata).
-    """
-
-    def __init__(self, path: Path, rows: int = ROW_GROUP_ROWS) -> None:
-        self.path, self.rows = Path(path), rows
-        self._writer = None
-        self._pending: list = []
-        self._pending_rows = 0
-
-    def add(self, scores: pd.DataFrame) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if self._writer is None:
-            schema = pa.Schema.from_pandas(scores, preserve_index=False).remove_metadata()
-            schema = pa.schema(
-                [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema]
-            )
-            self._writer = pq.ParquetWriter(self.path, schema)
-        table = pa.Table.from_pandas(scores, schema=self._writer.schema, preserve_index=False)
-        self._pending.append(table.replace_schema_metadata(None))
-        self._pending_rows += len(table)
-        self._flush(final=False)
-
-    def _flush(self, final: bool) -> None:
-        import pyarrow as pa
-
-        if not self._pending or (self._pending_rows < self.rows and not final):
-            return
-        table = pa.concat_tables(self._pending)
-        done = 0
-        while len(table) - done >= self.rows or (final and done < len(table)):
-            group = table.slice(done, self.rows).combine_chunks()  # contiguous: same pages
-            self._writer.write_table(group, row_group_size=self.rows)
-            done += len(group)
-        self._pending = [table.slice(done)] if done < len(table) else []
-        self._pending_rows = len(table) - done
-
-    def close(self) -> None:
-        """Write what is left; a run without any row still gets an empty file."""
-        if self._writer is None:
-            self.add(pd.DataFrame({"customer_id": pd.Series([], dtype="str")}))
-        self._flush(final=True)
-        self._writer.close()
-
-
 def write_outputs(
     scores: pd.DataFrame | Iterable[pd.DataFrame],
     catalog: OutputCatalog,
@@ -290,7 +241,7 @@ def write_outputs(
 
     ``scores``: one frame, or chunks of it (customers in any order; a scoring run streams
     them). Memory holds one chunk: scores.parquet is appended chunk by chunk
-    (:class:`ScoresFile`), the summary added up exactly (:class:`SegmentTotals`), and each
+    (:class:`core.files.ParquetRowGroups`), the summary added up exactly (:class:`SegmentTotals`), and each
     list is sorted by DuckDB from scores.parquet and written batch by batch. The files are the
     same whatever the chunks.
 
@@ -303,11 +254,11 @@ def write_outputs(
     chunks = [scores] if isinstance(scores, pd.DataFrame) else scores
     totals = SegmentTotals()
     with atomic_path(catalog.scores) as tmp:
-        writer = ScoresFile(tmp)
+        writer = ParquetRowGroups(tmp, ROW_GROUP_ROWS)
         for chunk in chunks:
             writer.add(chunk)
             totals.add(chunk)
-        writer.close()
+        writer.close(empty=pd.DataFrame({"customer_id": pd.Series([], dtype="str")}))
     paths = {"scores": catalog.scores}
     checkpoint("score:scores-written", catalog.scores)
     per_segment = totals.frame()

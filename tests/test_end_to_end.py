@@ -102,9 +102,9 @@ def test_the_training_run_holds_the_report_with_the_decision(job: Path) -> None:
 
 def test_scoring_in_chunks_of_customers_gives_the_same_files(job: Path) -> None:
     """``churnclv score`` builds features and scores by ranges of customers
-    (score_chunk_customers): 200 at a time (8 chunks) gives the files of the run above byte for
+    (chunk_customers): 200 at a time (8 chunks) gives the files of the run above byte for
     byte (scores, lists, control group, summary, drift)."""
-    config = (job / "config.yaml").read_text() + "score_chunk_customers: 200\n"
+    config = (job / "config.yaml").read_text() + "chunk_customers: 200\n"
     (job / "chunked.yaml").write_text(config)
     step = ("score", "--config", "chunked.yaml", "--out", "chunked", "--holdout", "10")
     proc = run(*step, "--campaign", "spring", cwd=job)
