@@ -183,9 +183,10 @@ class DuckDBEngine:
     def training_tables(
         self, tables: IbisTables, settings: Settings
     ) -> tuple[InputTables, Population | None]:
-        from features.loader import collect_tables
+        from training.duckdb_sample import sample_on_duckdb
 
-        return collect_tables(tables), None  # train_models samples itself
+        # the sample drawn in DuckDB: only its customers' rows come into memory
+        return sample_on_duckdb(tables, settings.model.max_training_customers, settings.model.seed)
 
     def report_tables(self, tables: IbisTables) -> InputTables:
         from features.loader import collect_tables
