@@ -47,6 +47,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "spark": ["bench_spark.py"],
     "quality": ["bench_quality.py"],
     "cli": ["bench_cli.py", "--repeat", "10"],
+    "scale": ["bench_scale.py", "--sizes", "100000", "1000000"],
     "realtime": ["bench_realtime.py", "--repeat", "15"],
 }
 PACKAGES = ("duckdb", "ibis-framework", "pyspark", "lightgbm", "pandas", "bentoml", "mlflow")
