@@ -193,8 +193,9 @@ def customer_ranges(
     import pyarrow.compute as pc
 
     ctx = Context.at(tables, cutoff)
-    keys = [t.select("customer_id") for t in (ctx.transactions, ctx.events, ctx.customers)]
-    union = ibis.union(*[k for k in keys if k is not None], distinct=True)
+    tables_ = (ctx.transactions, ctx.events, ctx.customers)
+    keys = [t.select("customer_id") for t in tables_ if t is not None]
+    union = ibis.union(*keys).distinct()  # (a union of one table is that table, duplicates kept)
     ids = fetch(tables.con, union)["customer_id"]
     if len(ids) <= size:
         return [(None, None)]

@@ -252,3 +252,15 @@ def test_features_written_in_ranges_of_customers_are_the_same_file(tmp_path) -> 
     assert whole.read_bytes() == chunked.read_bytes()
     expected = build_features(tables, "2026-09-30")
     pd.testing.assert_frame_equal(pd.read_parquet(whole), expected, check_dtype=False)
+
+
+def test_ranges_of_customers_of_transactions_alone() -> None:
+    from churnclv.demo_data import generate_demo_data
+    from features.build import customer_ranges
+
+    data = generate_demo_data(300, seed=2)
+    tables = to_ibis(InputTables(data.transactions))
+    ranges = customer_ranges(tables, "2026-09-30", 100)
+    ids = sorted(data.transactions["customer_id"].unique())
+    assert ranges[0][0] is None and ranges[-1][1] is None and len(ranges) == -(-len(ids) // 100)
+    assert [low for low, _ in ranges[1:]] == ids[100::100]
