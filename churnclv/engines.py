@@ -295,7 +295,7 @@ def open_engine(settings: Settings) -> Iterator[Engine]:
     from features.engine import default_backend, make_backend
 
     if settings.engine != "spark":
-        con = default_backend()
+        con = default_backend(settings.duckdb_memory_limit)
         try:
             yield DuckDBEngine(con, settings.chunk_customers)
         finally:

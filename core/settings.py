@@ -345,6 +345,12 @@ class Settings(_Strict):
         "is bounded by the chunk, not the customer base; the files are the same whatever the "
         "chunk size.",
     )
+    duckdb_memory_limit: str | None = Field(
+        default="4GB",
+        description="engine duckdb: memory the embedded DuckDB may use for the loaded tables "
+        "and its queries (e.g. 4GB); beyond it, it spills to a temporary folder instead of "
+        "growing. Null: DuckDB's default (80% of the machine's memory).",
+    )
     mlflow_tracking_uri: str = "sqlite:///mlflow.db"
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark: SparkSettings = Field(default_factory=SparkSettings)
@@ -356,6 +362,15 @@ class Settings(_Strict):
         from core.money import check_currency
 
         return check_currency(v) if v else None
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_size(cls, v: str | None) -> str | None:
+        import re
+
+        if v is not None and not re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B)", v.strip()):
+            raise ValueError(f"'{v}' is not a size such as 4GB or 512MB")
+        return v.strip() if v else v
 
     @field_validator("cutoff", mode="before")
     @classmethod

@@ -46,16 +46,20 @@ class IbisTables:
         return {name for name in TABLE_NAMES if getattr(self, name) is not None}
 
 
-def default_backend() -> BaseBackend:
+def default_backend(memory_limit: str | None = None) -> BaseBackend:
     """A fresh in-memory DuckDB connection whose session time zone is UTC.
 
     UTC, as on the Spark sessions, so that a time with an offset (``10:00+02:00``) or a
     zone-aware Parquet column becomes the same naive UTC time on both engines.
+    ``memory_limit`` (DuckDB's, e.g. ``4GB``): beyond it DuckDB spills the loaded tables and
+    large aggregations to a temporary folder instead of growing.
     """
     import ibis
 
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.raw_sql(f"SET memory_limit = '{memory_limit}'")
     return con
 
 

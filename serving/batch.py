@@ -267,12 +267,15 @@ def write_outputs(
     written = set()
     source = _parquet_source(catalog.scores)
     marked = "control" in pq.read_schema(catalog.scores).names  # scores of a campaign run
+    # by the value at risk the list shows (rounded half to even, as numpy and Spark's bround),
+    # then the id: a tie in cents is the same tie on every engine
+    by_value = f"round_even(value_at_risk, {DECIMALS['value_at_risk']}) DESC NULLS LAST"
     with duckdb.connect() as con:
         if marked and per_segment["control"].sum() > 0:
             paths["control"] = _write_list(
                 con,
                 f"SELECT * FROM {source} WHERE control "
-                "ORDER BY segment, value_at_risk DESC NULLS LAST, customer_id",
+                f"ORDER BY segment, {by_value}, customer_id",
                 catalog.control_list,
             )
         listed = per_segment.groupby("segment")[["customers", "control"]].sum()
@@ -281,7 +284,7 @@ def write_outputs(
             keep = "NOT coalesce(control, false) AND " if marked else ""
             sql = (
                 f"SELECT * FROM {source} WHERE {keep}segment = $segment "
-                "ORDER BY value_at_risk DESC NULLS LAST, customer_id"
+                f"ORDER BY {by_value}, customer_id"
             )
             paths[f"segment:{name}"] = _write_list(con, sql, path, {"segment": name})
             written.add(path.name)

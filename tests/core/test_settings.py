@@ -83,3 +83,17 @@ def test_command_line_override_error_says_so() -> None:
         SettingsError, match=r"settings \(with command-line options\): churn_horizon_days"
     ):
         load_settings(None, {"churn_horizon_days": 0})
+
+
+def test_the_embedded_engines_memory_is_limited_by_a_size_setting() -> None:
+    from features.engine import default_backend
+
+    assert load_settings(None).duckdb_memory_limit == "4GB"
+    con = default_backend(load_settings(None, {"duckdb_memory_limit": "512MB"}).duckdb_memory_limit)
+    try:
+        limit = con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        con.disconnect()
+    assert limit.startswith("488")  # 512 MB in MiB, as DuckDB says it
+    with pytest.raises(SettingsError, match="'4 gigs' is not a size such as 4GB"):
+        load_settings(None, {"duckdb_memory_limit": "4 gigs"})

@@ -276,3 +276,13 @@ def test_summary_sums_are_exactly_rounded(tmp_path: Path) -> None:
         assert summary.loc[name, "clv"] == math.fsum(part["clv"])
     # the total row adds the segments' (rounded) totals
     assert summary.loc["All customers", "clv"] == pytest.approx(math.fsum(frame["clv"]), rel=1e-15)
+
+
+def test_lists_order_by_the_value_shown_then_the_id(tmp_path: Path) -> None:
+    """Lists show value at risk in cents: equal cents are a tie, broken by customer id (as the
+    Spark engine orders them)."""
+    frame = scores(3).assign(segment="Champions", value_at_risk=[23.6246, 23.6239, 30.0])
+    frame["customer_id"] = ["000214", "000016", "000999"]
+    paths = write_outputs(frame, OutputCatalog(tmp_path, run_dir=tmp_path))
+    listed = pd.read_csv(paths["segment:Champions"], dtype={"customer_id": "str"})
+    assert listed["customer_id"].tolist() == ["000999", "000016", "000214"]
