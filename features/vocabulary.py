@@ -225,12 +225,18 @@ def fit_attributes(
 
 
 def extra_columns(tables: InputTables | IbisTables) -> list[str]:
-    """The customers table's columns beyond the contract's."""
+    """The customers table's columns beyond the contract's (not the loader's row numbers,
+    ``__row`` / ``__file``, which the checked tables carry for the source order)."""
     from features.contract import CONTRACT
+    from features.sources import FILE, ROW
 
     if tables.customers is None:
         return []
-    return [c for c in tables.customers.columns if c not in CONTRACT["customers"]]
+    return [
+        c
+        for c in tables.customers.columns
+        if c not in CONTRACT["customers"] and c not in (ROW, FILE)
+    ]
 
 
 def vocabulary_at(

@@ -171,3 +171,24 @@ def test_the_vocabulary_is_fitted_on_what_is_visible_at_the_cutoff() -> None:
     )
     again = Vocabulary.from_dict(vocab.to_dict())
     assert again == vocab
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_the_loaders_row_numbers_are_not_an_attribute(tmp_path, fmt: str) -> None:  # noqa: ANN001
+    """Checked tables carry the source row number (``__row``) for the source order; it is not
+    one of the customer's own columns."""
+    from churnclv.demo_data import generate_demo_data, write_demo_data
+    from core.settings import DataSettings
+    from features.engine import default_backend
+    from features.loader import load_tables_on
+    from features.vocabulary import vocabulary_at
+
+    write_demo_data(generate_demo_data(200, seed=1), tmp_path, fmt=fmt)  # type: ignore[arg-type]
+    con = default_backend()
+    try:
+        loaded = load_tables_on(DataSettings(dir=tmp_path), con, dt.datetime(2026, 10, 1))
+        assert "__row" in loaded.tables.customers.columns
+        vocabulary = vocabulary_at(loaded.tables, dt.date(2026, 9, 30))
+    finally:
+        con.disconnect()
+    assert vocabulary.attributes == ()
