@@ -274,8 +274,7 @@ def write_outputs(
         if marked and per_segment["control"].sum() > 0:
             paths["control"] = _write_list(
                 con,
-                f"SELECT * FROM {source} WHERE control "
-                f"ORDER BY segment, {by_value}, customer_id",
+                f"SELECT * FROM {source} WHERE control ORDER BY segment, {by_value}, customer_id",
                 catalog.control_list,
             )
         listed = per_segment.groupby("segment")[["customers", "control"]].sum()

@@ -11,7 +11,6 @@ passed to training, so the backtest plan and the report describe everything.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from features.contract import InputTables
 from features.engine import IbisTables, fetch
@@ -36,12 +35,7 @@ def sample_on_duckdb(
             last=tx.timestamp.max(),
         ),
     ).to_pylist()[0]
-    population = Population(
-        customers=int(stats["customers"]),
-        transactions=int(stats["transactions"]),
-        first_timestamp=pd.Timestamp(stats["first"]),
-        last_timestamp=pd.Timestamp(stats["last"]),
-    )
+    population = Population.of_stats(stats)
     if population.customers > max_customers:
         ids = fetch(tables.con, tx.select("customer_id").distinct())["customer_id"]
         ids = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)

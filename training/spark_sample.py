@@ -40,12 +40,7 @@ def sample_on_spark(
         F.min("timestamp").alias("first"),
         F.max("timestamp").alias("last"),
     ).collect()[0]
-    population = Population(
-        customers=int(stats["customers"]),
-        transactions=int(stats["transactions"]),
-        first_timestamp=pd.Timestamp(stats["first"]),
-        last_timestamp=pd.Timestamp(stats["last"]),
-    )
+    population = Population.of_stats(stats)
     if population.customers > max_customers:
 
         def keys(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

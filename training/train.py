@@ -7,8 +7,9 @@ registers what this returns; ``training/report.py`` renders it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,6 +92,16 @@ class Population:
     transactions: int
     first_timestamp: pd.Timestamp
     last_timestamp: pd.Timestamp
+
+    @classmethod
+    def of_stats(cls, stats: Mapping[str, Any]) -> Population:
+        """From an engine's aggregate row: ``customers``, ``transactions``, ``first``, ``last``."""
+        return cls(
+            customers=int(stats["customers"]),
+            transactions=int(stats["transactions"]),
+            first_timestamp=pd.Timestamp(stats["first"]),
+            last_timestamp=pd.Timestamp(stats["last"]),
+        )
 
     @classmethod
     def of(cls, transactions: pd.DataFrame) -> Population:
