@@ -139,6 +139,7 @@ class SegmentTotals:
     def __init__(self) -> None:
         self._customers: dict[tuple, int] = {}
         self._sums: dict[tuple, dict[str, int]] = {}
+        self._infinite: dict[tuple, dict[str, float]] = {}  # sums of +-inf values, if any
 
     def add(self, scores: pd.DataFrame) -> None:
         """Add a chunk of scores (SCORE_COLUMNS, optionally ``control``)."""
@@ -162,22 +163,29 @@ class SegmentTotals:
             self._customers[key] = self._customers.get(key, 0) + len(rows)
             sums = self._sums.setdefault(key, dict.fromkeys(columns, 0))
             for name, column in columns.items():
-                sums[name] += self._exact_sum(column[rows])
+                values = column[rows]
+                infinite = np.isinf(values)
+                if infinite.any():  # no exact integer for these: the float sum, kept apart
+                    self._infinite.setdefault(key, {})[name] = float(
+                        self._infinite.get(key, {}).get(name, 0.0) + values[infinite].sum()
+                    )
+                sums[name] += self._exact_sum(values[~infinite])
 
     @classmethod
     def _exact_sum(cls, values: np.ndarray) -> int:
-        """The sum of the non-missing values, exactly, in units of 2**-1074."""
+        """The sum of the finite, non-missing values, exactly, in units of 2**-1074."""
         v = values[~np.isnan(values)]
         if not len(v):
             return 0
         fraction, exponent = np.frexp(v)  # v = fraction * 2**exponent, 0.5 <= |fraction| < 1
         mantissa = (fraction * 2.0**53).astype(np.int64)  # exact: 53 significant bits
-        shift = exponent.astype(np.int64) - 53 + cls._UNIT  # >= 0 for every float64
+        shift = exponent.astype(np.int64) - 53 + cls._UNIT  # < 0 only for subnormals
         total = 0
         for s in np.unique(shift):
             part = mantissa[shift == s]  # halves of 26/27 bits: their sums cannot overflow
             high, low = int((part >> 26).sum()), int((part & (2**26 - 1)).sum())
-            total += ((high << 26) + low) << int(s)
+            whole = (high << 26) + low
+            total += whole << int(s) if s >= 0 else whole >> int(-s)  # (low bits are zeros)
         return total
 
     def frame(self) -> pd.DataFrame:
@@ -187,6 +195,7 @@ class SegmentTotals:
                 **dict(zip(SUMMARY_KEYS, key, strict=True)),
                 "customers": n,
                 **{k: v / 2**self._UNIT for k, v in self._sums[key].items()},  # rounded once
+                **self._infinite.get(key, {}),
             }
             for key, n in sorted(self._customers.items(), key=lambda kv: str(kv[0]))
         ]  # in a fixed order, whatever order the chunks brought the segments in

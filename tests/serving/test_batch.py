@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import signal
 import subprocess
@@ -286,3 +287,13 @@ def test_lists_order_by_the_value_shown_then_the_id(tmp_path: Path) -> None:
     paths = write_outputs(frame, OutputCatalog(tmp_path, run_dir=tmp_path))
     listed = pd.read_csv(paths["segment:Champions"], dtype={"customer_id": "str"})
     assert listed["customer_id"].tolist() == ["000999", "000016", "000214"]
+
+
+def test_exact_totals_take_tiny_and_infinite_values() -> None:
+    from serving.batch import SegmentTotals
+
+    tiny = np.array([5e-324, 5e-324, 1e-310, -2.5e-320, 1.0])  # subnormals
+    assert SegmentTotals._exact_sum(tiny) / 2**1074 == math.fsum(tiny)
+    frame = scores(4).assign(segment="Champions", clv=[1.0, np.inf, 2.0, np.nan])
+    summary = segment_summary(frame).set_index("segment")
+    assert summary.loc["Champions", "clv"] == np.inf
