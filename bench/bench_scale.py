@@ -30,13 +30,15 @@ CLI = [sys.executable, "-m", "churnclv.cli"]
 
 def timed(args: list[str], cwd: Path) -> tuple[float, float]:
     """Run a command; (wall seconds, peak resident memory of the process in GB)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
+    log = cwd / "stderr.log"  # a file, not a pipe: a long run's output cannot block it
+    with log.open("wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr.read().decode()[-3000:]}")
+        raise SystemExit(f"{' '.join(args)} failed:\n{log.read_text()[-3000:]}")
     return seconds, usage.ru_maxrss / 1024**2  # KB -> GB
 
 
