@@ -151,7 +151,12 @@ class DuckDBEngine:
 
         def scored() -> Iterator[pd.DataFrame]:
             """Features and scores of one range of customers at a time (bounded memory)."""
-            chunks = build_feature_chunks(tables, cutoff, self.chunk_customers, vocabulary)
+
+            def report(step: str, done: int, total: int) -> None:
+                progress.update(task, description=f"scoring customers: {step}", total=total,
+                                completed=done)  # fmt: skip
+
+            chunks = build_feature_chunks(tables, cutoff, self.chunk_customers, vocabulary, report)
             for feats in chunks:
                 scores = score_customers(
                     feats,
@@ -168,7 +173,6 @@ class DuckDBEngine:
                 seen["buyers"] += len(buyers)
                 seen["control"] += int(scores["control"].sum())
                 seen["columns"] |= set(feats.columns)
-                progress.advance(task, len(feats))
                 yield scores
 
         paths = write_outputs(scored(), catalog, _total_error(models))

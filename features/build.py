@@ -229,11 +229,17 @@ def build_feature_chunks(
     cutoff: CutoffLike,
     size: int,
     vocabulary: Vocabulary | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Iterator[pd.DataFrame]:
     """:func:`build_features` a range of about ``size`` customers at a time, in id order:
-    together the rows of the whole frame (as :func:`build_features`), one chunk in memory."""
-    for low, high in customer_ranges(tables, cutoff, size):
+    together the rows of the whole frame (as :func:`build_features`), one chunk in memory.
+    ``progress(step, done, total)`` is told each range that was taken (after its consumer is
+    done with it)."""
+    ranges = customer_ranges(tables, cutoff, size)
+    report = progress or (lambda step, done, total: None)
+    for i, (low, high) in enumerate(ranges, start=1):
         yield build_features(in_range(tables, low, high), cutoff, vocabulary=vocabulary)
+        report(f"range {i} of {len(ranges)}", i, len(ranges))
 
 
 def write_features(
@@ -245,8 +251,9 @@ def write_features(
     vocabulary: Vocabulary | None = None,
     chunk_customers: int | None = None,
 ) -> tuple[int, int]:
-    """:func:`build_features` written straight to a Parquet file by DuckDB (atomically, the
-    same columns and types, no pandas frame in between); returns (customers, features).
+    """:func:`build_features` written straight to a Parquet file from the engine's Arrow
+    results (atomically, the same columns and types, no pandas frame in between); returns
+    (customers, features).
 
     ``chunk_customers``: build that many customers at a time (:func:`customer_ranges`), so
     memory holds one range's features; the file is the same bytes whatever the size."""
