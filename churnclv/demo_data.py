@@ -49,6 +49,7 @@ Nothing is generated at import time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import pathlib
 from collections.abc import Callable
@@ -60,7 +61,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.files import atomic_path
+from core.files import ParquetRowGroups, atomic_path
 from features.engagement import EVENT_TYPES as ENGAGEMENT_EVENT_TYPES
 
 __all__ = ["DemoData", "generate_demo_data", "write_demo_data"]
@@ -839,15 +840,17 @@ def write_demo_shards(
     are that retailer. Files are written beside their target and swapped in at the end.
     Returns name -> (path, rows).
     """
-    import pyarrow.parquet as pq
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     width = max(6, len(str(n_customers)))
-    files: dict[str, tuple[pathlib.Path, pathlib.Path]] = {}
-    writers: dict[str, pq.ParquetWriter] = {}
+    paths: dict[str, pathlib.Path] = {}
+    tmps: dict[str, pathlib.Path] = {}
     rows: dict[str, int] = {}
-    try:
+    # every file written beside its target and swapped in when all shards are done (the
+    # stack closes the Parquet writers before it swaps)
+    with contextlib.ExitStack() as stack:
+        parquet: dict[str, ParquetRowGroups] = {}
         for i, first in enumerate(range(0, n_customers, shard)):
             n = min(shard, n_customers - first)
             state = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
@@ -858,26 +861,20 @@ def write_demo_shards(
                 frame = getattr(data, name)
                 if frame is None:
                     continue
-                target = out_dir / f"{name}.{fmt}"
-                tmp = files.setdefault(name, (target, target.with_name(f".{target.name}.tmp")))[1]
+                if name not in paths:
+                    paths[name] = out_dir / f"{name}.{fmt}"
+                    tmps[name] = stack.enter_context(atomic_path(paths[name]))
+                    if fmt == "parquet":
+                        parquet[name] = ParquetRowGroups(tmps[name])
+                        stack.callback(parquet[name].close)
                 if fmt == "csv":
                     frame.to_csv(
-                        tmp, index=False, mode="w" if i == 0 else "a", header=i == 0,
-                        date_format=_CSV_DATE_FORMAT[name],
+                        tmps[name], index=False, mode="a",
+                        header=name not in rows, date_format=_CSV_DATE_FORMAT[name],
                     )  # fmt: skip
                 else:
-                    table = pa.Table.from_pandas(frame, preserve_index=False)
-                    if name not in writers:
-                        writers[name] = pq.ParquetWriter(tmp, table.schema)
-                    writers[name].write_table(table.cast(writers[name].schema))
+                    parquet[name].add(frame)
                 rows[name] = rows.get(name, 0) + len(frame)
             if progress is not None:
                 progress(first + n)
-        for writer in writers.values():
-            writer.close()
-        for target, tmp in files.values():
-            tmp.replace(target)
-    finally:
-        for _, tmp in files.values():
-            tmp.unlink(missing_ok=True)
-    return {name: (target, rows[name]) for name, (target, _) in files.items()}
+    return {name: (path, rows[name]) for name, path in paths.items()}
