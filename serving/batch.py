@@ -222,20 +222,61 @@ def list_columns(columns: list[str]) -> list[str]:
     return [*columns[:at], *REASON_SLOTS, *columns[at + 1 :]]
 
 
-def list_rows(scores: pd.DataFrame) -> pd.DataFrame:
-    """Scores as a list file has them: rounded (:data:`DECIMALS`), one column per reason."""
-    out = scores.round({k: v for k, v in DECIMALS.items() if k in scores})
-    reasons = scores["reasons"].tolist()
-    for i, slot in enumerate(REASON_SLOTS):
-        out[slot] = [r[i] if r is not None and len(r) > i else None for r in reasons]
-    return out[list_columns(list(scores.columns))]
+def list_select(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """``SELECT`` of the rows of ``sql`` (scores columns) as a list file has them: amounts
+    rounded half to even (:data:`DECIMALS`, as numpy and Spark's bround), ``reasons`` split
+    into ``reason_1..3`` in its place, flags as ``True``/``False``, dates as ``YYYY-MM-DD``,
+    missing values (NULL, NaN, empty text) as empty fields. The one definition of a list
+    row, for the list files and the service's CSV pages."""
+    rel = con.sql(sql)
+    cols = []
+    for name, kind in zip(rel.columns, map(str, rel.types), strict=True):
+        q = f'"{name}"'
+        if name == "reasons":
+            cols += [f"nullif({q}[{i}], '') AS {slot}" for i, slot in enumerate(REASON_SLOTS, 1)]
+        elif kind in ("DOUBLE", "FLOAT"):
+            value = f"CASE WHEN isnan({q}) THEN NULL ELSE {q} END"
+            digits = DECIMALS.get(name)
+            cols.append(f"{value if digits is None else f'round_even({value}, {digits})'} AS {q}")
+        elif kind == "BOOLEAN":
+            cols.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS {q}")
+        elif kind.startswith("TIMESTAMP") or kind == "DATE":
+            cols.append(
+                f"CASE WHEN date_trunc('day', {q}) = {q} THEN strftime({q}, '%Y-%m-%d') "
+                f"ELSE strftime({q}, '%Y-%m-%d %H:%M:%S') END AS {q}"
+            )
+        elif kind == "VARCHAR":
+            cols.append(f"nullif({q}, '') AS {q}")
+        else:
+            cols.append(q)
+    return f"SELECT {', '.join(cols)} FROM ({sql})"
+
+
+def write_list_csv(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> Path:
+    """The rows of ``sql`` as a list file (:func:`list_select`, RFC 4180 CSV with a header,
+    rows in the query's order), written by DuckDB and swapped in atomically."""
+    with atomic_path(path) as tmp:
+        target = str(tmp).replace("'", "''")
+        con.execute(f"COPY ({list_select(con, sql)}) TO '{target}' (FORMAT csv, HEADER)")
+    return path
+
+
+def list_csv_text(scores: pd.DataFrame) -> str:
+    """Scores rows (a page of a segment) as the list files have them, as text."""
+    import tempfile
+
+    import pyarrow as pa
+
+    rows = pa.Table.from_pandas(scores, preserve_index=False)
+    with duckdb.connect() as con, tempfile.TemporaryDirectory() as tmp:
+        con.register("page_rows", rows)
+        path = write_list_csv(con, "SELECT * FROM page_rows", Path(tmp) / "page.csv")
+        return path.read_text()
 
 
 ROW_GROUP_ROWS = 100_000
 """Rows per row group of scores.parquet, whatever the chunk sizes (so its bytes do not
 depend on them)."""
-LIST_BATCH_ROWS = 100_000
-"""Rows read back per step when writing the segment lists."""
 
 
 def write_outputs(
@@ -250,9 +291,9 @@ def write_outputs(
 
     ``scores``: one frame, or chunks of it (customers in any order; a scoring run streams
     them). Memory holds one chunk: scores.parquet is appended chunk by chunk
-    (:class:`core.files.ParquetRowGroups`), the summary added up exactly (:class:`SegmentTotals`), and each
-    list is sorted by DuckDB from scores.parquet and written batch by batch. The files are the
-    same whatever the chunks.
+    (:class:`core.files.ParquetRowGroups`), the summary added up exactly
+    (:class:`SegmentTotals`), and each list is sorted and written by DuckDB from scores.parquet
+    (:func:`write_list_csv`). The files are the same whatever the chunks.
 
     Lists of segments that are empty in this run are removed, so the folder mirrors the run.
     ``total_error``: the model's backtest error of the total CLV, for the segment totals'
@@ -281,7 +322,7 @@ def write_outputs(
     by_value = f"round_even(value_at_risk, {DECIMALS['value_at_risk']}) DESC NULLS LAST"
     with duckdb.connect() as con:
         if marked and per_segment["control"].sum() > 0:
-            paths["control"] = _write_list(
+            paths["control"] = write_list_csv(
                 con,
                 f"SELECT * FROM {source} WHERE control ORDER BY segment, {by_value}, customer_id",
                 catalog.control_list,
@@ -290,11 +331,12 @@ def write_outputs(
         for name in sorted(listed.index[listed["customers"] > listed["control"]]):
             path = catalog.segment_list(segment_slug(str(name)))
             keep = "NOT coalesce(control, false) AND " if marked else ""
+            segment = str(name).replace("'", "''")
             sql = (
-                f"SELECT * FROM {source} WHERE {keep}segment = $segment "
+                f"SELECT * FROM {source} WHERE {keep}segment = '{segment}' "
                 f"ORDER BY {by_value}, customer_id"
             )
-            paths[f"segment:{name}"] = _write_list(con, sql, path, {"segment": name})
+            paths[f"segment:{name}"] = write_list_csv(con, sql, path)
             written.add(path.name)
     for stale in seg_dir.glob("*.csv"):
         if stale.name not in written:
@@ -302,21 +344,6 @@ def write_outputs(
     checkpoint("score:lists-written", seg_dir)
     paths["summary"] = write_frame(summary_from_totals(per_segment, total_error), catalog.summary)
     return paths
-
-
-def _write_list(
-    con: duckdb.DuckDBPyConnection, sql: str, path: Path, params: dict | None = None
-) -> Path:
-    """The query's rows as a list file (:func:`list_rows`), atomically, batch by batch."""
-    reader = con.sql(sql, params=params or {}).to_arrow_reader(LIST_BATCH_ROWS)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as out:
-        first = True
-        for batch in reader:
-            list_rows(batch.to_pandas()).to_csv(out, index=False, header=first)
-            first = False
-        if first:  # no rows: the header alone
-            list_rows(pd.DataFrame(columns=reader.schema.names)).to_csv(out, index=False)
-    return path
 
 
 HISTORY_TYPES = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import io
 import logging
 import threading
 import time
@@ -276,13 +275,11 @@ class ChurnCLV:
         size = page_size or self.settings.serving.page_size
         chunk = rows.iloc[(page - 1) * size : page * size]
         if format == "csv":
-            from serving.batch import list_rows
+            from serving.batch import list_csv_text
 
-            buf = io.StringIO()
-            list_rows(chunk).to_csv(buf, index=False)  # as the list files: rounded, reason_1..3
             slug = segment_slug(segment)
             return Response(
-                buf.getvalue(),
+                list_csv_text(chunk),  # as the list files: rounded, reason_1..3
                 media_type="text/csv",
                 headers={"content-disposition": f'attachment; filename="{slug}_page{page}.csv"'},
             )

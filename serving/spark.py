@@ -152,7 +152,7 @@ def write_spark_outputs(
     totals["customers"] = totals["customers"].astype("int64")
     seg_dir = catalog.segments
     seg_dir.mkdir(parents=True, exist_ok=True)
-    # as serving.batch.list_rows: rounded half to even like numpy, one column per reason
+    # as serving.batch.list_select: rounded half to even like numpy, one column per reason
     columns = {
         c: F.bround(c, DECIMALS[c]).alias(c) if c in DECIMALS else F.col(c) for c in written.columns
     }

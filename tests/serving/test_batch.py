@@ -297,3 +297,38 @@ def test_exact_totals_take_tiny_and_infinite_values() -> None:
     frame = scores(4).assign(segment="Champions", clv=[1.0, np.inf, 2.0, np.nan])
     summary = segment_summary(frame).set_index("segment")
     assert summary.loc["Champions", "clv"] == np.inf
+
+
+def test_a_list_file_reads_as_people_expect(tmp_path: Path) -> None:
+    """Money in cents and chances to 4 decimals (half to even), one column per reason, flags
+    as True/False, the date alone, missing values empty, text with commas or quotes quoted."""
+    frame = scores(3).assign(
+        segment="Champions",
+        churn_probability=[0.12345, np.nan, 0.5],
+        clv=[10.125, 10.135, 1e7 / 3],
+        value_at_risk=[3.0, 2.0, 1.0],
+        reasons=[["spent $1,250 in total", 'said "too pricey"'], [], ["", "b"]],
+        control=[False, False, None],
+        campaign=[None, "", "spring, 2026"],
+    )
+    frame["customer_id"] = ["007", "008", "009"]
+    path = write_outputs(frame, OutputCatalog(tmp_path, run_dir=tmp_path))["segment:Champions"]
+    lines = path.read_text().splitlines()
+    assert lines[0] == (
+        "customer_id,churn_probability,expected_revenue,clv,clv_low,clv_high,value_at_risk,"
+        "risk_tier,value_tier,segment,reason_1,reason_2,reason_3,action,scoring_date,control,"
+        "campaign"
+    )
+    first, second, third = (
+        [v for i, v in enumerate(line.split(",")) if i in (0, 1, 3)] for line in lines[1:]
+    )
+    assert first == ["007", "0.1234", "10.12"]  # half to even: 0.12345, 10.125
+    assert second == ["008", "", "10.14"]  # unknown chance: empty, never nan
+    assert third[2] == "3333333.33"
+    assert lines[1].endswith(
+        ',"spent $1,250 in total","said ""too pricey""",,call,2026-09-30,False,'
+    )
+    assert lines[2].endswith(",,,,call,2026-09-30,False,")  # no reasons, no campaign name
+    assert lines[3].endswith(',,b,,call,2026-09-30,,"spring, 2026"')
+    back = pd.read_csv(path, dtype={"customer_id": "str"})
+    assert back["reason_2"].tolist() == ['said "too pricey"', np.nan, "b"]
