@@ -61,6 +61,9 @@ class Reading:
     direction: int
     pivot: float | None = None
     topic: str = ""
+    reads_frame: bool = False
+    """The phrase reads other columns of the customer's row (a trend reads the last window's
+    count); otherwise it depends on the value alone and is made once per distinct value."""
 
 
 EVENT_WORDS = {  # plural, singular
@@ -226,13 +229,21 @@ READINGS: dict[str, Reading] = {
     ),
     "signup_age_days": Reading(_count("signed up ", "day", " ago"), 0),
     "orders_trend_90d": Reading(
-        _trend("orders", "orders_90d"), -1, pivot=0.0, topic="buying trend"
+        _trend("orders", "orders_90d"), -1, pivot=0.0, topic="buying trend", reads_frame=True
     ),
     "spend_trend_90d": Reading(
-        _trend("spend", "spend_90d", money=True), -1, pivot=0.0, topic="buying trend"
+        _trend("spend", "spend_90d", money=True),
+        -1,
+        pivot=0.0,
+        topic="buying trend",
+        reads_frame=True,
     ),
     "email_click_trend_90d": Reading(
-        _trend("email clicks", "email_clicks_90d"), -1, pivot=0.0, topic="email_clicks"
+        _trend("email clicks", "email_clicks_90d"),
+        -1,
+        pivot=0.0,
+        topic="email_clicks",
+        reads_frame=True,
     ),
     "email_open_rate": Reading(_open_rate, -1, topic="email_opens"),
     "email_click_rate": Reading(
@@ -281,7 +292,7 @@ def reading(feature: str) -> Reading:
         what = m.group("what")
         one, many = f"{words(what)} event", f"{words(what)} events"
         if m.group("trend"):
-            return Reading(_trend(many, f"events_{what}_90d"), 0, topic=what)
+            return Reading(_trend(many, f"events_{what}_90d"), 0, topic=what, reads_frame=True)
         window = f" in the last {m.group('days')} days"
         return Reading(
             _count("", one, window, plural=many, none=f"no {one}{window}"), 0, topic=what
@@ -349,9 +360,16 @@ def phrases(
     ctx = context or ReasonContext()
     present = values.notna()
     out = pd.Series("", index=values.index, dtype=object)
-    if present.any():
-        made = reading(feature).phrase(values[present], frame, ctx)
-        out[present] = made.to_numpy()
+    if not present.any():
+        return out
+    r, known = reading(feature), values[present]
+    if not r.reads_frame:  # one phrase per distinct value (counts and days repeat a lot)
+        codes, distinct = pd.factorize(known)
+        if len(distinct) * 2 <= len(known):
+            made = r.phrase(pd.Series(distinct, dtype=known.dtype), frame, ctx).to_numpy()
+            out[present] = made[codes]
+            return out
+    out[present] = r.phrase(known, frame, ctx).to_numpy()
     return out
 
 
@@ -437,4 +455,8 @@ def top_reasons(
         rows, slots = np.nonzero(top == j)
         col = columns[j]
         texts[rows, slots] = phrases(col, frame[col].iloc[rows], frame, ctx).to_numpy()
-    return [[t for t in row if t] for row in texts.tolist()]  # lists: faster than numpy rows
+    rows = texts.tolist()  # lists: faster than numpy rows
+    gaps = pd.isna(texts) | (texts == "")
+    for i in np.flatnonzero(gaps.any(axis=1)):  # fewer than k reasons: drop the gaps
+        rows[i] = [t for t in rows[i] if t]
+    return rows
