@@ -265,6 +265,18 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str) -> ir.Table:
     return con.create_table(table_name, expr, temp=True)
 
 
+def narrow(con: BaseBackend, expr: ir.Table, name: str, source: ir.Table) -> ir.Table:
+    """``expr`` (a part of the materialized ``source``) kept on its own in place of
+    ``source``: on DuckDB a temporary table, ``source`` dropped, so later passes read (and the
+    buffer manager holds or spills) only that part. On Spark ``expr`` as it is: its cache is
+    filled lazily, and unpersisting ``source`` first would parse the input again."""
+    if con.name != "duckdb":
+        return expr
+    kept = materialize(con, expr, name)
+    con.raw_sql(f'DROP TABLE IF EXISTS "{source.op().name}"')
+    return kept
+
+
 def fetch(con: BaseBackend, expr: ir.Table) -> pa.Table:
     """Execute an expression on its backend and return a pyarrow table."""
     return con.to_pyarrow(expr)

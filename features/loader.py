@@ -3,8 +3,9 @@
 :func:`load_tables_on` reads each source where it lives (:mod:`features.sources`), applies the
 contract's rules there (:mod:`features.cleaning`) and keeps the checked table once on the
 engine (a DuckDB temporary table, a cached Spark frame), so the counts, the rejects and every
-feature pass read it without parsing the source again. The clean tables stay on the engine
-as :class:`~features.engine.IbisTables`; :func:`load_tables` is the same on an in-memory
+feature pass read it without parsing the source again (on DuckDB, once the rejects are taken,
+only the usable rows are kept: a table of their clean columns). The clean tables stay on the
+engine as :class:`~features.engine.IbisTables`; :func:`load_tables` is the same on an in-memory
 DuckDB, collected into pandas :class:`~features.contract.InputTables` (for training, the
 reports and tests).
 
@@ -34,7 +35,7 @@ from features.cleaning import (
     rejected_rows,
 )
 from features.contract import CONTRACT, ContractError, InputTables, NoUsableRowsError
-from features.engine import IbisTables, default_backend, fetch, materialize
+from features.engine import IbisTables, default_backend, fetch, materialize, narrow
 from features.sources import FILE, ROW, read_source, resolve_sources, source_label
 
 if TYPE_CHECKING:
@@ -113,7 +114,9 @@ def load_table_on(
         if report.rejected
         else pd.DataFrame(columns=REJECT_COLUMNS)
     )
-    return clean_rows(checked, table), rejects, report
+    # the usable rows alone from here: the checked table also holds every row's raw values,
+    # twice the memory (and DuckDB's spill to disk) for every later pass
+    return narrow(con, clean_rows(checked, table), f"clean_{table}", checked), rejects, report
 
 
 def _rejects_frame(rejected: pd.DataFrame, table: str, source: str) -> pd.DataFrame:
