@@ -9,6 +9,10 @@ same customers: the raw LightGBM work, ``predict`` of every model of the champio
 the feature file ``churnclv features`` wrote (read in batches) plus one Parquet write of the
 predictions. Targets (issue 17): 10M customers scored in under 15 minutes with a peak under
 6 GB, 1M in under 90 s, x10 customers -> at most x11 time from 1M to 10M.
+
+``--keep`` keeps each size's folder; ``--steps score`` (say) then measures again only the
+commands named, on that folder's data and models (the reference needs the feature file of an
+earlier ``features`` step).
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ from common import growth, result
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "churnclv.cli"]
+STEPS = {
+    "demo-data": ["demo-data", "--customers", "{n}", "--format", "parquet", "--out", "data"],
+    "train": ["train", "--config", "config.yaml"],
+    "features": ["features", "--config", "config.yaml"],
+    "score": ["score", "--config", "config.yaml"],
+}  # fmt: skip
 
 
 def timed(args: list[str], cwd: Path) -> tuple[float, float]:
@@ -67,6 +77,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "data" / "scale")
     parser.add_argument("--keep", action="store_true", help="keep each size's folder")
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        choices=list(STEPS),
+        default=list(STEPS),
+        help="run only these commands, in a folder kept from an earlier run (--keep)",
+    )
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
@@ -74,24 +91,24 @@ def main() -> None:
     score_times = []
     for n in args.sizes:
         work = args.work / f"{n}"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        (work / "config.yaml").write_text(
-            "data:\n  dir: data\noutput_dir: out\nmlflow_tracking_uri: sqlite:///mlflow.db\n"
-        )
-        steps = {
-            "demo-data": ["demo-data", "--customers", str(n), "--format", "parquet", "--out", "data"],
-            "train": ["train", "--config", "config.yaml"],
-            "features": ["features", "--config", "config.yaml"],
-            "score": ["score", "--config", "config.yaml"],
-        }  # fmt: skip
+        if "demo-data" in args.steps:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            (work / "config.yaml").write_text(
+                "data:\n  dir: data\noutput_dir: out\nmlflow_tracking_uri: sqlite:///mlflow.db\n"
+            )
+        elif not (work / "data").is_dir():
+            raise SystemExit(f"{work} has no demo data: run with demo-data among --steps")
         figures = {}
-        for name, step in steps.items():
+        for name in args.steps:
+            step = [a.replace("{n}", str(n)) for a in STEPS[name]]
             figures[name] = timed([*CLI, *step], work)
             seconds, peak = figures[name]
             print(
                 f"{n:>12,} customers  {name:<10} {seconds:8.1f} s  peak {peak:5.2f} GB", flush=True
             )
+        if "score" not in figures:
+            continue
         reference = raw_reference(work)
         seconds, peak = figures["score"]
         score_times.append(seconds)
@@ -105,10 +122,11 @@ def main() -> None:
         others = ", ".join(
             f"{k} {t:.0f} s / {m:.2f} GB" for k, (t, m) in figures.items() if k != "score"
         )
-        result(f"scale {n:,} customers: other commands (time / peak)", others, "(info)")
+        if others:
+            result(f"scale {n:,} customers: other commands (time / peak)", others, "(info)")
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    if len(args.sizes) > 1:
+    if len(score_times) > 1:
         result(
             "scale: churnclv score growth", growth(args.sizes, score_times), "x10 -> at most x11"
         )
