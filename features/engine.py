@@ -267,12 +267,15 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str) -> ir.Table:
 
 def narrow(con: BaseBackend, expr: ir.Table, name: str, source: ir.Table) -> ir.Table:
     """``expr`` (a part of the materialized ``source``) kept on its own in place of
-    ``source``: on DuckDB a temporary table, ``source`` dropped, so later passes read (and the
-    buffer manager holds or spills) only that part. On Spark ``expr`` as it is: its cache is
-    filled lazily, and unpersisting ``source`` first would parse the input again."""
+    ``source``: on DuckDB a temporary table in customer id order, ``source`` dropped, so later
+    passes read (and the buffer manager holds or spills) only that part, and a pass over a
+    range of customers (:func:`features.build.in_range`) reads only the row groups that hold
+    them (DuckDB skips the others by their min/max ids) instead of the whole table. On Spark
+    ``expr`` as it is: its cache is filled lazily, and unpersisting ``source`` first would
+    parse the input again."""
     if con.name != "duckdb":
         return expr
-    kept = materialize(con, expr, name)
+    kept = materialize(con, expr.order_by("customer_id"), name)
     con.raw_sql(f'DROP TABLE IF EXISTS "{source.op().name}"')
     return kept
 
