@@ -12,7 +12,9 @@ predictions. Targets (issue 17): 10M customers scored in under 15 minutes with a
 
 ``--keep`` keeps each size's folder; ``--steps score`` (say) then measures again only the
 commands named, on that folder's data and models (the reference needs the feature file of an
-earlier ``features`` step).
+earlier ``features`` step). ``--steps score-spark`` runs ``churnclv score`` with ``engine:
+spark`` (local[2], as bench_spark.py) on the same data and champion; its peak is that of the
+largest process, the Python driver or the JVM.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ STEPS = {
     "train": ["train", "--config", "config.yaml"],
     "features": ["features", "--config", "config.yaml"],
     "score": ["score", "--config", "config.yaml"],
+    "score-spark": ["score", "--config", "spark.yaml"],
 }  # fmt: skip
+CONFIG = "data:\n  dir: data\noutput_dir: out\nmlflow_tracking_uri: sqlite:///mlflow.db\n"
+SPARK_CONFIG = (  # the same data and champion, scored on Spark local mode (as bench_spark.py)
+    CONFIG.replace("output_dir: out", "output_dir: out-spark")
+    + "engine: spark\nspark:\n  master: local[2]\n  conf:\n"
+    + '    spark.sql.shuffle.partitions: "8"\n    spark.driver.memory: 6g\n'
+)
 
 
 def timed(args: list[str], cwd: Path) -> tuple[float, float]:
@@ -81,8 +90,9 @@ def main() -> None:
         "--steps",
         nargs="+",
         choices=list(STEPS),
-        default=list(STEPS),
-        help="run only these commands, in a folder kept from an earlier run (--keep)",
+        default=[s for s in STEPS if s != "score-spark"],
+        help="run only these commands, in a folder kept from an earlier run (--keep); "
+        "score-spark: churnclv score with engine: spark on the same data and champion",
     )
     args = parser.parse_args()
     print(
@@ -94,18 +104,27 @@ def main() -> None:
         if "demo-data" in args.steps:
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
-            (work / "config.yaml").write_text(
-                "data:\n  dir: data\noutput_dir: out\nmlflow_tracking_uri: sqlite:///mlflow.db\n"
-            )
+            (work / "config.yaml").write_text(CONFIG)
         elif not (work / "data").is_dir():
             raise SystemExit(f"{work} has no demo data: run with demo-data among --steps")
+        (work / "spark.yaml").write_text(SPARK_CONFIG)
         figures = {}
         for name in args.steps:
             step = [a.replace("{n}", str(n)) for a in STEPS[name]]
             figures[name] = timed([*CLI, *step], work)
             seconds, peak = figures[name]
             print(
-                f"{n:>12,} customers  {name:<10} {seconds:8.1f} s  peak {peak:5.2f} GB", flush=True
+                f"{n:>12,} customers  {name:<11} {seconds:8.1f} s  peak {peak:5.2f} GB", flush=True
+            )
+        if "score-spark" in figures:
+            spark_s, spark_gb = figures["score-spark"]
+            versus = (
+                f"; {spark_s / figures['score'][0]:.2f}x DuckDB's" if "score" in figures else ""
+            )
+            result(
+                f"scale {n:,} customers: churnclv score on Spark local[2]",
+                f"{spark_s:.0f} s ({n / spark_s:,.0f} customers/s), peak {spark_gb:.2f} GB{versus}",
+                "(info) same data and champion as the DuckDB engine",
             )
         if "score" not in figures:
             continue
@@ -120,7 +139,9 @@ def main() -> None:
             "10M: < 15 min and < 6 GB; 1M: < 90 s",
         )
         others = ", ".join(
-            f"{k} {t:.0f} s / {m:.2f} GB" for k, (t, m) in figures.items() if k != "score"
+            f"{k} {t:.0f} s / {m:.2f} GB"
+            for k, (t, m) in figures.items()
+            if not k.startswith("score")
         )
         if others:
             result(f"scale {n:,} customers: other commands (time / peak)", others, "(info)")
