@@ -13,6 +13,8 @@ Results come back through :func:`fetch`, which returns a pyarrow table on every 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -265,19 +267,80 @@ def materialize(con: BaseBackend, expr: ir.Table, name: str) -> ir.Table:
     return con.create_table(table_name, expr, temp=True)
 
 
-def narrow(con: BaseBackend, expr: ir.Table, name: str, source: ir.Table) -> ir.Table:
+def narrow(
+    con: BaseBackend,
+    expr: ir.Table,
+    name: str,
+    source: ir.Table,
+    into: ir.Table | None = None,
+    then: tuple[str, ...] = (),
+) -> ir.Table:
     """``expr`` (a part of the materialized ``source``) kept on its own in place of
-    ``source``: on DuckDB a temporary table in customer id order, ``source`` dropped, so later
+    ``source``: on DuckDB a temporary table in customer id order (then by ``then``: the source
+    order within a customer, so the rows come back the same each time), ``source`` dropped, so later
     passes read (and the buffer manager holds or spills) only that part, and a pass over a
     range of customers (:func:`features.build.in_range`) reads only the row groups that hold
-    them (DuckDB skips the others by their min/max ids) instead of the whole table. On Spark
-    ``expr`` as it is: its cache is filled lazily, and unpersisting ``source`` first would
-    parse the input again."""
+    them (DuckDB skips the others by their min/max ids) instead of the whole table. ``into``:
+    a table made by an earlier call, for the next part of an input split by customer id
+    (:func:`customer_parts`): ``expr``'s rows are appended to it. On Spark ``expr`` as it is:
+    its cache is filled lazily, and unpersisting ``source`` first would parse the input again."""
     if con.name != "duckdb":
         return expr
-    kept = materialize(con, expr.order_by("customer_id"), name)
+    ordered = expr.order_by("customer_id", *then)
+    if into is None:
+        kept = materialize(con, ordered, name)
+    else:
+        con.insert(into.op().name, ordered)
+        kept = into
     con.raw_sql(f'DROP TABLE IF EXISTS "{source.op().name}"')
     return kept
+
+
+PART_ROWS = 40_000_000
+"""Rows of one input table checked at a time on DuckDB (see :func:`customer_parts`)."""
+SAMPLE_IDS = 1_000_000
+"""Customer ids sampled to cut a large table into parts of about equal size."""
+
+
+@contextlib.contextmanager
+def customer_parts(
+    con: BaseBackend, expr: ir.Table, rows: int, key: ir.Value
+) -> Iterator[list[ir.Table]]:
+    """``expr`` (an input table, ``rows`` long) as parts by customer id ``key`` (an expression
+    of ``expr``: the id as the contract will read it), in id order, of about
+    :data:`PART_ROWS` rows each: one pass writes them as Parquet files into a folder beside
+    DuckDB's temporary files, deleted on leaving. Checking a part (duplicates, rules, sort)
+    then spills at most one part's worth to disk instead of the whole table's, so tens of
+    millions of customers fit the disk. Every row of a customer is in the same part, so an
+    exact duplicate meets its twin. Smaller tables, and Spark, get ``[expr]``."""
+    n = -(-rows // PART_ROWS)
+    if con.name != "duckdb" or n <= 1:
+        yield [expr]
+        return
+    import shutil
+    import tempfile
+
+    import ibis
+    import pyarrow.compute as pc
+
+    sample = expr.select(key=key).sample(min(1.0, SAMPLE_IDS / rows), seed=0)
+    ids = pc.drop_null(fetch(con, sample)["key"])
+    ids = pc.take(ids, pc.sort_indices(ids))
+    cuts = sorted({ids[len(ids) * i // n].as_py() for i in range(1, n)} if len(ids) else set())
+    part = ibis.cases(*[(key < cut, i) for i, cut in enumerate(cuts)], else_=len(cuts))
+    temp = Path(con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] or ".tmp")
+    temp.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="churnclv_parts_", dir=temp))
+    try:
+        sql = con.compile(expr.mutate(__part=part))
+        con.raw_sql(f"COPY ({sql}) TO '{folder}' (FORMAT parquet, PARTITION_BY (__part))")
+        yield [
+            con.read_parquet(str(path / "*.parquet"), hive_partitioning=False)
+            for i in range(len(cuts) + 1)
+            if (path := folder / f"__part={i}").is_dir()
+        ]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def fetch(con: BaseBackend, expr: ir.Table) -> pa.Table:

@@ -29,13 +29,21 @@ from core.settings import EARLIEST_DATE, TABLE_NAMES, DataSettings, TableSource
 from features.cleaning import (
     check_table,
     clean_rows,
+    clean_text,
     drop_duplicates,
     guess_timestamp_format,
     map_table,
     rejected_rows,
 )
 from features.contract import CONTRACT, ContractError, InputTables, NoUsableRowsError
-from features.engine import IbisTables, default_backend, fetch, materialize, narrow
+from features.engine import (
+    IbisTables,
+    customer_parts,
+    default_backend,
+    fetch,
+    materialize,
+    narrow,
+)
 from features.sources import FILE, ROW, read_source, resolve_sources, source_label
 
 if TYPE_CHECKING:
@@ -95,28 +103,39 @@ def load_table_on(
     as_of: pd.Timestamp,
     earliest: dt.date = EARLIEST_DATE,
 ) -> tuple[ir.Table, pd.DataFrame, TableReport]:
-    """Read and check one table on ``con``: ``(clean table, rejects frame, report)``."""
+    """Read and check one table on ``con``: ``(clean table, rejects frame, report)``. A large
+    table is checked a part of its customers at a time (:func:`features.engine.customer_parts`),
+    with the same result."""
     source = source_label(src, table)
     mapped = map_table(read_source(src, table, con), src, table, source)
     report = TableReport(source=source, rows_read=int(con.execute(mapped.count())))
-    checked = check_table(drop_duplicates(mapped), src, table, as_of, con.name, earliest)
-    checked = materialize(con, checked, f"checked_{table}")
-    counts = con.execute(
-        checked.group_by(why=checked.reason.split(":")[0]).aggregate(n=checked.count())
-    )
-    report.rejected = {
-        str(why): int(n) for why, n in zip(counts["why"], counts["n"], strict=True) if pd.notna(why)
-    }
-    report.rows_kept = int(counts.loc[counts["why"].isna(), "n"].sum())
+    clean, rejects = None, []
+    with customer_parts(con, mapped, report.rows_read, clean_text(mapped.customer_id)) as parts:
+        for part in parts:
+            checked = check_table(drop_duplicates(part), src, table, as_of, con.name, earliest)
+            checked = materialize(con, checked, f"checked_{table}")
+            counts = con.execute(
+                checked.group_by(why=checked.reason.split(":")[0]).aggregate(n=checked.count())
+            )
+            for why, n in zip(counts["why"], counts["n"], strict=True):
+                if pd.notna(why):
+                    report.rejected[str(why)] = report.rejected.get(str(why), 0) + int(n)
+                else:
+                    report.rows_kept += int(n)
+            if counts["why"].notna().any():
+                rejects.append(fetch(con, rejected_rows(checked)).to_pandas())
+            # the usable rows alone from here: the checked table also holds every row's raw
+            # values, twice the memory (and DuckDB's spill to disk) for every later pass
+            usable = clean_rows(checked, table)
+            place = tuple(c for c in (FILE, ROW) if c in usable.columns)
+            clean = narrow(con, usable, f"clean_{table}", checked, clean, then=place)
     report.duplicates_dropped = report.rows_read - report.rows_kept - report.rejected_total
-    rejects = (
-        _rejects_frame(fetch(con, rejected_rows(checked)).to_pandas(), table, source)
-        if report.rejected
-        else pd.DataFrame(columns=REJECT_COLUMNS)
-    )
-    # the usable rows alone from here: the checked table also holds every row's raw values,
-    # twice the memory (and DuckDB's spill to disk) for every later pass
-    return narrow(con, clean_rows(checked, table), f"clean_{table}", checked), rejects, report
+    rejects_frame = pd.DataFrame(columns=REJECT_COLUMNS)
+    if rejects:  # the parts' rejects in the source's order, as rejected_rows gives one's
+        rows = pd.concat(rejects, ignore_index=True)
+        rows = rows.sort_values([c for c in (ROW, FILE) if c in rows], kind="stable")
+        rejects_frame = _rejects_frame(rows.reset_index(drop=True), table, source)
+    return clean, rejects_frame, report
 
 
 def _rejects_frame(rejected: pd.DataFrame, table: str, source: str) -> pd.DataFrame:
