@@ -106,9 +106,12 @@ class DuckDBEngine:
 
     label = ""
 
-    def __init__(self, con: BaseBackend, chunk_customers: int = 250_000) -> None:
+    def __init__(
+        self, con: BaseBackend, chunk_customers: int = 250_000, memory_limit: str | None = None
+    ) -> None:
         self.con = con
         self.chunk_customers = chunk_customers  # features and scores, a range at a time
+        self.memory_limit = memory_limit  # DuckDB's, also for sorting the lists
 
     def write_features(
         self,
@@ -175,7 +178,7 @@ class DuckDBEngine:
                 seen["columns"] |= set(feats.columns)
                 yield scores
 
-        paths = write_outputs(scored(), catalog, _total_error(models))
+        paths = write_outputs(scored(), catalog, _total_error(models), self.memory_limit)
         compared = {c: r for c, r in reference.items() if c in seen["columns"]}
         return ScoreRun(
             paths=paths,
@@ -301,7 +304,7 @@ def open_engine(settings: Settings) -> Iterator[Engine]:
     if settings.engine != "spark":
         con = default_backend(settings.duckdb_memory_limit)
         try:
-            yield DuckDBEngine(con, settings.chunk_customers)
+            yield DuckDBEngine(con, settings.chunk_customers, settings.duckdb_memory_limit)
         finally:
             con.disconnect()
         return
