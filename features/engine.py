@@ -333,7 +333,8 @@ def customer_parts(
     folder = Path(tempfile.mkdtemp(prefix="churnclv_parts_", dir=temp))
     try:
         sql = con.compile(expr.mutate(__part=part))
-        con.raw_sql(f"COPY ({sql}) TO '{folder}' (FORMAT parquet, PARTITION_BY (__part))")
+        target = str(folder).replace("'", "''")
+        con.raw_sql(f"COPY ({sql}) TO '{target}' (FORMAT parquet, PARTITION_BY (__part))")
         yield [
             con.read_parquet(str(path / "*.parquet"), hive_partitioning=False)
             for i in range(len(cuts) + 1)
