@@ -106,12 +106,9 @@ class DuckDBEngine:
 
     label = ""
 
-    def __init__(
-        self, con: BaseBackend, chunk_customers: int = 250_000, memory_limit: str | None = None
-    ) -> None:
+    def __init__(self, con: BaseBackend, chunk_customers: int = 250_000) -> None:
         self.con = con
         self.chunk_customers = chunk_customers  # features and scores, a range at a time
-        self.memory_limit = memory_limit  # DuckDB's, also for sorting the lists
 
     def write_features(
         self,
@@ -178,7 +175,8 @@ class DuckDBEngine:
                 seen["columns"] |= set(feats.columns)
                 yield scores
 
-        paths = write_outputs(scored(), catalog, _total_error(models), self.memory_limit)
+        # the lists are sorted on this connection: one memory limit for the whole run
+        paths = write_outputs(scored(), catalog, _total_error(models), self.con.con)
         compared = {c: r for c, r in reference.items() if c in seen["columns"]}
         return ScoreRun(
             paths=paths,
@@ -304,7 +302,7 @@ def open_engine(settings: Settings) -> Iterator[Engine]:
     if settings.engine != "spark":
         con = default_backend(settings.duckdb_memory_limit)
         try:
-            yield DuckDBEngine(con, settings.chunk_customers, settings.duckdb_memory_limit)
+            yield DuckDBEngine(con, settings.chunk_customers)
         finally:
             con.disconnect()
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Iterable
@@ -283,7 +284,7 @@ def write_outputs(
     scores: pd.DataFrame | Iterable[pd.DataFrame],
     catalog: OutputCatalog,
     total_error: float | None = 0.0,
-    memory_limit: str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, Path]:
     """scores.parquet, segments/<segment>.csv sorted by value at risk, control.csv (a campaign's
     held-out customers, kept out of the segment lists), summary.csv; each file atomic, into
@@ -298,7 +299,8 @@ def write_outputs(
 
     Lists of segments that are empty in this run are removed, so the folder mirrors the run.
     ``total_error``: the model's backtest error of the total CLV, for the segment totals'
-    interval. ``memory_limit``: DuckDB's while it sorts the lists (beyond it, it spills).
+    interval. ``con``: the DuckDB connection that sorts the lists, e.g. the scoring engine's,
+    so that they share its memory limit (default: a new connection).
     """
     import pyarrow.parquet as pq
 
@@ -321,7 +323,7 @@ def write_outputs(
     # by the value at risk the list shows (rounded half to even, as numpy and Spark's bround),
     # then the id: a tie in cents is the same tie on every engine
     by_value = f"round_even(value_at_risk, {DECIMALS['value_at_risk']}) DESC NULLS LAST"
-    with duckdb.connect(config={"memory_limit": memory_limit} if memory_limit else {}) as con:
+    with contextlib.nullcontext(con) if con is not None else duckdb.connect() as con:
         if marked and per_segment["control"].sum() > 0:
             paths["control"] = write_list_csv(
                 con,
