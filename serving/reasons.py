@@ -44,9 +44,10 @@ class ReasonContext:
     types and numeric attributes): learned in training (the bundle's ``directions``)."""
 
 
-Phrase = Callable[[pd.Series, pd.DataFrame, ReasonContext], pd.Series]
+Phrase = Callable[[pd.Series, pd.DataFrame | None, ReasonContext], pd.Series]
 """(values, frame, context) -> phrases: the frame holds the customers' other columns, read at
-the values' index labels (it may hold more rows)."""
+the values' index labels (it may hold more rows); None for a reading that is not
+``reads_frame`` (its phrases are made once per distinct value, with no customer's row)."""
 
 
 @dataclass(frozen=True)
@@ -366,7 +367,7 @@ def phrases(
     if not r.reads_frame:  # one phrase per distinct value (counts and days repeat a lot)
         codes, distinct = pd.factorize(known)
         if len(distinct) * 2 <= len(known):
-            made = r.phrase(pd.Series(distinct, dtype=known.dtype), frame, ctx).to_numpy()
+            made = r.phrase(pd.Series(distinct, dtype=known.dtype), None, ctx).to_numpy()
             out[present] = made[codes]
             return out
     out[present] = r.phrase(known, frame, ctx).to_numpy()
