@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import UserError
 
-TABLE_NAMES = ("transactions", "events", "customers")
+TABLE_NAMES = ("transactions", "events", "customers", "subscriptions")
 EARLIEST_DATE = dt.date(1990, 1, 1)
 """Default floor for every input date (``data.earliest_date``) and the API's date floor: a
 year-1 or 1900 date is a placeholder, not an order."""
@@ -56,12 +56,17 @@ class DataSettings(_Strict):
 
     dir: Path | None = Field(
         default=None,
-        description="Folder holding transactions/events/customers as .csv, .parquet or "
-        "a data.duckdb file with tables of those names.",
+        description="Folder holding transactions/events/customers/subscriptions as .csv, "
+        ".parquet or a data.duckdb file with tables of those names.",
     )
     transactions: TableSource = Field(default_factory=TableSource)
     events: TableSource = Field(default_factory=TableSource)
     customers: TableSource = Field(default_factory=TableSource)
+    subscriptions: TableSource = Field(
+        default_factory=TableSource,
+        description="Optional: subscriptions of a subscription business (one row per "
+        "subscription and plan period); its customers get contractual churn labels.",
+    )
     earliest_date: dt.date = Field(
         default=EARLIEST_DATE,
         description="Rows dated before this day are rejected (placeholder dates such as "

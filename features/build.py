@@ -193,7 +193,7 @@ def customer_ranges(
     import pyarrow.compute as pc
 
     ctx = Context.at(tables, cutoff)
-    tables_ = (ctx.transactions, ctx.events, ctx.customers)
+    tables_ = (ctx.transactions, ctx.events, ctx.customers, ctx.subscriptions)
     keys = [t.select("customer_id") for t in tables_ if t is not None]
     union = ibis.union(*keys).distinct()  # (a union of one table is that table, duplicates kept)
     ids = fetch(tables.con, union)["customer_id"]
@@ -221,6 +221,7 @@ def in_range(tables: IbisTables, low: str | None, high: str | None) -> IbisTable
         transactions=cut(tables.transactions),
         events=cut(tables.events),
         customers=cut(tables.customers),
+        subscriptions=cut(tables.subscriptions),
     )
 
 

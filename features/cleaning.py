@@ -12,9 +12,13 @@ Given a source read by :mod:`features.sources` (its columns plus ``__row``/``__f
   ``timestamp_format``; numbers; booleans from true/false, yes/no, 1/0 and t/f, y/n;
 * a row that cannot be used gets one reason, the first that applies (missing id, unparseable
   or missing time, a time later than the run itself or before ``data.earliest_date``, non-numeric, non-finite or out-of-range
-  amount, unreadable boolean, missing event type, duplicate customer); negative amounts are
+  amount, unreadable boolean, missing event type, duplicate customer; for subscriptions a
+  missing subscription id, an unparseable end or cancel date, an end or cancel before the
+  start, a billing period not above 0, a negative price, a repeated start of one subscription);
+  negative amounts are
   returns and rows after the cutoff are valid data, so both are kept;
-* of several usable rows of one customer in the customers table the first in the source is kept
+* of several usable rows of one customer in the customers table (of one subscription with the
+  same start date in the subscriptions table) the first in the source is kept
   (file order, then row order); a source without row order (a Spark view) keeps the earliest
   signup.
 """
@@ -278,6 +282,8 @@ def check_table(
     if table == "events":
         values["event_type"] = values["event_type"].lower()
         checks.append((values["event_type"].isnull(), "missing event_type"))
+    if table == "subscriptions":
+        checks += _subscription_checks(mapped, values)
     extras = {c: mapped[c] for c in data if c not in spec}  # customers' own attributes
     place = {c: mapped[c] for c in (ROW, FILE) if c in mapped.columns}
     parsed = mapped.select(
@@ -288,26 +294,57 @@ def check_table(
         reason=_first_reason(checks),
     )
     if table == "customers":
-        parsed = _reject_repeated_customers(parsed, data)
+        parsed = _reject_repeated(parsed, data, ("customer_id",), "signup_date")
+    elif table == "subscriptions":
+        keys = ("customer_id", "subscription_id", "start_date")
+        parsed = _reject_repeated(parsed, data, keys, "start_date")
     # the raw values are kept for rejected rows only (for the rejects file): less to store
     return parsed.mutate(
         **{RAW + c: ibis.ifelse(parsed.reason.isnull(), ibis.null(), parsed[RAW + c]) for c in data}
     )
 
 
-def _reject_repeated_customers(parsed: ir.Table, data: list[str]) -> ir.Table:
-    """Of several usable rows of one customer, all but the first in the source are rejected."""
+def _subscription_checks(
+    mapped: ir.Table, values: dict[str, ir.Value]
+) -> list[tuple[ir.BooleanValue, Any]]:
+    """The subscriptions table's own rules, after the shared ones (id, start date, numbers)."""
+    checks: list[tuple[ir.BooleanValue, Any]] = [
+        (values["subscription_id"].isnull(), "missing subscription_id")
+    ]
+    for col in ("end_date", "cancel_date"):
+        if col in mapped.columns and not (
+            mapped[col].type().is_timestamp() or mapped[col].type().is_date()
+        ):
+            text = clean_text(mapped[col])
+            checks.append(
+                (text.notnull() & values[col].isnull(), "unparseable " + col + ": '" + text + "'")
+            )
+    start = values["start_date"]
+    checks.append((values["end_date"] < start, "end_date before start_date"))
+    checks.append((values["cancel_date"] < start, "cancel_date before start_date"))
+    checks.append((values["billing_period_days"] <= 0, "billing_period_days not positive"))
+    checks.append((values["price"] < 0, "negative price"))
+    return checks
+
+
+def _reject_repeated(
+    parsed: ir.Table, data: list[str], keys: tuple[str, ...], time_col: str
+) -> ir.Table:
+    """Of several usable rows with the same ``keys`` (a customer in the customers table; a
+    subscription's start in the subscriptions table), all but the first in the source are
+    rejected."""
     import ibis
 
     usable = parsed.reason.isnull()
     order = [parsed[c] for c in (FILE, ROW) if c in parsed.columns]
-    # without row order (null __row) the earliest signup, then the raw values, decide
-    order += [parsed.signup_date, *[parsed[RAW + c].cast("string") for c in data]]
-    rank = ibis.row_number().over(group_by=[parsed.customer_id, usable], order_by=order)
+    # without row order (null __row) the earliest time, then the raw values, decide
+    order += [parsed[time_col], *[parsed[RAW + c].cast("string") for c in data]]
+    rank = ibis.row_number().over(group_by=[*[parsed[k] for k in keys], usable], order_by=order)
+    named = " and ".join(k for k in keys if k != "customer_id") or "customer_id"
     return parsed.mutate(
         reason=ibis.ifelse(
             usable & parsed.customer_id.notnull() & (rank > 0),
-            "duplicate customer_id (first row kept)",
+            f"duplicate {named} (first row kept)",
             parsed.reason,
         )
     )

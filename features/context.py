@@ -10,6 +10,9 @@ Time conventions used by every feature:
   arithmetic also makes DuckDB and Spark agree exactly.
 * A window of ``w`` days is the last ``w`` calendar days up to and including the cutoff day:
   ``age_days < w``. "Previous 90 days" is ``90 <= age_days < 180``.
+* A subscription is known from its start day; its end and cancellation only from the day they
+  happen (:func:`subscriptions_at`): at an earlier cutoff it was active and nobody had asked
+  to cancel. A subscription is active on the days ``start_day <= day < end_day``.
 """
 
 from __future__ import annotations
@@ -107,6 +110,7 @@ class Context:
     transactions: ir.Table
     events: ir.Table | None
     customers: ir.Table | None
+    subscriptions: ir.Table | None = None
 
     @property
     def cutoff_end(self) -> dt.datetime:
@@ -117,10 +121,9 @@ class Context:
     def present(self) -> set[str]:
         """Names of the tables that are available."""
         names = {"transactions"}
-        if self.events is not None:
-            names.add("events")
-        if self.customers is not None:
-            names.add("customers")
+        for name in ("events", "customers", "subscriptions"):
+            if getattr(self, name) is not None:
+                names.add(name)
         return names
 
     def age_days(self, day: ir.DateValue) -> ir.IntegerValue:
@@ -148,4 +151,34 @@ class Context:
         cu = None
         if tables.customers is not None:
             cu = tables.customers.filter(as_timestamp(tables.customers.signup_date) < end)
-        return cls(cutoff=day, transactions=tx, events=ev, customers=cu)
+        return cls(
+            cutoff=day,
+            transactions=tx,
+            events=ev,
+            customers=cu,
+            subscriptions=subscriptions_at(tables.subscriptions, day),
+        )
+
+
+def subscriptions_at(subscriptions: ir.Table | None, cutoff: dt.date) -> ir.Table | None:
+    """Subscriptions as known at the end of ``cutoff``: those started by then, with an end
+    or cancel date only once it has happened (a later one is the future: empty, as it was
+    then), plus ``start_day``, ``end_day`` (those days) and ``active`` (started, not ended:
+    ``start_day <= cutoff < end_day``). ``status`` is dropped: it is the extract's, not the
+    cutoff's."""
+    import ibis
+
+    if subscriptions is None:
+        return None
+    end = ibis.timestamp(dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time()))
+    s = subscriptions.filter(as_timestamp(subscriptions.start_date) < end)
+
+    def known(column: str) -> ir.Value:
+        moment = as_timestamp(s[column])
+        return ibis.ifelse(moment < end, moment, ibis.null("timestamp"))
+
+    s = s.mutate(end_date=known("end_date"), cancel_date=known("cancel_date"))
+    s = s.drop("status") if "status" in s.columns else s
+    return s.mutate(
+        start_day=as_day(s.start_date), end_day=as_day(s.end_date), active=s.end_date.isnull()
+    )

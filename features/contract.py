@@ -1,4 +1,4 @@
-"""The input data contract: three tables, their columns and types after loading.
+"""The input data contract: four tables, their columns and types after loading.
 
 Every loader returns frames in exactly this canonical form (all optional columns present,
 null where the source did not have them), so feature code never checks for columns.
@@ -45,10 +45,44 @@ CUSTOMER_COLUMNS: dict[str, tuple[bool, str, str]] = {
     "acquisition_channel": (False, "str", "how the customer was acquired"),
     "loyalty_member": (False, "boolean", "member of the loyalty programme"),
 }
+SUBSCRIPTION_COLUMNS: dict[str, tuple[bool, str, str]] = {
+    "customer_id": (True, "str", "customer identifier"),
+    "subscription_id": (
+        True,
+        "str",
+        "subscription identifier; a plan change is a new row (same or new id, later start_date)",
+    ),
+    "start_date": (True, "datetime64[us]", "first day of service of this row's plan"),
+    "end_date": (
+        False,
+        "datetime64[us]",
+        "first day without service (the subscription ended); empty while active",
+    ),
+    "cancel_date": (
+        False,
+        "datetime64[us]",
+        "when the customer asked to cancel (service may run to the period's end); empty if never",
+    ),
+    "billing_period_days": (
+        True,
+        "float64",
+        "days between renewals: 30 (or 30.4) monthly, 91 quarterly, 365 annual",
+    ),
+    "price": (False, "float64", "price of one billing period, in the transactions' currency"),
+    "auto_renew": (False, "boolean", "renews automatically at the period's end"),
+    "plan": (False, "str", "plan name, e.g. basic, pro"),
+    "status": (
+        False,
+        "str",
+        "status as of the extract (active, cancelled...): informational only, never a feature "
+        "(it tells the future of every earlier cutoff)",
+    ),
+}
 CONTRACT: dict[str, dict[str, tuple[bool, str, str]]] = {
     "transactions": TRANSACTION_COLUMNS,
     "events": EVENT_COLUMNS,
     "customers": CUSTOMER_COLUMNS,
+    "subscriptions": SUBSCRIPTION_COLUMNS,
 }
 # money and event values are summed as exact decimal(18, 6) by the feature code: larger values
 # cannot be represented, so the loader and the API refuse them
@@ -66,7 +100,12 @@ def non_numeric(column: str, text):  # noqa: ANN001, ANN201 - a str, or an Ibis 
     return "non-numeric " + column + ": '" + text + "'"
 
 
-TIME_COLUMN = {"transactions": "timestamp", "events": "timestamp", "customers": "signup_date"}
+TIME_COLUMN = {
+    "transactions": "timestamp",
+    "events": "timestamp",
+    "customers": "signup_date",
+    "subscriptions": "start_date",
+}
 
 
 class ContractError(UserError, ValueError):
@@ -99,11 +138,12 @@ def schema(table: str) -> pa.DataFrameSchema:
 
 @dataclass(frozen=True)
 class InputTables:
-    """The three contract tables as canonical pandas frames; events/customers may be None."""
+    """The contract tables as canonical pandas frames; all but transactions may be None."""
 
     transactions: pd.DataFrame
     events: pd.DataFrame | None = None
     customers: pd.DataFrame | None = None
+    subscriptions: pd.DataFrame | None = None
 
     def validate(self) -> InputTables:
         """Check every present table against its pandera schema; raises SchemaError."""

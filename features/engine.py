@@ -35,12 +35,13 @@ class EngineError(UserError, RuntimeError):
 
 @dataclass(frozen=True)
 class IbisTables:
-    """The contract tables as Ibis tables on one backend; events/customers may be None."""
+    """The contract tables as Ibis tables on one backend; all but transactions may be None."""
 
     con: BaseBackend
     transactions: ir.Table
     events: ir.Table | None = None
     customers: ir.Table | None = None
+    subscriptions: ir.Table | None = None
 
     @property
     def present(self) -> set[str]:
