@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from features import attributes, channel, engagement, rfm, windows
+from features import attributes, channel, engagement, rfm, subscriptions, windows
 from features.registry import Family
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ FAMILIES: tuple[Family, ...] = (
     engagement.FAMILY,
     channel.FAMILY,
     attributes.FAMILY,
+    subscriptions.FAMILY,
 )
 
 CATALOGUE_COLUMNS = ["name", "family", "meaning", "unit", "window", "dtype", "missing", "requires"]
@@ -79,7 +80,9 @@ def families(include_optional: bool = True) -> tuple[Family, ...]:
 
 def feature_columns(present: set[str] | None = None) -> list[str]:
     """Feature column names (without ``customer_id``) produced when ``present`` tables exist."""
-    present = {"transactions", "events", "customers"} if present is None else present
+    present = (
+        {"transactions", "events", "customers", "subscriptions"} if present is None else present
+    )
     return [c for f in FAMILIES if f.available(present) for c in f.columns]
 
 

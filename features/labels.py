@@ -4,7 +4,14 @@ For customers with at least one purchase (amount > 0) at or before the cutoff:
 
 * ``churned``: True when they make no purchase in ``(cutoff, cutoff + horizon_days]``, i.e. no
   transaction with amount > 0 and ``cutoff + 1 day <= timestamp < cutoff + horizon + 1 day``;
-* ``future_revenue``: net spend (refunds netted) in that window, 0.0 when none.
+  for a *subscriber* (a subscription row active on the cutoff day, ``start_day <= day <
+  end_day``) contractual churn instead: True when none of their subscription rows is active
+  on the day ``cutoff + horizon_days`` (they did not renew at a renewal inside the horizon,
+  or the subscription ended; a plan change or a restart by then is no churn). A subscriber
+  with one-off purchases too is labelled by the subscription; the purchases still count in
+  their features and revenue;
+* ``future_revenue``: net spend (refunds netted) in that window, 0.0 when none (subscription
+  payments are expected as transactions, like any order).
 
 A label window must lie inside the data: ``cutoff + horizon_days <= data end`` (the day of the
 last transaction), otherwise :class:`LabelWindowError` is raised.
@@ -18,7 +25,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.errors import UserError
-from features.context import CutoffLike, as_date, as_timestamp, exact
+from features.context import CutoffLike, as_date, as_day, as_timestamp, exact
 from features.engine import IbisTables, to_ibis
 
 if TYPE_CHECKING:
@@ -81,11 +88,42 @@ def labels_expr(tables: IbisTables, cutoff: CutoffLike, horizon_days: int) -> ir
         orders=(future.amount > 0).cast("int64").sum(),
     )
     joined = buyers.left_join(future, buyers.customer_id == future.customer_id)
-    return joined.select(
+    labels = joined.select(
         customer_id=buyers.customer_id,
         churned=future.orders.fill_null(0) == 0,
         future_revenue=future.revenue.fill_null(0.0),
-    ).order_by("customer_id")
+    )
+    if tables.subscriptions is not None:
+        labels = _contractual(labels, tables.subscriptions, day, horizon_days)
+    return labels.order_by("customer_id")
+
+
+def subscribers_on(subscriptions: ir.Table, day: dt.date) -> ir.Table:
+    """The ``customer_id`` of every customer with a subscription row active on ``day``."""
+    import ibis
+
+    s = subscriptions
+    started = as_day(as_timestamp(s.start_date)) <= ibis.date(day)
+    running = s.end_date.isnull() | (as_day(as_timestamp(s.end_date)) > ibis.date(day))
+    return s.filter(started & running).select("customer_id").distinct()
+
+
+def _contractual(labels: ir.Table, subscriptions: ir.Table, day: dt.date, h: int) -> ir.Table:
+    """``labels`` with the churn of the subscribers on ``day`` replaced by contractual churn:
+    no subscription row active on ``day + h``."""
+    import ibis
+
+    at_cutoff = subscribers_on(subscriptions, day).mutate(subscriber=ibis.literal(True))
+    later = subscribers_on(subscriptions, day + dt.timedelta(days=h))
+    later = later.mutate(stays=ibis.literal(True)).rename(later_id="customer_id")
+    at_cutoff = at_cutoff.rename(sub_id="customer_id")
+    j = labels.left_join(at_cutoff, labels.customer_id == at_cutoff.sub_id)
+    j = j.left_join(later, j.customer_id == later.later_id)
+    return j.select(
+        customer_id=j.customer_id,
+        churned=ibis.ifelse(j.subscriber.fill_null(False), j.stays.isnull(), j.churned),
+        future_revenue=j.future_revenue,
+    )
 
 
 def build_labels(

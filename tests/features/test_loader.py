@@ -289,3 +289,40 @@ def test_a_timestamp_format_is_guessed_from_the_values_it_must_read() -> None:
     assert guess_timestamp_format(["25.01.2026 14:03"]) == "%d.%m.%Y %H:%M"
     assert guess_timestamp_format(["yesterday", "25/01/2026"]) is None
     assert guess_timestamp_format([]) is None
+
+
+def test_subscription_rows_are_checked(tmp_path: Path) -> None:
+    write(tmp_path / "transactions.csv", "customer_id,timestamp,amount\n1,2024-01-01,5\n")
+    write(
+        tmp_path / "subscriptions.csv",
+        "customer_id,subscription_id,start_date,end_date,cancel_date,billing_period_days,price,auto_renew,plan\n"
+        "1,A,2024-01-01,,,30,9.99,yes,basic\n"  # row 1 ok, active
+        "1,A,2024-02-01,2024-05-01,2024-04-20,30,19.99,no,pro\n"  # row 2 ok: a plan change
+        "1,A,2024-02-01,,,30,29.99,no,max\n"  # row 3 same subscription and start: repeated
+        "2,,2024-01-01,,,30,5,,\n"  # row 4 missing subscription_id
+        "2,B,2024-03-01,2024-02-01,,30,5,,\n"  # row 5 ends before it starts
+        "2,C,2024-03-01,,2024-02-01,30,5,,\n"  # row 6 cancel asked before the start
+        "2,D,2024-03-01,soon,,30,5,,\n"  # row 7 unreadable end
+        "2,E,2024-03-01,,,0,5,,\n"  # row 8 billing period 0
+        "2,F,2024-03-01,,,30,-5,,\n"  # row 9 negative price
+        "2,G,2024-03-01,,,,5,,\n"  # row 10 no billing period
+        "2,H,2024-03-01,2025-03-01,,365,50,true,annual\n",  # row 11 ok: an end after the run
+    )
+    res = load_dir(tmp_path)
+    reasons = res.rejects[["table", "row", "reason"]].to_records(index=False).tolist()
+    assert reasons == [
+        ("subscriptions", 3, "duplicate subscription_id and start_date (first row kept)"),
+        ("subscriptions", 4, "missing subscription_id"),
+        ("subscriptions", 5, "end_date before start_date"),
+        ("subscriptions", 6, "cancel_date before start_date"),
+        ("subscriptions", 7, "unparseable end_date: 'soon'"),
+        ("subscriptions", 8, "billing_period_days not positive"),
+        ("subscriptions", 9, "negative price"),
+        ("subscriptions", 10, "missing billing_period_days"),
+    ]
+    subs = res.tables.subscriptions
+    assert subs["subscription_id"].tolist() == ["A", "A", "H"]
+    assert subs["auto_renew"].tolist() == [True, False, True]
+    assert str(subs["end_date"].dtype) == "datetime64[us]"
+    assert subs["end_date"].isna().tolist() == [True, False, False]
+    assert res.report["subscriptions"].rows_kept == 3

@@ -99,3 +99,59 @@ def test_spark_reads_parquet_like_duckdb(spark_backend, tmp_path) -> None:
     spark = build_features(tables_from_parquet(**paths, con=spark_backend), CUTOFF)
     assert len(duck) > 40
     assert_frames_match(duck, spark)
+
+
+def random_subscriptions(customer_ids: list[str], seed: int = 7) -> pd.DataFrame:
+    """Subscriptions for 80% of the customers: 1-3 rows each (plan changes of one subscription,
+    restarts after a gap), monthly or annual, some ended or cancelled, dates around CUTOFF."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for cid in customer_ids:
+        if rng.random() < 0.2:
+            continue
+        start = pd.Timestamp(CUTOFF) - pd.Timedelta(days=int(rng.integers(0, 900)))
+        period = float(rng.choice([30.0, 30.4375, 365.0]))
+        sub = f"{cid}-1"
+        for k in range(int(rng.integers(1, 4))):
+            length = pd.Timedelta(days=int(rng.integers(10, 500)))
+            end = start + length if rng.random() < 0.6 else None
+            asked = start + pd.Timedelta(days=int(rng.integers(0, length.days)))
+            cancel = asked if end and rng.random() < 0.8 else None
+            rows.append((cid, sub, start, end, cancel, period, float(rng.choice([9.99, 19.99, 99.0])),
+                         rng.random() < 0.8, str(rng.choice(["basic", "pro"]))))  # fmt: skip
+            if end is None:
+                break
+            gap = 0 if rng.random() < 0.5 else int(rng.integers(1, 90))
+            start = end + pd.Timedelta(days=gap)
+            sub = sub if gap == 0 else f"{cid}-{k + 2}"
+    col = list(zip(*rows, strict=True))
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(col[0], dtype="str"),
+            "subscription_id": pd.Series(col[1], dtype="str"),
+            "start_date": pd.Series(col[2]).astype("datetime64[us]"),
+            "end_date": pd.Series(col[3]).astype("datetime64[us]"),
+            "cancel_date": pd.Series(col[4]).astype("datetime64[us]"),
+            "billing_period_days": pd.Series(col[5], dtype="float64"),
+            "price": pd.Series(col[6], dtype="float64"),
+            "auto_renew": pd.Series(col[7], dtype="boolean"),
+            "plan": pd.Series(col[8], dtype="str"),
+            "status": pd.Series([None] * len(rows), dtype="str"),
+        }
+    )
+
+
+def test_duckdb_and_spark_build_the_same_subscription_features_and_labels(spark_backend) -> None:
+    from features.contract import InputTables
+
+    base = generated_tables()
+    subs = random_subscriptions(sorted(base.transactions.customer_id.unique()))
+    tables = InputTables(base.transactions, base.events, base.customers, subs)
+    duck = build_features(tables, CUTOFF)
+    spark = build_features(tables, CUTOFF, backend=spark_backend)
+    assert duck["subscriptions_active"].sum() > 20 and duck["plan_upgrades"].sum() > 0
+    assert duck["subscription_restarts"].sum() > 0 and duck["cancel_requested"].sum() > 0
+    assert_frames_match(duck, spark)
+    duck_labels = build_labels(tables, CUTOFF, 60, check_window=False)
+    spark_labels = build_labels(tables, CUTOFF, 60, spark_backend, check_window=False)
+    pd.testing.assert_frame_equal(duck_labels, spark_labels)
