@@ -5,7 +5,7 @@ What a subscription business knows of a customer at the cutoff (see
 requests only once they have happened, never the extract's ``status``):
 
 * the subscription rows *active* at the cutoff (started, not ended): how many, the monthly
-  recurring revenue they bring (``mrr``: price x 30.4375 / billing period days, summed), and of
+  recurring revenue they bring (``monthly_recurring_revenue``: price x 30.4375 / billing period days, summed), and of
   the *main* one (the latest started, then the dearest, then the lowest id) its plan, price
   and billing period;
 * where the customer is in the billing cycle: completed renewals of the subscription (from the
@@ -77,23 +77,25 @@ def _aggregates(s: ir.Table, ctx: Context) -> Mapping[str, ir.Value]:
     stopped = s.end_day.notnull() & (s.next_start_day.isnull() | (s.next_start_day > s.end_day))
     asked = active & s.cancel_date.notnull()
     return {
-        "subscriptions_active": active.cast("int64").sum(),
+        "active_subscriptions_count": active.cast("int64").sum(),
         "subscription_tenure_days": ctx.age_days(s.start_day).max().cast("float64"),
-        "subscription_renewals": renewals.max(where=active),
+        "subscription_renewals_count": renewals.max(where=active),
         "days_to_renewal": (period - into_period).min(where=active),
         "billing_period_days": period.max(where=s.main),
-        "subscription_price": s.price.max(where=s.main),
-        "mrr": exact(s.price * DAYS_PER_MONTH / period).sum(where=active).cast("float64"),
+        "price_per_period": s.price.max(where=s.main),
+        "monthly_recurring_revenue": exact(s.price * DAYS_PER_MONTH / period)
+        .sum(where=active)
+        .cast("float64"),
         "subscription_plan": s.plan.min(where=s.main),
         "auto_renew": s.auto_renew.cast("float64").min(where=active),
         "cancel_requested": asked.cast("float64").max(where=active),
         "days_since_cancel_request": ctx.age_days(s.cancel_date.date())
         .min(where=asked)
         .cast("float64"),
-        "plan_upgrades": s.count(where=s.daily_price > s.prev_daily_price),
-        "plan_downgrades": s.count(where=s.daily_price < s.prev_daily_price),
-        "subscription_restarts": s.count(where=s.start_day > s.prev_end_day),
-        "subscriptions_stopped": s.count(where=stopped),
+        "plan_upgrades_total": s.count(where=s.daily_price > s.prev_daily_price),
+        "plan_downgrades_total": s.count(where=s.daily_price < s.prev_daily_price),
+        "subscription_restarts_total": s.count(where=s.start_day > s.prev_end_day),
+        "subscriptions_stopped_total": s.count(where=stopped),
         "days_since_subscription_stop": ctx.age_days(s.end_day).min(where=stopped).cast("float64"),
     }
 
@@ -109,7 +111,7 @@ FAMILY = Family(
     aggregates=_aggregates,
     specs=(
         FeatureSpec(
-            "subscriptions_active",
+            "active_subscriptions_count",
             "subscription rows active at the cutoff",
             "count",
             "at cutoff",
@@ -126,7 +128,7 @@ FAMILY = Family(
             missing="null when never subscribed",
         ),
         FeatureSpec(
-            "subscription_renewals",
+            "subscription_renewals_count",
             "completed billing periods of the active subscription (a plan change keeps counting)",
             "periods",
             "at cutoff",
@@ -150,7 +152,7 @@ FAMILY = Family(
             missing=_NO_ACTIVE,
         ),
         FeatureSpec(
-            "subscription_price",
+            "price_per_period",
             "price of one billing period of the main active subscription",
             "currency",
             "at cutoff",
@@ -158,7 +160,7 @@ FAMILY = Family(
             missing=_NO_ACTIVE + " or no price",
         ),
         FeatureSpec(
-            "mrr",
+            "monthly_recurring_revenue",
             "monthly recurring revenue: active prices x 30.4375 / billing period days",
             "currency per month",
             "at cutoff",
@@ -198,7 +200,7 @@ FAMILY = Family(
             missing="null when none was asked",
         ),
         FeatureSpec(
-            "plan_upgrades",
+            "plan_upgrades_total",
             "plan changes to a higher price per day",
             "count",
             "all history",
@@ -207,7 +209,7 @@ FAMILY = Family(
             "0",
         ),
         FeatureSpec(
-            "plan_downgrades",
+            "plan_downgrades_total",
             "plan changes to a lower price per day",
             "count",
             "all history",
@@ -216,7 +218,7 @@ FAMILY = Family(
             "0",
         ),
         FeatureSpec(
-            "subscription_restarts",
+            "subscription_restarts_total",
             "subscription rows started after a gap without service",
             "count",
             "all history",
@@ -225,7 +227,7 @@ FAMILY = Family(
             "0",
         ),
         FeatureSpec(
-            "subscriptions_stopped",
+            "subscriptions_stopped_total",
             "times a subscription ended (not a plan change)",
             "count",
             "all history",

@@ -278,6 +278,52 @@ READINGS: dict[str, Reading] = {
     ),
     "acquisition_channel": Reading(_category("acquired via "), 0),
     "preferred_channel": Reading(_category("mostly buys via "), 0),
+    # subscriptions (features.subscriptions)
+    "active_subscriptions_count": Reading(
+        _count("", "active subscription", none="no active subscription"), -1, topic="contract"
+    ),
+    "subscription_tenure_days": Reading(_count("subscriber for ", "day"), -1, topic="tenure"),
+    "subscription_renewals_count": Reading(
+        _count("renewed ", "time", none="not renewed yet"), -1, topic="renewals"
+    ),
+    # a renewal close ahead is the moment to leave: fewer days read riskier
+    "days_to_renewal": Reading(_count("renews in ", "day"), -1, topic="renewals"),
+    "billing_period_days": Reading(_count("billed every ", "day"), 0, topic="plan"),
+    "price_per_period": Reading(_amount("pays ", " per billing period"), 0, topic="plan"),
+    "monthly_recurring_revenue": Reading(
+        _amount("subscriptions worth ", " a month"), 0, topic="plan"
+    ),
+    "subscription_plan": Reading(_category("on the plan "), 0, topic="plan"),
+    "auto_renew": Reading(
+        _flag("renews automatically at each period end", "automatic renewal switched off"),
+        -1,
+        topic="contract",
+    ),
+    "cancel_requested": Reading(
+        _flag("asked to cancel", "has not asked to cancel"), +1, topic="contract"
+    ),
+    "days_since_cancel_request": Reading(
+        _count("asked to cancel ", "day", " ago", none="asked to cancel on the scoring date"),
+        -1,
+        topic="contract",
+    ),
+    "plan_upgrades_total": Reading(
+        _count("upgraded the plan ", "time", none="never upgraded the plan"), -1, topic="plan"
+    ),
+    "plan_downgrades_total": Reading(
+        _count("downgraded the plan ", "time", none="never downgraded the plan"), +1, topic="plan"
+    ),
+    "subscription_restarts_total": Reading(
+        _count("came back after a break ", "time", none="never took a break"), 0, topic="breaks"
+    ),
+    "subscriptions_stopped_total": Reading(
+        _count("ended a subscription ", "time", none="never ended a subscription"),
+        +1,
+        topic="breaks",
+    ),
+    "days_since_subscription_stop": Reading(
+        _count("last subscription ended ", "day", " ago"), -1, topic="breaks"
+    ),
 }
 
 

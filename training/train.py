@@ -139,7 +139,12 @@ def sample_customers(
         )
 
     note = sample_note(max_customers, len(ids))
-    return InputTables(only(tables.transactions), only(tables.events), only(tables.customers)), note
+    return InputTables(
+        only(tables.transactions),
+        only(tables.events),
+        only(tables.customers),
+        only(tables.subscriptions),
+    ), note
 
 
 def _check_enough(frame: pd.DataFrame, what: str, settings: Settings) -> None:

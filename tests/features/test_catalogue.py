@@ -20,7 +20,14 @@ def test_catalogue_rows_are_unique_and_complete() -> None:
     assert cat.name.is_unique
     assert (cat.meaning.str.len() > 0).all() and (cat.unit.str.len() > 0).all()
     assert set(cat.dtype) <= {"float64", "int64", "str"}
-    assert set(cat.family) == {"rfm", "windows", "engagement", "channel", "attributes"}
+    assert set(cat.family) == {
+        "rfm",
+        "windows",
+        "engagement",
+        "channel",
+        "attributes",
+        "subscriptions",
+    }
 
 
 def test_without_optional_tables() -> None:
@@ -34,7 +41,18 @@ def test_names_carry_unit_or_window() -> None:
         assert (
             any(
                 part in name
-                for part in ("_days", "_30d", "_90d", "_180d", "_365d", "_total", "_value", "_mean")
+                for part in (
+                    "_days",
+                    "_30d",
+                    "_90d",
+                    "_180d",
+                    "_365d",
+                    "_total",
+                    "_value",
+                    "_mean",
+                    "_count",
+                    "_per_period",
+                )  # fmt: skip
             )
             or name
             in {
@@ -47,8 +65,12 @@ def test_names_carry_unit_or_window() -> None:
                 "preferred_channel",
                 "acquisition_channel",
                 "loyalty_member",
+                "subscription_plan",
+                "auto_renew",
+                "cancel_requested",
+                "monthly_recurring_revenue",
             }
-            or name.startswith("days_since_")
+            or name.startswith(("days_since_", "days_to_"))
         ), name
 
 

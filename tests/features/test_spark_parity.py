@@ -149,8 +149,8 @@ def test_duckdb_and_spark_build_the_same_subscription_features_and_labels(spark_
     tables = InputTables(base.transactions, base.events, base.customers, subs)
     duck = build_features(tables, CUTOFF)
     spark = build_features(tables, CUTOFF, backend=spark_backend)
-    assert duck["subscriptions_active"].sum() > 20 and duck["plan_upgrades"].sum() > 0
-    assert duck["subscription_restarts"].sum() > 0 and duck["cancel_requested"].sum() > 0
+    assert duck["active_subscriptions_count"].sum() > 20 and duck["plan_upgrades_total"].sum() > 0
+    assert duck["subscription_restarts_total"].sum() > 0 and duck["cancel_requested"].sum() > 0
     assert_frames_match(duck, spark)
     duck_labels = build_labels(tables, CUTOFF, 60, check_window=False)
     spark_labels = build_labels(tables, CUTOFF, 60, spark_backend, check_window=False)

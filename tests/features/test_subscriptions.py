@@ -89,23 +89,25 @@ def test_only_subscriptions_started_by_the_cutoff_are_known(features: pd.DataFra
 
 def test_active_subscriptions_and_what_they_bring(features: pd.DataFrame) -> None:
     f = features
-    assert f["subscriptions_active"].to_dict() == {"s1": 1, "s2": 1, "s3": 1, "s4": 0}
-    assert f.loc["s1", "mrr"] == pytest.approx(10 * DAYS_PER_MONTH / 30)
-    assert f.loc["s2", "mrr"] == pytest.approx(20 * DAYS_PER_MONTH / 30)  # the basic row ended
-    assert f.loc["s3", "mrr"] == pytest.approx(120 * DAYS_PER_MONTH / 365)
-    assert pd.isna(f.loc["s4", "mrr"])
+    assert f["active_subscriptions_count"].to_dict() == {"s1": 1, "s2": 1, "s3": 1, "s4": 0}
+    assert f.loc["s1", "monthly_recurring_revenue"] == pytest.approx(10 * DAYS_PER_MONTH / 30)
+    assert f.loc["s2", "monthly_recurring_revenue"] == pytest.approx(
+        20 * DAYS_PER_MONTH / 30
+    )  # the basic row ended
+    assert f.loc["s3", "monthly_recurring_revenue"] == pytest.approx(120 * DAYS_PER_MONTH / 365)
+    assert pd.isna(f.loc["s4", "monthly_recurring_revenue"])
     assert f["subscription_plan"].dropna().to_dict() == {"s1": "basic", "s2": "pro", "s3": "annual"}
-    assert f.loc["s3", "subscription_price"] == 120.0
+    assert f.loc["s3", "price_per_period"] == 120.0
     assert f.loc["s3", "billing_period_days"] == 365.0
 
 
 def test_place_in_the_billing_cycle(features: pd.DataFrame) -> None:
     f = features
     # s1: 120 days = 4 periods exactly: renewed on the cutoff day, next in 30 days
-    assert (f.loc["s1", "subscription_renewals"], f.loc["s1", "days_to_renewal"]) == (4, 30)
+    assert (f.loc["s1", "subscription_renewals_count"], f.loc["s1", "days_to_renewal"]) == (4, 30)
     # s2: 91 days since B began (3 renewals), 47 days into the pro row: 30 + 17, 13 to go
-    assert (f.loc["s2", "subscription_renewals"], f.loc["s2", "days_to_renewal"]) == (3, 13)
-    assert (f.loc["s3", "subscription_renewals"], f.loc["s3", "days_to_renewal"]) == (0, 213)
+    assert (f.loc["s2", "subscription_renewals_count"], f.loc["s2", "days_to_renewal"]) == (3, 13)
+    assert (f.loc["s3", "subscription_renewals_count"], f.loc["s3", "days_to_renewal"]) == (0, 213)
     assert pd.isna(f.loc["s4", "days_to_renewal"])
     assert f["subscription_tenure_days"].to_dict() == {"s1": 120, "s2": 91, "s3": 609, "s4": 275}
 
@@ -123,18 +125,18 @@ def test_cancellations_and_renewal_settings_as_known_at_the_cutoff(
 
 def test_plan_history(features: pd.DataFrame) -> None:
     f = features
-    assert f["plan_upgrades"].to_dict() == {"s1": 0, "s2": 1, "s3": 0, "s4": 0}
-    assert f["plan_downgrades"].sum() == 0
+    assert f["plan_upgrades_total"].to_dict() == {"s1": 0, "s2": 1, "s3": 0, "s4": 0}
+    assert f["plan_downgrades_total"].sum() == 0
     # s3's D started three months after C ended; s2's pro row started the day basic ended
-    assert f["subscription_restarts"].to_dict() == {"s1": 0, "s2": 0, "s3": 1, "s4": 0}
-    assert f["subscriptions_stopped"].to_dict() == {"s1": 0, "s2": 0, "s3": 1, "s4": 1}
+    assert f["subscription_restarts_total"].to_dict() == {"s1": 0, "s2": 0, "s3": 1, "s4": 0}
+    assert f["subscriptions_stopped_total"].to_dict() == {"s1": 0, "s2": 0, "s3": 1, "s4": 1}
     assert f.loc["s3", "days_since_subscription_stop"] == 244
     assert f.loc["s4", "days_since_subscription_stop"] == 91
 
 
 def test_no_subscriptions_table_no_subscription_features() -> None:
     plain = build_features(InputTables(transactions=tables().transactions), CUTOFF)
-    assert "subscriptions_active" not in plain.columns
+    assert "active_subscriptions_count" not in plain.columns
 
 
 @pytest.mark.parametrize(
