@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 MAX_PLANS = 8
 PREFIX = "churnclv_live_"
-TABLES = ("transactions", "events", "customers")
+TABLES = ("transactions", "events", "customers", "subscriptions")
 BATCH = "churnclv_batch"
 
 

@@ -245,3 +245,9 @@ FAMILY = Family(
         ),
     ),  # fmt: skip
 )
+
+
+def uses_subscriptions(columns: list[str]) -> bool:
+    """True when a model's input ``columns`` hold subscription features (it was trained with
+    a subscriptions table)."""
+    return any(c in FAMILY.columns for c in columns)

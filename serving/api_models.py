@@ -122,6 +122,41 @@ class EventIn(_Strict):
     value: Annotated[float | None, _loader_number("value")] = None
 
 
+class SubscriptionIn(_Strict):
+    """One subscription row (a plan period); the same rules as a row of the subscriptions
+    file. A plan change is a new row of the same subscription_id with a later start_date."""
+
+    subscription_id: Annotated[str, Field(min_length=1, max_length=200)]
+    start_date: dt.date = Field(description="First day of service of this row's plan.")
+    end_date: dt.date | None = Field(
+        None, description="First day without service; null while active."
+    )
+    cancel_date: dt.date | None = Field(
+        None, description="Day the customer asked to cancel; null if never."
+    )
+    billing_period_days: Annotated[float, _loader_number("billing_period_days")] = Field(
+        description="Days between renewals: 30 monthly, 365 annual.", examples=[30]
+    )
+    price: Annotated[float | None, _loader_number("price")] = Field(
+        None, description="Price of one billing period."
+    )
+    auto_renew: bool | None = None
+    plan: str | None = None
+    status: str | None = Field(None, description="Informational only, never a feature.")
+
+    @model_validator(mode="after")
+    def _loader_rules(self) -> SubscriptionIn:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("end_date before start_date")
+        if self.cancel_date is not None and self.cancel_date < self.start_date:
+            raise ValueError("cancel_date before start_date")
+        if self.billing_period_days <= 0:
+            raise ValueError("billing_period_days not positive")
+        if self.price is not None and self.price < 0:
+            raise ValueError("negative price")
+        return self
+
+
 class CustomerIn(_Strict):
     """A customer's raw history, scored with the same feature code as the batch run."""
 
@@ -130,6 +165,11 @@ class CustomerIn(_Strict):
         list[TransactionIn], Field(min_length=1, max_length=MAX_ROWS_PER_CUSTOMER)
     ]
     events: Annotated[list[EventIn], Field(max_length=MAX_ROWS_PER_CUSTOMER)] = []
+    subscriptions: Annotated[list[SubscriptionIn], Field(max_length=MAX_ROWS_PER_CUSTOMER)] = Field(
+        default=[],
+        description="The customer's subscription rows, as in the subscriptions file "
+        "(for a model trained with subscriptions).",
+    )
     signup_date: dt.date | None = None
     acquisition_channel: str | None = None
     loyalty_member: bool | None = None
@@ -160,6 +200,17 @@ class CustomerIn(_Strict):
                     f"{what} {day.isoformat()} is outside {EARLIEST_DATE.isoformat()} to "
                     f"{latest.isoformat()} (today, UTC, plus {FUTURE_TOLERANCE_DAYS} day)"
                 )
+        scoring_day = self.as_of or dt.datetime.now(dt.UTC).date()
+        seen: set[tuple[str, dt.date]] = set()
+        for i, sub in enumerate(self.subscriptions):
+            if not EARLIEST_DATE <= sub.start_date <= scoring_day:
+                raise ValueError(
+                    f"subscriptions[{i}].start_date {sub.start_date.isoformat()} is outside "
+                    f"{EARLIEST_DATE.isoformat()} to the scoring date {scoring_day.isoformat()}"
+                )
+            if (sub.subscription_id, sub.start_date) in seen:
+                raise ValueError(f"subscriptions[{i}]: duplicate subscription_id and start_date")
+            seen.add((sub.subscription_id, sub.start_date))
         earliest = dt.datetime.combine(EARLIEST_DATE, dt.time.min)
         end = dt.datetime.combine(self.as_of or dt.datetime.now(dt.UTC).date(), dt.time.max)
         for kind, rows in (("transactions", self.transactions), ("events", self.events)):
@@ -181,8 +232,13 @@ class CustomerIn(_Strict):
         return self
 
 
-def tables_from_customers(customers: list[CustomerIn]):  # noqa: ANN201 - features.contract.InputTables
-    """Contract tables built from API customers (same dtypes as the file loader's)."""
+def tables_from_customers(  # noqa: ANN201 - features.contract.InputTables
+    customers: list[CustomerIn], subscriptions: bool = False
+):
+    """Contract tables built from API customers (same dtypes as the file loader's).
+
+    ``subscriptions``: give a subscriptions table even when no customer sent a subscription
+    (the model reads subscription features: they are then those of a customer without one)."""
     from features.contract import CONTRACT, InputTables
 
     def frame(rows: list[dict], table: str, own: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -226,8 +282,14 @@ def tables_from_customers(customers: list[CustomerIn]):  # noqa: ANN201 - featur
     # Not re-checked with the pandera schemas here (a third of a one-customer /score call):
     # the request models hold every rule, and tests/serving/test_api_models.py checks that
     # what this builds passes the schemas.
+    subs = [
+        {"customer_id": c.customer_id, **r.model_dump()} for c in customers for r in c.subscriptions
+    ]
     return InputTables(
-        frame(tx, "transactions"), frame(ev, "events"), frame(cust, "customers", own)
+        frame(tx, "transactions"),
+        frame(ev, "events"),
+        frame(cust, "customers", own),
+        frame(subs, "subscriptions") if subs or subscriptions else None,
     )
 
 

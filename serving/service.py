@@ -202,6 +202,7 @@ class ChurnCLV:
         return self._score_history(customers)
 
     def _score_history(self, customers: list[CustomerIn]) -> list[dict]:
+        from features.subscriptions import uses_subscriptions
         from features.vocabulary import Vocabulary
         from serving.api_models import tables_from_customers
         from serving.batching import score_apart
@@ -219,8 +220,8 @@ class ChurnCLV:
             # repeat an id: each entry gets its own internal id so that histories of different
             # entries are never pooled into one customer (scores do not depend on the id)
             part = [customers[i].model_copy(update={"customer_id": f"#{i}"}) for i in idx]
-            tables = tables_from_customers(part)
             models = self.models  # one pair for the whole group, even if a reload swaps it
+            tables = tables_from_customers(part, uses_subscriptions(models.bundle.spec.columns))
             vocabulary = Vocabulary.from_dict(models.bundle.vocabulary)
             feats = self.features.build(tables, as_of, vocabulary)
             feats = feats.set_index("customer_id", drop=False)

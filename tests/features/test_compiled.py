@@ -46,6 +46,17 @@ def test_batches_cutoffs_and_table_sets_give_the_same_frames(tables_present: str
             )
 
 
+def test_subscriptions_give_the_same_frame_as_build_features() -> None:
+    from tests.features.test_subscriptions import CUTOFF as SUB_CUTOFF
+    from tests.features.test_subscriptions import tables as subscription_tables
+
+    compiled = CompiledFeatures()
+    tables = subscription_tables()
+    pd.testing.assert_frame_equal(
+        compiled.build(tables, SUB_CUTOFF), build_features(tables, SUB_CUTOFF)
+    )
+
+
 def test_the_data_own_columns_give_the_same_frame_as_build_features() -> None:
     """With a model's own event types and attributes, from tables the API builds (attributes
     as text, one customer without them)."""
