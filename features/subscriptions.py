@@ -23,6 +23,7 @@ trend). Money is summed as exact decimals, as everywhere.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -251,3 +252,39 @@ def uses_subscriptions(columns: list[str]) -> bool:
     """True when a model's input ``columns`` hold subscription features (it was trained with
     a subscriptions table)."""
     return any(c in FAMILY.columns for c in columns)
+
+
+def subscription_lifetimes(subscriptions: ir.Table, cutoff: dt.date) -> ir.Table:
+    """Every subscription (a ``subscription_id`` of a customer, its plan changes included) as
+    known at the end of ``cutoff``, as the retention models read it: ``billing_period_days``
+    (of its latest row), ``start_year``, ``ended`` and ``periods``: the billing periods it was
+    paid for when it ended (``ceil(days served / period)``, at least 1: it churned in that
+    period), else the renewals it has completed (``floor(days since start / period)``: it
+    lasts longer than that). Point in time like the features
+    (:func:`features.context.subscriptions_at`)."""
+    import ibis
+
+    from features.context import subscriptions_at
+
+    s = subscriptions_at(subscriptions, cutoff)
+    per = s.group_by(["customer_id", "subscription_id"]).aggregate(
+        first_day=s.start_day.min(),
+        running=s.active.cast("int64").max(),
+        last_end=s.end_day.max(),
+        period=s.billing_period_days.argmax(s.start_date),
+    )
+    served = per.last_end.delta(per.first_day, unit="day").cast("float64")
+    elapsed = ibis.date(cutoff).delta(per.first_day, unit="day").cast("float64")
+    ended = per.running == 0
+    return per.select(
+        "customer_id",
+        "subscription_id",
+        billing_period_days=per.period,
+        start_year=per.first_day.year(),
+        ended=ended,
+        periods=ibis.ifelse(
+            ended,
+            ibis.greatest((served / per.period).ceil(), 1.0),
+            (elapsed / per.period).floor(),
+        ).cast("int64"),
+    )

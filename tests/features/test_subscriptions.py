@@ -162,3 +162,19 @@ def test_subscribers_churn_when_no_subscription_runs_at_the_horizon(
 def test_a_lapsed_subscriber_is_labelled_by_purchases() -> None:
     labels = build_labels(tables(), CUTOFF, 3).set_index("customer_id")
     assert bool(labels.loc["s4", "churned"]) is True  # nothing bought by 2024-02-03
+
+
+def test_lifetimes_for_the_retention_models() -> None:
+    """s1 A: 120 days in, 4 renewals done (lasts longer than 4 periods); s2 B: 91 days since
+    it began (3), its plan change kept; s3 C: a year served then ended (churned in period 1),
+    s3 D: 152 days of a year (0); s4 E: 184 days of monthly periods, ended in its 7th."""
+    from features.engine import to_ibis
+    from features.subscriptions import subscription_lifetimes
+
+    t = to_ibis(tables())
+    got = t.con.to_pyarrow(subscription_lifetimes(t.subscriptions, CUTOFF)).to_pandas()
+    got = got.sort_values("subscription_id").set_index("subscription_id")
+    assert got["periods"].to_dict() == {"A": 4, "B": 3, "C": 1, "D": 0, "E": 7}
+    assert got["ended"].to_dict() == {"A": False, "B": False, "C": True, "D": False, "E": True}
+    assert got["billing_period_days"].to_dict() == {"A": 30, "B": 30, "C": 365, "D": 365, "E": 30}
+    assert got.loc["C", "start_year"] == 2022
