@@ -132,6 +132,11 @@ class ModelBundle:
     (``features.vocabulary.Vocabulary.to_dict``): scoring builds their features, whatever the
     batch holds."""
 
+    retention: dict[str, Any] | None = None
+    """The sBG retention of subscriptions at the data end (``model.retention``
+    ``SubscriptionRetention.to_dict``), when trained with a subscriptions table: active
+    subscribers' CLV prices their renewals ahead (:meth:`_subscription_values`)."""
+
     _explainer: Any = field(default=None, init=False, repr=False, compare=False)
 
     def churn_contributions(self, matrix: pd.DataFrame) -> np.ndarray:
@@ -232,6 +237,10 @@ class ModelBundle:
             low = high = np.full(len(X), np.nan)
         else:
             low, high = self.interval.apply(revenue_label, clv)
+        if self.retention is not None and "active_subscriptions_count" in features:
+            clv, low, high, retained = self._subscription_values(
+                features, churn, scoring_date, clv, low, high, retained
+            )
         return pd.DataFrame(
             {
                 "churn_probability": churn,
@@ -245,6 +254,55 @@ class ModelBundle:
             },
             index=features.index,
         )
+
+    def _subscription_values(
+        self,
+        features: pd.DataFrame,
+        churn: np.ndarray,
+        scoring_date: dt.date | None,
+        *values: np.ndarray,
+    ) -> tuple[np.ndarray, ...]:
+        """(clv, low, high, value if retained) with the active subscribers' replaced by the
+        value of their renewals ahead over the CLV horizon (:func:`model.renewals.
+        renewal_value`): price per renewal from their monthly recurring revenue, the chance of
+        keeping each renewal from the churn probability over the churn horizon's renewals, or,
+        with no renewal inside it (an annual plan renewing later), the sBG chance of keeping
+        the next one given the renewals done. The rest keep their transactional values."""
+        from model.renewals import (
+            DAYS_PER_MONTH,
+            per_renewal_retention,
+            renewal_value,
+            renewals_within,
+        )
+        from model.retention import SubscriptionRetention, subscription_start_year
+
+        active = features["active_subscriptions_count"].fillna(0).to_numpy() > 0
+        clv, low, high, retained = (np.array(v, dtype=float, copy=True) for v in values)
+        if not active.any():
+            return clv, low, high, retained
+        f = features[active]
+        period = f["billing_period_days"].to_numpy(float)
+        dtr = f["days_to_renewal"].to_numpy(float)
+        retention = SubscriptionRetention.from_dict(self.retention)
+        day = scoring_date or dt.date.fromisoformat(str(self.meta["data"]["data_end"]))
+        next_one = retention.keeps(
+            "sbg", period, subscription_start_year(f, day),
+            f["subscription_renewals_count"].to_numpy(float), 1,
+        )  # fmt: skip
+        q = per_renewal_retention(
+            churn[active],
+            renewals_within(dtr, period, self.churn_horizon_days),
+            np.where(np.isfinite(next_one), next_one, 1.0 - churn[active]),
+        )
+        price = f["monthly_recurring_revenue"].to_numpy(float) * period / DAYS_PER_MONTH
+        v = renewal_value(
+            price, dtr, period, q, self.clv_horizon_days, self.monthly_discount_rate,
+            self.gross_margin,
+        )  # fmt: skip
+        clv[active], retained[active] = v.value, v.value_if_retained
+        low[active] = np.minimum(v.value_low, v.value)
+        high[active] = np.maximum(v.value_high, v.value)
+        return clv, low, high, retained
 
     def predict_frame(
         self, features: pd.DataFrame, output: str, scoring_date: dt.date | str | None = None
@@ -284,6 +342,7 @@ class ModelBundle:
             "season_index": self.season_index,
             "directions": self.directions,
             "vocabulary": self.vocabulary,
+            "retention": self.retention,
             "meta": self.meta,
         }
         (folder / BUNDLE_FILE).write_text(json.dumps(doc, indent=2, default=str))
@@ -324,4 +383,5 @@ class ModelBundle:
             season_index=doc.get("season_index"),
             directions=doc.get("directions", {}),
             vocabulary=doc.get("vocabulary", {}),
+            retention=doc.get("retention"),
         )

@@ -11,9 +11,11 @@ history only, no label window), as BG/NBD is fitted on the history.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from model.sbg import (
     CohortFits,
@@ -131,6 +133,14 @@ class SubscriptionRetention:
                 {_label(c): ShiftedBetaGeometric(**m) for c, m in fits["by_cohort"].items()},
             )
         return cls(sbg)
+
+
+def subscription_start_year(frame: pd.DataFrame, cutoff: dt.date) -> np.ndarray:
+    """The year each customer first subscribed (their sBG cohort): the cutoff minus their
+    ``subscription_tenure_days``."""
+    days = frame["subscription_tenure_days"].fillna(0).to_numpy(float)
+    start = pd.Timestamp(cutoff) - pd.to_timedelta(days, unit="D")
+    return np.asarray(start.year)
 
 
 def _label(year: object) -> object:

@@ -7,16 +7,20 @@ Business-literature rules (what users compute in a spreadsheet):
 Probabilistic buy-till-you-die models: BG/NBD + Gamma-Gamma (``model/btyd.py``), fitted on the
 history up to each cutoff as their users do (no labels needed); every snapshot carries their
 posteriors (``btyd_p_silent``, ``btyd_revenue``), so here they are read, not refitted.
+With a subscriptions table, the contractual models: shifted-beta-geometric per start-year cohort
+and Kaplan-Meier (``model/retention.py``), fitted on the subscription lifetimes up to the cutoff.
 The other baselines are fitted on the training snapshots only and applied to the test snapshot.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from features.contract import InputTables
 from model.btyd import BTYDModel
 from model.clv import (
     DAYS_PER_MONTH,
@@ -25,6 +29,7 @@ from model.clv import (
     horizon_weights,
     period_edges,
 )
+from model.retention import SubscriptionRetention, subscription_start_year
 
 
 def formula_clv(yearly_revenue: np.ndarray, gross_margin: float, yearly_churn: float) -> np.ndarray:
@@ -119,3 +124,53 @@ class Baselines:
                 revenue, weights, discount_factors(edges, monthly_discount_rate), gross_margin
             ),
         }
+
+
+SUBSCRIPTION_BASELINES = ("sbg", "kaplan_meier")
+"""Contractual churn baselines (model.retention): for subscribers the chance of leaving at one
+of the renewals inside the horizon; for everyone else BG/NBD's chance of no purchase."""
+
+
+def fit_retention(tables: InputTables, cutoff: dt.date) -> SubscriptionRetention | None:
+    """sBG and Kaplan-Meier fitted on the subscription lifetimes known at ``cutoff`` (the
+    history only, as BG/NBD is); None without a subscriptions table."""
+    from features.engine import to_ibis
+    from features.subscriptions import subscription_lifetimes
+
+    if tables.subscriptions is None:
+        return None
+    ibis_tables = to_ibis(tables)
+    life = ibis_tables.con.to_pyarrow(subscription_lifetimes(ibis_tables.subscriptions, cutoff))
+    life = life.to_pandas()
+    return SubscriptionRetention.fit(
+        life["billing_period_days"].to_numpy(float),
+        life["start_year"].to_numpy(),
+        life["periods"].to_numpy(),
+        life["ended"].to_numpy(bool),
+    )
+
+
+def predict_subscription_churn(
+    retention: SubscriptionRetention, frame: pd.DataFrame, cutoff: dt.date, horizon_days: int
+) -> dict[str, np.ndarray]:
+    """{name: churn probability} of :data:`SUBSCRIPTION_BASELINES` for a snapshot at
+    ``cutoff``: active subscribers by the retention curve over the renewals inside the horizon
+    (none inside: they keep their subscription), the others (and billing periods without a
+    curve) by BG/NBD."""
+    from model.renewals import renewals_within
+
+    subscriber = frame["active_subscriptions_count"].fillna(0).to_numpy() > 0
+    period = frame["billing_period_days"].to_numpy(float)
+    ahead = renewals_within(frame["days_to_renewal"].to_numpy(float), period, horizon_days)
+    bgnbd = frame["btyd_p_silent"].to_numpy(float)
+    out = {}
+    for name in SUBSCRIPTION_BASELINES:
+        p = retention.churn_probability(
+            name,
+            period,
+            subscription_start_year(frame, cutoff),
+            frame["subscription_renewals_count"].to_numpy(float),
+            ahead,
+        )
+        out[name] = np.where(subscriber & np.isfinite(p), p, bgnbd)
+    return out

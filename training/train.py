@@ -29,7 +29,7 @@ from training.backtest import (
     InsufficientDataError,
     plan_backtest,
 )
-from training.baselines import Baselines
+from training.baselines import Baselines, fit_retention, predict_subscription_churn
 from training.clv_check import CLVCheck, check_note, interval_or, plan_clv_check, run_clv_check
 from training.fold import (
     build_snapshot,
@@ -256,6 +256,9 @@ def train_models(
     step("backtest: fit baselines")
     base = Baselines.fit(fit if cross_fitted else pd.concat([fit, cal], ignore_index=True), h)
     preds = base.predict(test)
+    retention = fit_retention(tables, plan.test_cutoff)
+    if retention is not None:  # subscriptions: sBG and Kaplan-Meier, fitted on the history
+        preds["churn"] |= predict_subscription_churn(retention, test, plan.test_cutoff, h)
     for name, p in preds["churn"].items():
         test[f"pred_churn_{name}"] = p
     for name, p in preds["revenue"].items():
@@ -355,6 +358,8 @@ def train_models(
         season_index=production_index,
         interval=interval,
     )
+    retention_at_end = fit_retention(tables, data_end)
+    bundle.retention = None if retention_at_end is None else retention_at_end.to_dict()
     bundle.value_cutpoints = _value_cutpoints(bundle, latest, data_end, settings)
     bundle.typical = spec.typical(bundle.model_frame(latest))
     bundle.directions = fit_directions(fit, vocabulary)
