@@ -93,4 +93,4 @@ docs: setup ## Regenerate docs/features.md from the feature catalogue
 	$(CLI) features --list > docs/features.md
 
 clean: ## Remove generated data and outputs (keeps .venv)
-	rm -rf demo_data outputs bench/data .pytest_cache
+	rm -rf demo_data demo_data_subscription outputs bench/data .pytest_cache

@@ -167,8 +167,8 @@ def demo_data(
     scenario: Annotated[
         str,
         typer.Option(
-            help="retail (the demo), btyd, short, launch, transactions-only, zero-amounts, trend "
-            "or own-columns (docs/demo_data.md)."
+            help="retail (the demo), btyd, short, launch, transactions-only, zero-amounts, trend, "
+            "own-columns or subscription (docs/demo_data.md)."
         ),
     ] = "retail",
     churn_horizon: Annotated[

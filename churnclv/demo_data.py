@@ -129,11 +129,15 @@ _CH_WEB, _CH_APP, _CH_EMAIL, _CH_PHONE, _CH_CHAT = range(5)
 
 @dataclass(frozen=True)
 class DemoData:
-    """The three contract tables plus one ground-truth row per customer.
+    """The contract tables plus one ground-truth row per customer.
 
-    ``transactions``, ``events`` and ``customers`` hold exactly the contract columns;
-    ``events`` and ``customers`` are None when a scenario leaves them out (they are optional
-    in the input contract), and :func:`write_demo_data` then writes no file for them.
+    ``transactions``, ``events``, ``customers`` and ``subscriptions`` hold the contract columns
+    (the ``subscription`` scenario's customers have no ``loyalty_member``); ``events``,
+    ``customers`` and ``subscriptions`` are None when a scenario leaves them out (they are
+    optional in the input contract; only the ``subscription`` scenario of
+    :mod:`churnclv.subscription_demo` has subscriptions), and :func:`write_demo_data` then
+    writes no file for them. The retailer's truth is below; the ``subscription`` scenario's has
+    the same outcome columns with its own churn label (see that module).
     ``truth`` (``H`` = truth_horizon_days, ``C`` = clv_horizon_days; windows start at midnight
     after ``end_date``, i.e. ``(end_date, end_date + H days]`` in dates):
 
@@ -162,6 +166,7 @@ class DemoData:
     events: pd.DataFrame | None
     customers: pd.DataFrame | None
     truth: pd.DataFrame
+    subscriptions: pd.DataFrame | None = None
 
 
 def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
@@ -769,26 +774,28 @@ _CSV_DATE_FORMAT = {
     "transactions": "%Y-%m-%d %H:%M:%S",
     "events": "%Y-%m-%d %H:%M:%S",
     "customers": "%Y-%m-%d",
+    "subscriptions": "%Y-%m-%d",
     "truth": "%Y-%m-%d %H:%M:%S",
 }
+_TABLES = ("transactions", "events", "customers", "subscriptions", "truth")
+_OPTIONAL_TABLES = ("events", "customers", "subscriptions")
 
 
 def write_demo_data(
     data: DemoData, out_dir: pathlib.Path, fmt: Literal["csv", "parquet"] = "csv"
 ) -> dict[str, pathlib.Path]:
-    """Write transactions/events/customers/truth as out_dir/<name>.<ext>; each file written
-    atomically (write to a temp file in the same dir, then os.replace). Returns name -> path.
+    """Write transactions/events/customers/subscriptions/truth as out_dir/<name>.<ext>; each
+    file written atomically (write to a temp file in the same dir, then os.replace). Returns
+    name -> path.
 
-    A table that is None (a scenario without events or customers) gets no file; if out_dir
-    already holds one for it (e.g. from an earlier run), the loader would read it with the
-    new data, so FileExistsError is raised before anything is written.
+    A table that is None (a scenario without events, customers or subscriptions) gets no
+    file; if out_dir already holds one for it (e.g. from an earlier run), the loader would
+    read it with the new data, so FileExistsError is raised before anything is written.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
     out_dir = pathlib.Path(out_dir)
-    names = [
-        n for n in ("transactions", "events", "customers", "truth") if getattr(data, n) is not None
-    ]
+    names = [n for n in _TABLES if getattr(data, n) is not None]
     _refuse_stale(data, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, pathlib.Path] = {}
@@ -807,7 +814,7 @@ def write_demo_data(
 def _refuse_stale(data: DemoData, out_dir: pathlib.Path) -> None:
     """FileExistsError when ``out_dir`` holds a file for a table this data does not have (the
     loader would read the old file with the new data)."""
-    for name in ("events", "customers"):
+    for name in _OPTIONAL_TABLES:
         if getattr(data, name) is not None:
             continue
         for stale in (f"{name}.parquet", f"{name}.csv", f"{name}.csv.gz", name):
@@ -857,7 +864,7 @@ def write_demo_shards(
             data = make(n, state, first_id=first + 1, id_width=width, order_prefix=f"O{i}-")
             if i == 0:
                 _refuse_stale(data, out_dir)
-            for name in ("transactions", "events", "customers", "truth"):
+            for name in _TABLES:
                 frame = getattr(data, name)
                 if frame is None:
                     continue

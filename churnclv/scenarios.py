@@ -1,11 +1,11 @@
 """Demo-data scenarios: presets that stress the models beyond the friendly demo retailer.
 
 ``churnclv demo-data --scenario NAME`` writes the usual files (``transactions.*``, optionally
-``events.*`` and ``customers.*``, and ``truth.*``). Every truth table has ``churned_{h}d``,
-``future_orders_{h}d``, ``future_spend_{h}d``, ``true_churn_probability_{h}d`` and
-``future_orders_{C}d``, ``future_spend_{C}d`` for the scenario's churn horizon ``h`` and CLV
-horizon ``C`` (:data:`SCENARIOS`; pass the same to ``churnclv train --churn-horizon h
---clv-horizon C``).
+``events.*``, ``customers.*`` and ``subscriptions.*``, and ``truth.*``). Every truth table has
+``churned_{h}d``, ``future_orders_{h}d``, ``future_spend_{h}d``,
+``true_churn_probability_{h}d`` and ``future_orders_{C}d``, ``future_spend_{C}d`` for the
+scenario's churn horizon ``h`` and CLV horizon ``C`` (:data:`SCENARIOS`; pass the same to
+``churnclv train --churn-horizon h --clv-horizon C``).
 
 * ``retail``: the demo retailer of :mod:`churnclv.demo_data`, unchanged (3 years, seasonal).
 * ``btyd``: a pure BG/NBD + Gamma-Gamma world at known parameters (:data:`BGNBD_TRUE`,
@@ -24,6 +24,13 @@ horizon ``C`` (:data:`SCENARIOS`; pass the same to ``churnclv train --churn-hori
   (:data:`TREND_SIGNUP_GROWTH`) while every customer's purchase rate falls
   (:data:`TREND_RATE_PER_YEAR` a year): total revenue grows, revenue per customer shrinks, so
   a model fitted on older windows overestimates what each customer will buy.
+* ``subscription``: a subscription business (:mod:`churnclv.subscription_demo`): monthly and
+  annual plans, renewals, cancellations, payment failures, a price increase, plan changes
+  and pauses, with the optional ``subscriptions`` table beside transactions (every renewal
+  charge is one), events and customers. Its truth labels subscribers at the end by
+  contract (``churned_{h}d``: no subscription row active on day end + h) and everyone else
+  as the retailer (no purchase in the window), and adds ``subscriber_at_end``,
+  ``future_renewal_revenue_{h,C}d`` and ``expected_renewal_revenue_{h,C}d``.
 
 Pure functions of their arguments (deterministic in the seed), vectorised numpy.
 """
@@ -44,6 +51,7 @@ from churnclv.demo_data import (
     _to_timestamp,
     generate_demo_data,
 )
+from churnclv.subscription_demo import generate_subscription_data
 from model.btyd import BGNBD, GammaGamma
 
 __all__ = [
@@ -130,6 +138,13 @@ SCENARIOS: dict[str, Scenario] = {
             90,
             365,
         ),
+        Scenario(
+            "subscription",
+            "a subscription business: monthly/annual plans, renewals, cancellations, payment "
+            "failures, a price increase; with a subscriptions table and contractual churn truth",
+            90,
+            365,
+        ),
     )
 }
 
@@ -164,6 +179,8 @@ def generate_scenario(
         return generate_btyd_data(
             n_customers, seed, end_date, churn_horizon_days=h, clv_horizon_days=c
         )
+    if name == "subscription":
+        return generate_subscription_data(n_customers, seed, end_date, h, c, **shard)
     options: dict[str, object] = {
         "retail": {},
         "short": {"years": SHORT_YEARS},
