@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from model.clv import (
     value_if_retained,
 )
 from model.matrix import FeatureSpec
+from model.renewals import RenewalValue
 
 __all__ = ["ChurnHead", "ModelBundle", "RevenueHead", "with_btyd"]
 
@@ -133,9 +135,9 @@ class ModelBundle:
     batch holds."""
 
     retention: dict[str, Any] | None = None
-    """The sBG retention of subscriptions at the data end (``model.retention``
-    ``SubscriptionRetention.to_dict``), when trained with a subscriptions table: active
-    subscribers' CLV prices their renewals ahead (:meth:`_subscription_values`)."""
+    """With a subscriptions table: ``sbg``, the sBG retention at the data end
+    (``model.retention.SubscriptionRetention.to_dict``), and ``clv_method``, how active
+    subscribers' renewals ahead are priced (:meth:`renewal_values`)."""
 
     _explainer: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -239,7 +241,14 @@ class ModelBundle:
             low, high = self.interval.apply(revenue_label, clv)
         if self.retention is not None and "active_subscriptions_count" in features:
             clv, low, high, retained = self._subscription_values(
-                features, churn, scoring_date, clv, low, high, retained
+                features,
+                churn,
+                scoring_date,
+                revenue * self.season_factor(scoring_date),
+                clv,
+                low,
+                high,
+                retained,
             )
         return pd.DataFrame(
             {
@@ -260,14 +269,54 @@ class ModelBundle:
         features: pd.DataFrame,
         churn: np.ndarray,
         scoring_date: dt.date | None,
+        revenue: np.ndarray,
         *values: np.ndarray,
     ) -> tuple[np.ndarray, ...]:
-        """(clv, low, high, value if retained) with the active subscribers' replaced by the
-        value of their renewals ahead over the CLV horizon (:func:`model.renewals.
-        renewal_value`): price per renewal from their monthly recurring revenue, the chance of
-        keeping each renewal from the churn probability over the churn horizon's renewals, or,
-        with no renewal inside it (an annual plan renewing later), the sBG chance of keeping
-        the next one given the renewals done. The rest keep their transactional values."""
+        """(clv, low, high, value if retained) of the active subscribers: the value of their
+        renewals ahead (:meth:`renewal_values`) plus the share of their transactional values
+        that is not renewals (one-off purchases): the revenue model predicts all of a
+        customer's revenue over the churn horizon (``revenue``), of which the renewals
+        expected in it are taken out. The other customers keep their transactional values."""
+        clv, low, high, retained = (np.array(v, dtype=float, copy=True) for v in values)
+        active, v = self.renewal_values(features, churn, scoring_date)
+        if not active.any():
+            return clv, low, high, retained
+        _, near = self.renewal_values(
+            features, churn, scoring_date, horizon_days=self.churn_horizon_days
+        )
+        total = np.asarray(revenue, dtype=float)[active]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            other = np.where(total > 0, 1.0 - near.revenue / total, 0.0)
+        other = np.clip(np.nan_to_num(other), 0.0, 1.0)
+        for out, renewals in (
+            (clv, v.value),
+            (retained, v.value_if_retained),
+            (low, np.minimum(v.value_low, v.value)),
+            (high, np.maximum(v.value_high, v.value)),
+        ):
+            out[active] = renewals + other * np.nan_to_num(out[active])
+        return clv, low, high, retained
+
+    def renewal_values(
+        self,
+        features: pd.DataFrame,
+        churn: np.ndarray,
+        scoring_date: dt.date | None,
+        method: str | None = None,
+        horizon_days: int | None = None,
+    ) -> tuple[np.ndarray, RenewalValue]:
+        """(active subscribers, the value of their renewals ahead over ``horizon_days``,
+        default the CLV horizon):
+        :func:`model.renewals.renewal_value` with the price per renewal from their monthly
+        recurring revenue and the chance of keeping each renewal by ``method`` (default the
+        one training chose, ``retention["clv_method"]``):
+
+        * ``churn_model``: ``(1 - p) ** (1 / k)`` from the churn probability over the ``k``
+          renewals inside the churn horizon, or, with none inside it (an annual plan renewing
+          later), the sBG chance of keeping the next one given the renewals done;
+        * ``sbg``: the sBG curve of their billing period and cohort given the renewals done
+          (rising retention with tenure), the churn model's where no curve was fitted.
+        """
         from model.renewals import (
             DAYS_PER_MONTH,
             per_renewal_retention,
@@ -276,33 +325,36 @@ class ModelBundle:
         )
         from model.retention import SubscriptionRetention, subscription_start_year
 
+        stored = self.retention or {}
+        method = method or stored.get("clv_method", "churn_model")
         active = features["active_subscriptions_count"].fillna(0).to_numpy() > 0
-        clv, low, high, retained = (np.array(v, dtype=float, copy=True) for v in values)
-        if not active.any():
-            return clv, low, high, retained
         f = features[active]
         period = f["billing_period_days"].to_numpy(float)
         dtr = f["days_to_renewal"].to_numpy(float)
-        retention = SubscriptionRetention.from_dict(self.retention)
+        retention = SubscriptionRetention.from_dict(stored.get("sbg"))
         day = scoring_date or dt.date.fromisoformat(str(self.meta["data"]["data_end"]))
-        next_one = retention.keeps(
-            "sbg", period, subscription_start_year(f, day),
-            f["subscription_renewals_count"].to_numpy(float), 1,
-        )  # fmt: skip
+        cohort = subscription_start_year(f, day)
+        done = f["subscription_renewals_count"].to_numpy(float)
+        next_one = retention.keeps("sbg", period, cohort, done, 1)
+        p = np.asarray(churn, dtype=float)[active]
         q = per_renewal_retention(
-            churn[active],
+            p,
             renewals_within(dtr, period, self.churn_horizon_days),
-            np.where(np.isfinite(next_one), next_one, 1.0 - churn[active]),
+            np.where(np.isfinite(next_one), next_one, 1.0 - p),
         )
+        survival: np.ndarray | Callable[[int], np.ndarray] = q
+        if method == "sbg":
+
+            def survival(j: int) -> np.ndarray:
+                curve = retention.keeps("sbg", period, cohort, done, j)
+                return np.where(np.isfinite(curve), curve, q**j)
+
         price = f["monthly_recurring_revenue"].to_numpy(float) * period / DAYS_PER_MONTH
-        v = renewal_value(
-            price, dtr, period, q, self.clv_horizon_days, self.monthly_discount_rate,
-            self.gross_margin,
+        value = renewal_value(
+            price, dtr, period, survival, horizon_days or self.clv_horizon_days,
+            self.monthly_discount_rate, self.gross_margin,
         )  # fmt: skip
-        clv[active], retained[active] = v.value, v.value_if_retained
-        low[active] = np.minimum(v.value_low, v.value)
-        high[active] = np.maximum(v.value_high, v.value)
-        return clv, low, high, retained
+        return active, value
 
     def predict_frame(
         self, features: pd.DataFrame, output: str, scoring_date: dt.date | str | None = None

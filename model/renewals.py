@@ -23,6 +23,7 @@ Pure numpy, vectorised over customers; the loop runs over renewals (at most ``H 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,18 +77,27 @@ def renewal_value(
     price: np.ndarray,
     days_to_renewal: np.ndarray,
     period_days: np.ndarray,
-    retention: np.ndarray,
+    retention: np.ndarray | Callable[[int], np.ndarray],
     horizon_days: float,
     monthly_discount_rate: float,
     gross_margin: float = 1.0,
 ) -> RenewalValue:
-    """The renewals ahead over ``horizon_days`` (see the module doc); ``retention`` is the
-    per-renewal chance ``q`` of each customer. Unknown inputs give 0 renewals (and values of
-    0): callers apply it to active subscribers only."""
+    """The renewals ahead over ``horizon_days`` (see the module doc). ``retention``: the
+    per-renewal chance ``q`` of each customer (``S_j = q ** j``), or a function giving each
+    customer's survival ``S_j`` to renewal ``j`` (non-increasing in ``j``; e.g. an sBG curve
+    given the renewals done). Unknown inputs give 0 renewals (and values of 0): callers apply
+    it to active subscribers only."""
     price = np.nan_to_num(np.asarray(price, dtype=float))
     t1 = np.asarray(days_to_renewal, dtype=float)
     period = np.asarray(period_days, dtype=float)
-    q = np.clip(np.nan_to_num(np.asarray(retention, dtype=float)), 0.0, 1.0)
+    if callable(retention):
+        survival_to = retention
+    else:
+        q = np.clip(np.nan_to_num(np.asarray(retention, dtype=float)), 0.0, 1.0)
+
+        def survival_to(j: int) -> np.ndarray:
+            return q**j
+
     k = renewals_within(t1, period, horizon_days)
     n = len(price)
     renewals, value, retained = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -100,11 +110,12 @@ def renewal_value(
     daily = (1.0 + monthly_discount_rate) ** (-1.0 / DAYS_PER_MONTH)
     for j in range(1, int(k.max(initial=0)) + 1):
         live = j <= k
-        leave_now = np.where(live, survive * (1.0 - q), 0.0)  # P(M = j)
+        after = np.clip(np.nan_to_num(survival_to(j)), 0.0, survive)  # S_j <= S_(j-1)
+        leave_now = np.where(live, survive - after, 0.0)  # P(M = j)
         cum_p = cum_p + leave_now
         low = np.where(np.isnan(low) & live & (cum_p >= LOW), cum_v, low)
         high = np.where(np.isnan(high) & live & (cum_p >= HIGH), cum_v, high)
-        survive = np.where(live, survive * q, survive)
+        survive = np.where(live, after, survive)
         disc = daily ** (t1 + (j - 1) * period)
         step = np.where(live, price * disc, 0.0)
         renewals += np.where(live, survive, 0.0)

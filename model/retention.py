@@ -31,8 +31,10 @@ MIN_CUSTOMERS = 100
 
 
 def period_key(period_days: np.ndarray) -> np.ndarray:
-    """Billing periods as whole days (30.4375 and 30 are one monthly clock)."""
-    return np.rint(np.asarray(period_days, dtype=float)).astype(np.int64)
+    """Billing periods as whole days (30.4375 and 30 are one monthly clock); -1 where
+    unknown (not a subscriber)."""
+    days = np.asarray(period_days, dtype=float)
+    return np.where(np.isfinite(days), np.rint(np.nan_to_num(days)), -1).astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -359,7 +359,8 @@ def train_models(
         interval=interval,
     )
     retention_at_end = fit_retention(tables, data_end)
-    bundle.retention = None if retention_at_end is None else retention_at_end.to_dict()
+    if retention_at_end is not None:
+        bundle.retention = {"sbg": retention_at_end.to_dict(), "clv_method": "churn_model"}
     bundle.value_cutpoints = _value_cutpoints(bundle, latest, data_end, settings)
     bundle.typical = spec.typical(bundle.model_frame(latest))
     bundle.directions = fit_directions(fit, vocabulary)

@@ -142,4 +142,44 @@ def evaluate_against_truth(
                     "oracle (true latent state)": np.nan,
                 }
             )
+    rows += _renewal_rows(bundle, joined, truth, p, scoring_date)
     return pd.DataFrame(rows)
+
+
+def _renewal_rows(
+    bundle: ModelBundle,
+    joined: pd.DataFrame,
+    truth: pd.DataFrame,
+    churn: np.ndarray,
+    scoring_date: dt.date | None,
+) -> list[dict[str, object]]:
+    """Subscriptions (a truth with renewal revenue, a model trained with subscriptions): the
+    active subscribers' renewal revenue over the CLV horizon (margin 1, undiscounted) by each
+    way of pricing the renewals ahead, as a share of the simulated one; the oracle is the
+    generator's expectation from each customer's latent state."""
+    c = bundle.clv_horizon_days
+    actual_col, expected_col = f"future_renewal_revenue_{c}d", f"expected_renewal_revenue_{c}d"
+    if bundle.retention is None or actual_col not in truth.columns:
+        return []
+    plain = dataclasses.replace(bundle, gross_margin=1.0, monthly_discount_rate=0.0)
+    by_id = truth.set_index("customer_id")
+    rows = []
+    for method in ("churn_model", "sbg"):
+        active, value = plain.renewal_values(joined, churn, scoring_date, method)
+        ids = joined.loc[active, "customer_id"]
+        actual = float(by_id.loc[ids, actual_col].sum())
+        oracle = (
+            100 * float(by_id.loc[ids, expected_col].sum()) / max(actual, 1e-9)
+            if expected_col in by_id
+            else np.nan
+        )
+        served = " (serves)" if method == bundle.retention.get("clv_method") else ""
+        rows.append(
+            {
+                "measure": f"renewal revenue total pred/actual % ({c}-day, "
+                f"{int(active.sum()):,} subscribers): {method}{served}",
+                "model": float(100 * value.revenue.sum() / max(actual, 1e-9)),
+                "oracle (true latent state)": oracle,
+            }
+        )
+    return rows
