@@ -41,6 +41,7 @@ small versions with the real training and scoring code.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
 import os
@@ -177,10 +178,18 @@ def _read_table(folder: Path, name: str, columns: list[str] | None = None) -> pd
     return frame
 
 
-def load_run(data_dir: Path, out_dir: Path) -> dict[str, pd.DataFrame]:
+def load_run(data_dir: Path, out_dir: Path) -> dict[str, pd.DataFrame | None]:
     """The files a run left: truth and transacting ids (data folder), scores and features at
-    the data end (output folder)."""
+    the data end (output folder), and the subscriptions table as the loader reads it (None
+    without one)."""
+    subscriptions = None
+    if any((data_dir / f"subscriptions.{ext}").exists() for ext in ("csv", "parquet")):
+        from core.settings import DataSettings
+        from features.loader import load_tables
+
+        subscriptions = load_tables(DataSettings(dir=data_dir)).tables.subscriptions
     return {
+        "subscriptions": subscriptions,
         "truth": _read_table(data_dir, "truth"),
         "transactions": _read_table(data_dir, "transactions", ["customer_id"]),
         "scores": pd.read_parquet(OutputCatalog(out_dir).pinned().scores).assign(
@@ -216,9 +225,14 @@ def baseline_predictions(
     clv_horizon_days: int,
     gross_margin: float = GROSS_MARGIN,
     monthly_discount_rate: float = MONTHLY_DISCOUNT_RATE,
+    subscriptions: pd.DataFrame | None = None,
+    cutoff: dt.date | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Label-free baselines from the feature frame at the data end for ``customers`` (in that
-    order): {"churn" | "revenue" | "clv": {name: values}}."""
+    order): {"churn" | "revenue" | "clv": {name: values}}. With ``subscriptions`` (the
+    loader's table), also the contractual churn baselines of the training backtest, fitted on
+    the subscription history up to the data end: sBG and Kaplan-Meier for the subscribers,
+    BG/NBD for the others (``training.baselines.predict_subscription_churn``)."""
     from model.btyd import BTYDModel
     from model.clv import clv_from_revenue, discount_factors, horizon_weights, period_edges
 
@@ -235,6 +249,17 @@ def baseline_predictions(
     churn = {BTYD_CHURN: post["btyd_p_silent"].to_numpy(float)}
     if np.isfinite(rate):  # needs customers older than the horizon
         churn[CONSTANT_CHURN] = np.full(len(frame), rate)
+    if subscriptions is not None:
+        from features.contract import InputTables
+        from training.baselines import fit_retention, predict_subscription_churn
+
+        if cutoff is None:
+            raise ValueError("the contractual baselines need the cutoff of the features")
+        ids = pd.DataFrame({"customer_id": frame["customer_id"].astype("str")})
+        tables = InputTables(transactions=ids, subscriptions=subscriptions)
+        retention = fit_retention(tables, cutoff)
+        with_post = frame.assign(btyd_p_silent=churn[BTYD_CHURN])
+        churn |= predict_subscription_churn(retention, with_post, cutoff, h)
     return {
         "churn": churn,
         "revenue": {BTYD_REVENUE: revenue, RUN_RATE: spend_365 * h / 365.0},
@@ -254,6 +279,7 @@ def evaluate(
     transactions: pd.DataFrame,
     churn_horizon_days: int,
     clv_horizon_days: int,
+    subscriptions: pd.DataFrame | None = None,
 ) -> Quality:
     """Model, baselines and oracle against the truth, on the customers of ``scores`` with a
     prediction (customers without a paid purchase get a row without one).
@@ -288,7 +314,10 @@ def evaluate(
     y = joined[f"churned_{h}d"].astype(int).to_numpy()
     actual_h = joined[f"future_spend_{h}d"].to_numpy(float)
     actual_c = joined[f"future_spend_{c}d"].to_numpy(float)
-    base = baseline_predictions(features, joined["customer_id"], h, c)
+    cutoff = pd.Timestamp(scores["scoring_date"].max()).date()
+    base = baseline_predictions(
+        features, joined["customer_id"], h, c, subscriptions=subscriptions, cutoff=cutoff
+    )
 
     churn = {"model": joined["churn_probability"].to_numpy(float), **base["churn"]}
     revenue = {"model": joined["expected_revenue"].to_numpy(float), **base["revenue"]}
@@ -537,7 +566,7 @@ def run_scenario(scenario: str, customers: int, seed: int = SEED) -> dict[str, o
     t0 = time.perf_counter()
     quality = evaluate(
         run["scores"], run["features"], run["truth"], run["transactions"],
-        sc.churn_horizon_days, sc.clv_horizon_days,
+        sc.churn_horizon_days, sc.clv_horizon_days, run["subscriptions"],
     )  # fmt: skip
     times["evaluation"] = time.perf_counter() - t0
     return {"quality": quality, "times": times, **served(folder / "out")}

@@ -36,7 +36,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = 7
 CUSTOMERS: dict[str, int] = {}  # per scenario, else DEFAULT_CUSTOMERS
 DEFAULT_CUSTOMERS = 3000  # training time hardly depends on it (fixed cost per cutoff)
-SCENARIOS = ("btyd", "short", "launch", "transactions-only", "zero-amounts", "trend", "own-columns")
+SCENARIOS = (
+    "btyd",
+    "short",
+    "launch",
+    "transactions-only",
+    "zero-amounts",
+    "trend",
+    "own-columns",
+    "subscription",
+)
 TOLERANCE = {
     # how much worse than the best baseline the served model may be, on a few thousand
     # customers (higher is better for all but Brier)
@@ -107,6 +116,7 @@ def _run(name: str, folder: Path) -> bq.Quality:
         run["transactions"],
         sc.churn_horizon_days,
         sc.clv_horizon_days,
+        run["subscriptions"],
     )
     print(f"\n== {name} ({n:,} customers), served {result.served}\n{bq.table(q)}")
     return q
