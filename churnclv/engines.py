@@ -46,6 +46,14 @@ customers."""
 REPORT_COLUMNS = {
     "transactions": ["customer_id", "timestamp", "amount"],
     "customers": ["customer_id", "signup_date", "acquisition_channel"],
+    "subscriptions": [
+        "customer_id",
+        "subscription_id",
+        "start_date",
+        "end_date",
+        "billing_period_days",
+        "plan",
+    ],  # fmt: skip
 }
 """What the retention, cohort, channel and campaign reports read of the input tables."""
 

@@ -17,7 +17,12 @@ from core.files import write_frame, write_text
 from core.labels import plain_words, readable_table
 from core.money import format_money, money_unit
 from features.contract import InputTables
-from reports.retention import cohort_retention, retention_by_period
+from reports.retention import (
+    cohort_retention,
+    retention_by_period,
+    subscription_cohorts,
+    subscription_retention_by_month,
+)
 from reports.scoring import ScoringRun, definitions, next_steps, segment_grid
 
 
@@ -215,15 +220,23 @@ def campaign_verdict(row: object, currency: str | None = None) -> str:
     )
 
 
-def _retention_plot(periods: pd.DataFrame) -> str:
+def _retention_plot(
+    periods: pd.DataFrame, title: str = "Monthly retention rate = (E - N) / S x 100"
+) -> str:
     fig, ax = report_html.figure(7, 3.5)
     ax.plot(periods["period_start"], periods["retention_rate_pct"], marker="o")
-    ax.set(ylabel="retention rate (%)", title="Monthly retention rate = (E - N) / S x 100")
+    ax.set(ylabel="retention rate (%)", title=title)
     fig.autofmt_xdate()
     return report_html.png_base64(fig)
 
 
-def _cohort_plot(cohorts: pd.DataFrame) -> str:
+def _cohort_plot(
+    cohorts: pd.DataFrame,
+    xlabel: str = "months since first purchase",
+    ylabel: str = "month of first purchase (customers)",
+    title: str = "Cohort retention: % of each cohort buying in each month",
+    scale: str = "% buying",
+) -> str:
     """The cohort heatmap with the percent in every cell."""
     values = cohorts.drop(columns="customers")
     shares = values.to_numpy(dtype=float)
@@ -236,12 +249,25 @@ def _cohort_plot(cohorts: pd.DataFrame) -> str:
     labels = [f"{c} ({n:,})" for c, n in zip(values.index, cohorts["customers"], strict=True)]
     ax.set_yticks(range(len(values)), labels, fontsize=7)
     ax.set_xticks(range(shares.shape[1]), [str(c) for c in values.columns], fontsize=7)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    fig.colorbar(im, ax=ax, label=scale)
+    return report_html.png_base64(fig)
+
+
+def _plan_plot(by_plan: pd.DataFrame) -> str:
+    """Share of each plan's subscribers still subscribed, month by month."""
+    fig, ax = report_html.figure(7, 3.5)
+    months = [c for c in by_plan.columns if c != "customers"]
+    for plan, row in by_plan.iterrows():
+        size = int(row["customers"])
+        ax.plot(months, row[months].astype(float) * 100, marker=".", label=f"{plan} ({size:,})")
     ax.set(
-        xlabel="months since first purchase",
-        ylabel="month of first purchase (customers)",
-        title="Cohort retention: % of each cohort buying in each month",
+        xlabel="months since they first subscribed",
+        ylabel="% still subscribed",
+        ylim=(0, 100),
+        title="Subscription retention by plan",
     )
-    fig.colorbar(im, ax=ax, label="% buying")
+    ax.legend(title="first plan (subscribers)", fontsize=7)
     return report_html.png_base64(fig)
 
 
@@ -308,6 +334,56 @@ def _captions(horizon_days: int, clv_days: int, currency: str | None) -> dict[st
     }
 
 
+def _subscription_sections(subscriptions: pd.DataFrame, out_dir: Path, paths: dict) -> list[str]:
+    """Subscriber retention (E - N) / S by month, cohorts by start month and by plan; their
+    CSV files beside the report."""
+    monthly = subscription_retention_by_month(subscriptions)
+    by_month = subscription_cohorts(subscriptions, "start month")
+    by_plan = subscription_cohorts(subscriptions, "plan")
+    paths["subscription_retention"] = write_frame(monthly, out_dir / "subscription_retention.csv")
+    paths["subscription_cohorts"] = write_frame(
+        by_month.reset_index(), out_dir / "subscription_cohorts.csv"
+    )
+    paths["subscription_plans"] = write_frame(
+        by_plan.reset_index(), out_dir / "subscription_plans.csv"
+    )
+    out = ["<h2>Subscriptions: monthly retention</h2>"]
+    if len(monthly):
+        out += [
+            report_html.img(
+                _retention_plot(monthly, "Monthly subscriber retention = (E - N) / S x 100"),
+                "Of the customers subscribed on the first day of each month, the % still "
+                "subscribed on its last day, customers who first subscribed during the month left "
+                "out. Higher is better; a dip marks a month in which more subscriptions ended.",
+            ),
+            report_html.table(_retention_table(monthly)),
+        ]
+    out += [
+        "<h2>Subscription cohorts</h2>",
+        report_html.img(
+            _cohort_plot(
+                by_month.tail(24),
+                "months since they first subscribed",
+                "month they first subscribed (subscribers)",
+                "Subscription cohorts: % of each cohort still subscribed",
+                "% subscribed",
+            ),
+            "Each row is the customers who first subscribed in that month (how many in "
+            "brackets); each cell the % of them still subscribed n months later (0 = the month "
+            "they subscribed, always 100). Blank: the month has not come yet. The last 24 "
+            "cohorts are shown; subscription_cohorts.csv has all.",
+        ),
+        report_html.img(
+            _plan_plot(by_plan),
+            "Share of subscribers still subscribed n months after they first subscribed, by "
+            "their first plan and billing period (Kaplan-Meier: a customer still subscribed "
+            "today counts for the months they have had so far). A drop at month 12 on a yearly "
+            "plan is its first renewal.",
+        ),
+    ]
+    return out
+
+
 def build_retention_report(
     tables: InputTables,
     horizon_days: int,
@@ -349,6 +425,8 @@ def build_retention_report(
         "<h2>Cohorts</h2>",
         report_html.img(_cohort_plot(cohorts), text["cohorts"]),
     ]
+    if tables.subscriptions is not None and len(tables.subscriptions):
+        sections += _subscription_sections(tables.subscriptions, out_dir, paths)
     if scores is not None:
         by_channel = clv_by_channel(scores, tables.customers)
         paths["clv_by_channel"] = write_frame(by_channel, out_dir / "clv_by_channel.csv")
