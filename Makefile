@@ -5,6 +5,11 @@ BIN    := $(VENV)/bin
 CLI    := $(BIN)/churnclv
 CONFIG ?= configs/demo.yaml
 CUSTOMERS ?= 5000
+# the demo data of the config: configs/demo-subscription.yaml reads the subscription scenario's
+SCENARIO ?= $(if $(findstring subscription,$(CONFIG)),subscription,retail)
+DEMO_DIR ?= $(if $(findstring subscription,$(CONFIG)),demo_data_subscription,demo_data)
+DEMO_OUT := $(if $(findstring subscription,$(CONFIG)),outputs/demo-subscription,outputs/demo)
+MLFLOW_DB := $(if $(findstring subscription,$(CONFIG)),mlflow-subscription.db,mlflow.db)
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
 
 .DEFAULT_GOAL := help
@@ -23,15 +28,15 @@ $(STAMP): pyproject.toml
 demo: setup data features train score report ## Whole main job on the demo data, data to segment lists and reports
 	@echo ""
 	@echo "demo outputs:"
-	@echo "  demo_data/                          input tables + ground truth"
-	@echo "  outputs/demo/report/training_report.html   models vs baselines"
-	@echo "  outputs/demo/current/scores.parquet, outputs/demo/current/segments/*.csv, outputs/demo/current/summary.csv"
-	@echo "  outputs/demo/reports/report.html    retention, cohorts, CLV by channel"
-	@echo "  mlflow.db + mlruns/                 MLflow runs and registered models (make mlflow-ui)"
+	@echo "  $(DEMO_DIR)/                          input tables + ground truth"
+	@echo "  $(DEMO_OUT)/report/training_report.html   models vs baselines"
+	@echo "  $(DEMO_OUT)/current/scores.parquet, $(DEMO_OUT)/current/segments/*.csv, $(DEMO_OUT)/current/summary.csv"
+	@echo "  $(DEMO_OUT)/reports/report.html    retention, cohorts, CLV by channel"
+	@echo "  $(MLFLOW_DB) + mlruns/                 MLflow runs and registered models (make mlflow-ui)"
 	@echo "next: CHURNCLV_API_KEYS=<key> make serve   (API and segment page on http://127.0.0.1:3000/)"
 
-data: setup ## Generate the demo data into demo_data/ (CUSTOMERS=5000)
-	$(CLI) demo-data --customers $(CUSTOMERS) --seed 42 --out demo_data
+data: setup ## Generate the demo data into demo_data/ (CUSTOMERS=5000; the subscription demo's with CONFIG=configs/demo-subscription.yaml)
+	$(CLI) demo-data --scenario $(SCENARIO) --customers $(CUSTOMERS) --seed 42 --out $(DEMO_DIR)
 
 features: setup ## Build the feature frame at the cutoff (CONFIG=configs/demo.yaml)
 	$(CLI) features --config $(CONFIG)
@@ -48,8 +53,8 @@ report: setup ## Retention and campaign reports
 serve: setup ## Start the API and segment page on 127.0.0.1:3000 (needs CHURNCLV_API_KEYS)
 	$(CLI) serve --config $(CONFIG)
 
-mlflow-ui: setup ## Open the MLflow UI on 127.0.0.1:5000 over mlflow.db
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+mlflow-ui: setup ## Open the MLflow UI on 127.0.0.1:5000 over mlflow.db (the subscription demo's with its CONFIG)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(MLFLOW_DB) --host 127.0.0.1 --port 5000
 
 NOTEBOOK := notebooks/quickstart.ipynb
 
@@ -93,4 +98,4 @@ docs: setup ## Regenerate docs/features.md from the feature catalogue
 	$(CLI) features --list > docs/features.md
 
 clean: ## Remove generated data and outputs (keeps .venv)
-	rm -rf demo_data demo_data_subscription outputs bench/data .pytest_cache
+	rm -rf demo_data demo_data_subscription outputs bench/data .pytest_cache mlflow-subscription.db
