@@ -243,12 +243,14 @@ class Reporter:
             title=f"Segments at {run.cutoff} (churn_model v{run.versions.get('churn_model')})"
         )
         ranged = summary["clv_total_low"].notna().any()
+        mrr = "mrr_at_risk" in summary
         for col in (
             "segment",
             "customers",
             "expected revenue",
             "CLV total (80% range)" if ranged else "CLV total",
             "value at risk",
+            *(["recurring revenue at risk a month"] if mrr else []),
             "entered",
             "left",
         ):
@@ -266,6 +268,7 @@ class Reporter:
                 format_money(row["expected_revenue"], run.currency),
                 clv,
                 format_money(row["value_at_risk"], run.currency),
+                *([format_money(row["mrr_at_risk"], run.currency)] if mrr else []),
                 "" if pd.isna(row.get("entered")) else f"{int(row['entered']):,}",
                 "" if pd.isna(row.get("left")) else f"{int(row['left']):,}",
             )

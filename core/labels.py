@@ -47,6 +47,8 @@ NAMES = {
     "mean_churn_probability": "Mean churn probability",
     "value_at_risk": "Value at risk",
     "expected_revenue": "Expected revenue",
+    "monthly_recurring_revenue": "Recurring revenue a month",
+    "mrr_at_risk": "Recurring revenue at risk a month",
     "segment": "Segment",
     "action": "Next step",
     "control": "Control group",
@@ -98,6 +100,8 @@ MONEY = {
     "clv_mean",
     "value_at_risk",
     "expected_revenue",
+    "monthly_recurring_revenue",
+    "mrr_at_risk",
 }
 """Columns holding amounts of money."""
 

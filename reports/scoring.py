@@ -69,9 +69,12 @@ def _tier_order(summary: pd.DataFrame, tier: str, by: pd.Series) -> list[str]:
 
 def _cell(row: pd.Series, currency: str | None) -> str:
     control = f"<br>{int(row['control']):,} in the control group" if row.get("control", 0) else ""
+    mrr = ""
+    if pd.notna(row.get("mrr_at_risk")) and row.get("monthly_recurring_revenue", 0):
+        mrr = f"<br>{format_money(row['mrr_at_risk'], currency)} a month of subscriptions at risk"
     return (
         f"<b>{html.escape(str(row['segment']))}</b><br>{int(row['customers']):,} customers"
-        f"<br>{format_money(row['value_at_risk'], currency)} at risk{control}"
+        f"<br>{format_money(row['value_at_risk'], currency)} at risk{mrr}{control}"
         f"<br><i>{html.escape(str(row['action']))}</i>"
     )
 
@@ -103,9 +106,15 @@ def segment_grid(
     total = summary[summary["segment"] == TOTAL]
     if len(total):
         t = total.iloc[0]
+        mrr = (
+            f", {format_money(t['mrr_at_risk'], currency)} a month of "
+            f"{format_money(t['monthly_recurring_revenue'], currency)} recurring revenue"
+            if pd.notna(t.get("mrr_at_risk"))
+            else ""
+        )
         outside.append(
             f"<li><b>{TOTAL}</b>: {int(t['customers']):,} customers, "
-            f"{format_money(t['value_at_risk'], currency)} at risk in all</li>"
+            f"{format_money(t['value_at_risk'], currency)} at risk in all{mrr}</li>"
         )
     return (
         f"<table class='cells'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
@@ -121,6 +130,7 @@ def next_steps(summary: pd.DataFrame, currency: str | None, clv_days: int) -> pd
     """Per segment, highest value at risk first: next step, size, risk, CLV, value at risk and
     (with a campaign) the control group, as page text (two text columns first)."""
     columns = ["segment", "action", "customers", "mean_churn_probability", "clv", "value_at_risk"]
+    columns += [c for c in ("monthly_recurring_revenue", "mrr_at_risk") if c in summary]
     if summary["control"].sum():
         columns.append("control")
     return readable_table(
@@ -129,6 +139,8 @@ def next_steps(summary: pd.DataFrame, currency: str | None, clv_days: int) -> pd
         names={
             "clv": f"CLV over the next {clv_days} days",
             "value_at_risk": f"Value at risk, next {clv_days} days",
+            "monthly_recurring_revenue": "Recurring revenue a month",
+            "mrr_at_risk": "Recurring revenue at risk a month",
             "control": "Control group (not contacted)",
         },
     )

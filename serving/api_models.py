@@ -339,6 +339,19 @@ class _Scores(BaseModel):
     value_at_risk: Money = Field(
         description="churn_probability x value_if_retained: what is lost if they churn."
     )
+    next_renewal_date: dt.date | None = Field(
+        None,
+        description="Subscription businesses: the day of the next renewal, to time the "
+        "contact; null without an active subscription (absent for a model without "
+        "subscriptions).",
+    )
+    monthly_recurring_revenue: Money = Field(
+        None, description="Subscription businesses: the active subscriptions' price per month."
+    )
+    mrr_at_risk: Money = Field(
+        None,
+        description="Subscription businesses: churn_probability x monthly_recurring_revenue.",
+    )
     risk_tier: str | None = Field(description="Churn risk tier; null without a paid purchase.")
     value_tier: str | None = Field(description="Value tier; null without a paid purchase.")
     segment: str = Field(description="Risk x value segment (or the no-purchase segment).")
@@ -417,6 +430,12 @@ class SegmentSummary(BaseModel):
     control: int = Field(description="How many of them the campaign holds out.")
     expected_revenue: float
     value_at_risk: float
+    monthly_recurring_revenue: float | None = Field(
+        None, description="Subscription businesses: the segment's recurring revenue per month."
+    )
+    mrr_at_risk: float | None = Field(
+        None, description="Subscription businesses: the part of it at risk."
+    )
 
 
 class SegmentsResponse(BaseModel):

@@ -56,6 +56,18 @@ SUMMARY_SUMS = {
 """Per-segment partial aggregates (count of ``customer_id``, sums of the rest): any engine can
 compute them (pandas here, Spark in :mod:`serving.spark`) and :func:`summary_from_totals` turns
 them into the summary table."""
+SUBSCRIPTION_SUMS = {
+    "monthly_recurring_revenue": "monthly_recurring_revenue",
+    "mrr_at_risk": "mrr_at_risk",
+}
+"""Summed too when the scores have them (a model trained with subscriptions)."""
+
+
+def summary_sums(columns: Iterable[str]) -> dict[str, str]:
+    """:data:`SUMMARY_SUMS`, and :data:`SUBSCRIPTION_SUMS` when the scores' ``columns`` have
+    them."""
+    have = set(columns)
+    return SUMMARY_SUMS | {k: c for k, c in SUBSCRIPTION_SUMS.items() if c in have}
 
 
 def summary_from_totals(totals: pd.DataFrame, total_error: float | None = 0.0) -> pd.DataFrame:
@@ -65,7 +77,7 @@ def summary_from_totals(totals: pd.DataFrame, total_error: float | None = 0.0) -
     when the model has no interval)."""
     # the "no purchase yet" segment has no tiers and no churn probability: no mean for it, and
     # the overall mean is over the customers who have one
-    sums = [k for k in SUMMARY_SUMS if k != "customers"]
+    sums = [k for k in summary_sums(totals.columns) if k != "customers"]
     totals = totals.assign(**{k: totals[k].astype(float).fillna(0.0) for k in sums})
     tiered = totals["risk_tier"].notna().to_numpy()
     out = totals.assign(
@@ -92,6 +104,7 @@ def summary_from_totals(totals: pd.DataFrame, total_error: float | None = 0.0) -
                 "expected_revenue": totals["expected_revenue"].sum(),
                 "clv": totals["clv"].sum(),
                 "value_at_risk": totals["value_at_risk"].sum(),
+                **{k: totals[k].sum() for k in SUBSCRIPTION_SUMS if k in totals},
                 "control": int(totals["control"].sum()),
                 "clv_total_low": all_low[0],
                 "clv_total_high": all_high[0],
@@ -141,6 +154,7 @@ class SegmentTotals:
         self._customers: dict[tuple, int] = {}
         self._sums: dict[tuple, dict[str, int]] = {}
         self._infinite: dict[tuple, dict[str, float]] = {}  # sums of +-inf values, if any
+        self._names: dict[str, None] = {}  # the summed columns, in order
 
     def add(self, scores: pd.DataFrame) -> None:
         """Add a chunk of scores (SCORE_COLUMNS, optionally ``control``)."""
@@ -155,14 +169,17 @@ class SegmentTotals:
         }
         columns = {
             k: np.asarray(values[col] if col in values else scores[col], dtype="float64")
-            for k, col in SUMMARY_SUMS.items()
+            for k, col in summary_sums(scores.columns).items()
             if k != "customers"
         }
+        self._names.update(columns)
         groups = scores.groupby(SUMMARY_KEYS, sort=False, dropna=False).indices
         for key, rows in groups.items():
             key = tuple(None if pd.isna(k) else k for k in key)
             self._customers[key] = self._customers.get(key, 0) + len(rows)
-            sums = self._sums.setdefault(key, dict.fromkeys(columns, 0))
+            sums = self._sums.setdefault(key, {})
+            for name in columns:
+                sums.setdefault(name, 0)
             for name, column in columns.items():
                 values = column[rows]
                 infinite = np.isinf(values)
@@ -200,7 +217,8 @@ class SegmentTotals:
             }
             for key, n in sorted(self._customers.items(), key=lambda kv: str(kv[0]))
         ]  # in a fixed order, whatever order the chunks brought the segments in
-        return pd.DataFrame(rows, columns=[*SUMMARY_KEYS, *SUMMARY_SUMS])
+        names = summary_sums(self._names)
+        return pd.DataFrame(rows, columns=[*SUMMARY_KEYS, *names])
 
 
 DECIMALS = {
@@ -211,6 +229,8 @@ DECIMALS = {
     "clv_high": 2,
     "value_if_retained": 2,
     "value_at_risk": 2,
+    "monthly_recurring_revenue": 2,
+    "mrr_at_risk": 2,
 }
 """Rounding of the lists and the API: money to cents, probabilities to 4 decimals."""
 REASON_SLOTS = ["reason_1", "reason_2", "reason_3"]

@@ -11,13 +11,14 @@ import pandas as pd
 from core.catalog import OutputCatalog
 from core.settings import SegmentSettings
 from serving.batch import DECIMALS, segment_slug, segment_summary
-from serving.score import SCORE_COLUMNS
+from serving.score import score_columns
 
-# segment lists: the score columns without the per-run ones, plus the campaign's control flag
+# segment lists: the score columns without the per-run ones (the subscription ones where the
+# scores have them), plus the campaign's control flag
 LIST_COLUMNS = [
     *(
         c
-        for c in SCORE_COLUMNS
+        for c in score_columns(subscriptions=True)
         if c not in ("churn_model_version", "clv_model_version", "scoring_date")
     ),
     "control",
@@ -136,6 +137,12 @@ class LatestScores:
         revenue and value at risk of every segment."""
         rows = self.summary[self.summary["segment"] != "All customers"]
         filled = set(rows["segment"])
+        # a subscription business's segments also say their recurring revenue and its part at risk
+        money = [
+            "expected_revenue",
+            "value_at_risk",
+            *(k for k in ("monthly_recurring_revenue", "mrr_at_risk") if k in rows),
+        ]
         return [
             {
                 "segment": r["segment"],
@@ -145,15 +152,12 @@ class LatestScores:
                 "action": r["action"],
                 "customers": int(r["customers"]),
                 "control": int(r["control"]),
-                **{
-                    k: round(float(r[k]), DECIMALS[k])
-                    for k in ("expected_revenue", "value_at_risk")
-                },
+                **{k: round(float(r[k]), DECIMALS[k]) for k in money},
             }
             for r in rows.to_dict("records")
         ] + [
             {**c, "slug": segment_slug(c["segment"]), "customers": 0, "control": 0,
-             "expected_revenue": 0.0, "value_at_risk": 0.0}
+             **dict.fromkeys(money, 0.0)}
             for c in self.configured
             if c["segment"] not in filled
         ]  # fmt: skip

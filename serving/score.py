@@ -12,6 +12,7 @@ import pandas as pd
 
 from core.settings import SegmentSettings
 from features.rfm import has_paid_purchase
+from features.subscriptions import uses_subscriptions
 from model.btyd import REASON_COLUMNS
 from model.bundle import ModelBundle
 from serving.reasons import ReasonContext, top_reasons
@@ -41,6 +42,27 @@ SCORE_COLUMNS = [
     "clv_model_version",
     "scoring_date",
 ]
+SUBSCRIPTION_COLUMNS = ["next_renewal_date", "monthly_recurring_revenue", "mrr_at_risk"]
+"""Added after ``value_at_risk`` for a model trained with subscriptions: the day of the next
+renewal (so a campaign can time the contact), the monthly recurring revenue and the part of it
+at risk (churn probability x monthly recurring revenue); empty for customers without an active
+subscription."""
+
+
+def score_columns(subscriptions: bool) -> list[str]:
+    """The score columns, with :data:`SUBSCRIPTION_COLUMNS` when ``subscriptions``."""
+    at = SCORE_COLUMNS.index("value_at_risk") + 1
+    extra = SUBSCRIPTION_COLUMNS if subscriptions else []
+    return [*SCORE_COLUMNS[:at], *extra, *SCORE_COLUMNS[at:]]
+
+
+def next_renewal_date(features: pd.DataFrame, scoring_date: dt.date) -> np.ndarray:
+    """The first renewal day after the scoring date: the whole days of ``days_to_renewal``
+    (a 30.4-day period renews on the day it falls in), NaT without an active subscription."""
+    days = np.floor(features["days_to_renewal"].to_numpy(dtype=float))
+    period = features["billing_period_days"].to_numpy(dtype=float)
+    days = np.where(days < 1, np.floor(days + period), days)  # it fell on the scoring date
+    return (pd.Timestamp(scoring_date) + pd.to_timedelta(days, unit="D")).to_numpy()
 
 
 def score_customers(
@@ -105,8 +127,18 @@ def score_customers(
         if "preferred_channel" in features
         else np.full(len(features), None, dtype=object)
     )
+    subscriptions = uses_subscriptions(bundle.spec.columns)
+    extra = {}
+    if subscriptions:
+        mrr = features["monthly_recurring_revenue"].to_numpy(dtype=float)
+        extra = {
+            "next_renewal_date": next_renewal_date(features, scoring_date),
+            "monthly_recurring_revenue": mrr,
+            "mrr_at_risk": churn * mrr,
+        }
     return pd.DataFrame(
         {
+            **extra,
             "customer_id": features["customer_id"].astype("str").to_numpy(),
             "churn_probability": churn,
             "expected_revenue": pred["expected_revenue"].to_numpy(),
@@ -125,5 +157,5 @@ def score_customers(
             "clv_model_version": versions.get("clv_model"),
             "scoring_date": pd.Timestamp(scoring_date),
         },
-        columns=SCORE_COLUMNS,
+        columns=score_columns(subscriptions),
     )

@@ -28,6 +28,7 @@ from core.faults import checkpoint
 from core.files import atomic_dir, write_frame
 from core.settings import SegmentSettings
 from features.build import conform_dtypes
+from features.subscriptions import uses_subscriptions
 from features.vocabulary import Vocabulary
 from model.bundle import ModelBundle
 from model.clv import Z80
@@ -35,11 +36,11 @@ from serving.batch import (
     DECIMALS,
     REASON_SLOTS,
     SUMMARY_KEYS,
-    SUMMARY_SUMS,
     list_columns,
     mark_control_group,
     segment_slug,
     summary_from_totals,
+    summary_sums,
 )
 from serving.score import score_customers
 
@@ -54,6 +55,16 @@ SCORE_SCHEMA = (
     "scoring_date timestamp, control boolean, campaign string"
 )
 """Spark schema of :data:`serving.score.SCORE_COLUMNS` plus ``control`` and ``campaign``."""
+
+
+def score_schema(subscriptions: bool) -> str:
+    """:data:`SCORE_SCHEMA`, with the subscription columns after ``value_at_risk`` when
+    ``subscriptions`` (:func:`serving.score.score_columns`)."""
+    if not subscriptions:
+        return SCORE_SCHEMA
+    extra = "next_renewal_date timestamp, monthly_recurring_revenue double, mrr_at_risk double, "
+    at = SCORE_SCHEMA.index("risk_tier string")
+    return SCORE_SCHEMA[:at] + extra + SCORE_SCHEMA[at:]
 
 
 def score_spark(
@@ -92,7 +103,9 @@ def score_spark(
             )
             yield mark_control_group(scores, campaign, holdout_percent)
 
-    return features.mapInPandas(score_batches, SCORE_SCHEMA)
+    return features.mapInPandas(
+        score_batches, score_schema(uses_subscriptions(bundle.spec.columns))
+    )
 
 
 def write_spark_parquet(frame: SparkDataFrame, path: Path) -> Path:
@@ -139,13 +152,14 @@ def write_spark_outputs(
     checkpoint("score:scores-written", catalog.scores)
     written = scores.sparkSession.read.parquet(str(paths["scores"]))
     spread = (F.col("clv_high") - F.col("clv_low")) / (2 * Z80)  # clv.customer_variance
+    sums = summary_sums(written.columns)
     totals = (
         written.withColumn("clv_variance", spread * spread)
         .withColumn("control", F.col("control").cast("int"))
         .groupBy(*SUMMARY_KEYS)
         .agg(
             F.count("customer_id").alias("customers"),
-            *[F.sum(col).alias(k) for k, col in SUMMARY_SUMS.items() if k != "customers"],
+            *[F.sum(col).alias(k) for k, col in sums.items() if k != "customers"],
         )
         .toPandas()
     )
@@ -179,6 +193,6 @@ def write_spark_outputs(
         if stale.name not in keep:
             stale.unlink()
     checkpoint("score:lists-written", seg_dir)
-    summary = summary_from_totals(totals[SUMMARY_KEYS + list(SUMMARY_SUMS)], total_error)
+    summary = summary_from_totals(totals[SUMMARY_KEYS + list(sums)], total_error)
     paths["summary"] = write_frame(summary, catalog.summary)
     return paths

@@ -332,3 +332,34 @@ def test_a_list_file_reads_as_people_expect(tmp_path: Path) -> None:
     assert lines[3].endswith(',,b,,call,2026-09-30,,"spring, 2026"')
     back = pd.read_csv(path, dtype={"customer_id": "str"})
     assert back["reason_2"].tolist() == ['said "too pricey"', np.nan, "b"]
+
+
+def test_subscription_scores_add_recurring_revenue_to_the_summary_and_lists(
+    tmp_path: Path,
+) -> None:
+    """A subscription business's scores carry the next renewal day, the recurring revenue and
+    its part at risk: summed per segment, listed after the value at risk; without them the
+    summary and lists are as before."""
+    s = scores(200)
+    s.insert(
+        s.columns.get_loc("value_at_risk") + 1, "next_renewal_date", pd.Timestamp("2026-10-13")
+    )
+    s.insert(s.columns.get_loc("next_renewal_date") + 1, "monthly_recurring_revenue", 20.0)
+    s.insert(
+        s.columns.get_loc("monthly_recurring_revenue") + 1,
+        "mrr_at_risk",
+        20.0 * s["churn_probability"],
+    )
+    s.loc[:9, ["monthly_recurring_revenue", "mrr_at_risk"]] = np.nan  # no subscription
+    s.loc[:9, "next_renewal_date"] = pd.NaT
+    summ = segment_summary(s).set_index("segment")
+    assert summ.loc["All customers", "monthly_recurring_revenue"] == pytest.approx(190 * 20.0)
+    assert summ.loc["All customers", "mrr_at_risk"] == pytest.approx(s["mrr_at_risk"].sum())
+    assert "mrr_at_risk" not in segment_summary(scores(200)).columns
+    paths = write_outputs(s, OutputCatalog(tmp_path, run_dir=tmp_path))
+    listed = pd.read_csv(paths["segment:Champions"], dtype=str, keep_default_na=False)
+    at = list(listed.columns).index("value_at_risk")
+    assert list(listed.columns)[at + 1 : at + 4] == [
+        "next_renewal_date", "monthly_recurring_revenue", "mrr_at_risk",
+    ]  # fmt: skip
+    assert set(listed["next_renewal_date"]) <= {"2026-10-13", ""}

@@ -150,3 +150,16 @@ def test_customers_without_a_paid_purchase_get_a_row_in_their_own_segment(world)
     pd.testing.assert_frame_equal(
         buyers.sort_index(), _score(tables, bundle, cutoff).sort_index(), check_dtype=False
     )
+
+
+def test_the_next_renewal_day_is_after_the_scoring_date() -> None:
+    """13.0 days to go: the 13th day after; 0.44 of a 30.44-day period: the renewal falls on
+    the scoring date itself, so the next is a period later; no subscription: no date."""
+    from serving.score import next_renewal_date
+
+    features = pd.DataFrame(
+        {"days_to_renewal": [13.0, 0.4375, np.nan], "billing_period_days": [30.0, 30.4375, np.nan]}
+    )
+    got = next_renewal_date(features, dt.date(2026, 9, 30))
+    assert list(pd.to_datetime(got[:2]).strftime("%Y-%m-%d")) == ["2026-10-13", "2026-10-30"]
+    assert pd.isna(got[2])
