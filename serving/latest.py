@@ -38,7 +38,7 @@ def jsonable(value: object) -> object:
         return [str(v) for v in value]
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()
-    if value is pd.NA or value is None:
+    if value is pd.NA or value is pd.NaT or value is None:
         return None
     return value
 

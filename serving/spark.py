@@ -170,10 +170,16 @@ def write_spark_outputs(
     columns = {
         c: F.bround(c, DECIMALS[c]).alias(c) if c in DECIMALS else F.col(c) for c in written.columns
     }
+    for field in written.schema.fields:  # flags as True/False, as list_select writes them
+        if field.dataType.typeName() == "boolean":
+            flag = F.col(field.name)
+            columns[field.name] = (
+                F.when(flag, "True").when(~flag, "False").otherwise(None).alias(field.name)
+            )
     for i, slot in enumerate(REASON_SLOTS):
         columns[slot] = F.get("reasons", i).alias(slot)
     flat = written.select(*[columns[c] for c in list_columns(written.columns)])
-    held_out = F.coalesce(F.col("control"), F.lit(False))
+    held_out = F.coalesce(F.col("control") == F.lit("True"), F.lit(False))  # a flag as text
     if int(totals["control"].fillna(0).sum()):
         control = flat.filter(held_out).orderBy(
             "segment", F.col("value_at_risk").desc(), "customer_id"

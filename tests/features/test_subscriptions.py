@@ -87,6 +87,16 @@ def test_only_subscriptions_started_by_the_cutoff_are_known(features: pd.DataFra
     assert list(features.index) == ["s1", "s2", "s3", "s4"]
 
 
+def test_columns_and_dtypes_follow_the_catalogue(features: pd.DataFrame) -> None:
+    from features.catalogue import feature_catalogue
+
+    cat = feature_catalogue()
+    cat = cat[cat.family == "subscriptions"]
+    assert features.columns[-len(cat) :].tolist() == cat.name.tolist()
+    for name, dtype in zip(cat.name, cat.dtype, strict=True):
+        assert features[name].dtype == dtype, name
+
+
 def test_active_subscriptions_and_what_they_bring(features: pd.DataFrame) -> None:
     f = features
     assert f["active_subscriptions_count"].to_dict() == {"s1": 1, "s2": 1, "s3": 1, "s4": 0}
