@@ -256,3 +256,45 @@ def test_a_large_table_checked_in_parts_by_customer_gives_the_same_load(tmp_path
     pd.testing.assert_frame_equal(
         build_features(parts.tables, cutoff), build_features(tables, cutoff), rtol=1e-9
     )
+
+
+def test_every_engine_checks_subscriptions_alike(con, tmp_path) -> None:
+    """Subscription rows stored as text in Parquet: the same rejects (reason and source row)
+    and the same clean rows on every engine."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    pd.DataFrame({"customer_id": ["1", "2"], "timestamp": ["2024-01-01"] * 2, "amount": [5.0, 6.0]}
+                 ).to_parquet(folder / "transactions.parquet", index=False)  # fmt: skip
+    pd.DataFrame(
+        {
+            "customer_id": ["1", "1", "1", "2", "2", "2", "2"],
+            "subscription_id": ["A", "A", "A", None, "B", "C", "D"],
+            "start_date": ["2024-01-01", "2024-02-01", "2024-02-01", "2024-01-01", "2024-03-01",
+                           "2024-03-01", "2024-03-01"],
+            "end_date": [None, "2024-05-01", None, None, "2024-02-01", "soon", None],
+            "billing_period_days": ["30", "30", "30", "30", "30", "30", "0"],
+            "price": ["9.99", "19.99", "5", "5", "5", "5", "5"],
+            "auto_renew": ["yes", "no", "no", None, None, None, None],
+        }
+    ).to_parquet(folder / "subscriptions.parquet", index=False)  # fmt: skip
+    data = DataSettings(dir=folder)
+    reference = load_tables(data, as_of=RUN_TIME)
+    got = load_tables_on(data, con, as_of=RUN_TIME)
+    assert rejected(got) == [
+        ("subscriptions", 3, "duplicate subscription_id and start_date (first row kept)"),
+        ("subscriptions", 4, "missing subscription_id"),
+        ("subscriptions", 5, "end_date before start_date"),
+        ("subscriptions", 6, "unparseable end_date"),
+        ("subscriptions", 7, "billing_period_days not positive"),
+    ]
+    assert got.summary_rows() == reference.summary_rows()
+    want = clean_frame(reference.tables.subscriptions)
+    have = fetch(con, got.tables.subscriptions.drop("__row")).to_pandas()
+    have = clean_frame(have[want.columns.tolist()])
+    assert have["subscription_id"].tolist() == want["subscription_id"].tolist() == ["A", "A"]
+    assert have["price"].tolist() == want["price"].tolist() == [9.99, 19.99]
+    assert have["auto_renew"].tolist() == [True, False]
+    for col in ("start_date", "end_date"):
+        a = pd.to_datetime(want[col]).astype("datetime64[us]")
+        b = pd.to_datetime(have[col]).astype("datetime64[us]")
+        pd.testing.assert_series_equal(a, b, check_names=False)
