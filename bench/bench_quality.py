@@ -118,6 +118,11 @@ class Quality:
     churn_rate_observed: float
     churn_rate_predicted: float
     values: dict[str, dict[str, float]] = field(default_factory=dict)
+    renewal: dict[str, float] = field(default_factory=dict)
+    """Subscriptions: the active subscribers' renewal revenue over the CLV horizon, total
+    error % of each way of pricing it (``churn_model``, ``sbg``; the served one marked in
+    ``served_renewal``) and of the generator's own expectation (``oracle``)."""
+    served_renewal: str = ""
 
     def baselines(self, metric: str) -> dict[str, float]:
         return {
@@ -280,6 +285,7 @@ def evaluate(
     churn_horizon_days: int,
     clv_horizon_days: int,
     subscriptions: pd.DataFrame | None = None,
+    bundle: object | None = None,
 ) -> Quality:
     """Model, baselines and oracle against the truth, on the customers of ``scores`` with a
     prediction (customers without a paid purchase get a row without one).
@@ -359,7 +365,13 @@ def evaluate(
             return None
         return int(frame["zero_amount_customer"].astype(bool).sum())
 
+    renewal, served_renewal = {}, ""
+    if bundle is not None and getattr(bundle, "retention", None):
+        renewal = renewal_errors(bundle, features, joined, truth, cutoff, c)
+        served_renewal = bundle.retention.get("clv_method", "")
     return Quality(
+        renewal=renewal,
+        served_renewal=served_renewal,
         customers=len(joined),
         score_rows=len(scores),
         unscored=len(missing),
@@ -373,6 +385,34 @@ def evaluate(
         churn_rate_predicted=float(churn["model"].mean()),
         values=values,
     )
+
+
+def renewal_errors(
+    bundle: object,
+    features: pd.DataFrame,
+    joined: pd.DataFrame,
+    truth: pd.DataFrame,
+    cutoff: dt.date,
+    clv_horizon_days: int,
+) -> dict[str, float]:
+    """Total error % of the active subscribers' renewal revenue over the CLV horizon by each
+    way the bundle can price it (model.bundle.ModelBundle.renewal_values; the run's margin is
+    1 and no discounting, so the value is the revenue), and the generator's expectation's."""
+    c = clv_horizon_days
+    frame = features.set_index("customer_id").loc[joined["customer_id"]].reset_index()
+    by_id = truth.set_index("customer_id")
+    out = {}
+    for method in ("churn_model", "sbg"):
+        active, value = bundle.renewal_values(  # type: ignore[attr-defined]
+            frame, joined["churn_probability"].to_numpy(float), cutoff, method
+        )
+        ids = frame.loc[active, "customer_id"]
+        actual = float(by_id.loc[ids, f"future_renewal_revenue_{c}d"].sum())
+        out[method] = 100 * (float(value.revenue.sum()) / actual - 1)
+        if method == "churn_model" and f"expected_renewal_revenue_{c}d" in by_id:
+            expected = float(by_id.loc[ids, f"expected_renewal_revenue_{c}d"].sum())
+            out[ORACLE] = 100 * (expected / actual - 1)
+    return out
 
 
 # --- targets --------------------------------------------------------------------------------
@@ -417,6 +457,17 @@ def targets(scenario: str, q: Quality) -> list[tuple[str, str, str, bool]]:
         v = q.values[key]["model"]
         rows.append(
             (f"quality.{scenario}.{key}", f"{v:+.1f}%", f"within +-5% ({what} total)", abs(v) <= 5)
+        )
+    if q.renewal:
+        v = q.renewal[q.served_renewal]
+        others = ", ".join(f"{k} {x:+.1f}%" for k, x in q.renewal.items() if k != q.served_renewal)
+        rows.append(
+            (
+                f"quality.{scenario}.renewal_revenue_total_error_pct",
+                f"{v:+.1f}% ({q.served_renewal} serves; {others})",
+                "within +-5% (subscribers' renewal revenue over the CLV horizon)",
+                abs(v) <= 5,
+            )
         )
     cov = q.values["clv_coverage"]["model"]
     rows.append(
@@ -495,6 +546,13 @@ def table(q: Quality) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if q.renewal:
+        said = ", ".join(
+            f"{'generator expectation' if k == ORACLE else k} {v:+.1f}%"
+            + (" (serves)" if k == q.served_renewal else "")
+            for k, v in q.renewal.items()
+        )
+        lines.append(f"subscribers' renewal revenue over the CLV horizon, total error: {said}")
     return "\n".join(lines)
 
 
@@ -564,9 +622,12 @@ def run_scenario(scenario: str, customers: int, seed: int = SEED) -> dict[str, o
     sc = scenario_settings(scenario)
     run = load_run(data, folder / "out")
     t0 = time.perf_counter()
+    from model.bundle import ModelBundle
+
     quality = evaluate(
         run["scores"], run["features"], run["truth"], run["transactions"],
         sc.churn_horizon_days, sc.clv_horizon_days, run["subscriptions"],
+        ModelBundle.load(folder / "out" / "model_bundle"),
     )  # fmt: skip
     times["evaluation"] = time.perf_counter() - t0
     return {"quality": quality, "times": times, **served(folder / "out")}

@@ -117,6 +117,7 @@ def _run(name: str, folder: Path) -> bq.Quality:
         sc.churn_horizon_days,
         sc.clv_horizon_days,
         run["subscriptions"],
+        result.bundle,
     )
     print(f"\n== {name} ({n:,} customers), served {result.served}\n{bq.table(q)}")
     return q
@@ -179,6 +180,14 @@ def test_btyd_served_model_is_near_the_oracle(
     assert abs(model - oracle) <= ORACLE_TOLERANCE[metric], (
         f"{metric}: model {model:.4f} vs oracle {oracle:.4f} (tolerance {ORACLE_TOLERANCE[metric]})"
     )
+
+
+@pytest.mark.parametrize(("scenario", "check"), _cases(["renewal"], ("subscription",)))
+def test_subscribers_renewal_revenue_is_within_5_percent_of_the_truth(
+    quality: Callable[[str], bq.Quality], scenario: str, check: str
+) -> None:
+    q = quality(scenario)
+    assert abs(q.renewal[q.served_renewal]) <= 5.0, q.renewal
 
 
 @pytest.mark.parametrize(("scenario", "check"), _cases(["score_rows"]))
