@@ -33,7 +33,7 @@ demo: setup data features train score report ## Whole main job on the demo data,
 	@echo "  $(DEMO_OUT)/current/scores.parquet, $(DEMO_OUT)/current/segments/*.csv, $(DEMO_OUT)/current/summary.csv"
 	@echo "  $(DEMO_OUT)/reports/report.html    retention, cohorts, CLV by channel"
 	@echo "  $(MLFLOW_DB) + mlruns/                 MLflow runs and registered models (make mlflow-ui)"
-	@echo "next: CHURNCLV_API_KEYS=<key> make serve   (API and segment page on http://127.0.0.1:3000/)"
+	@echo "next: CHURNCLV_API_KEYS=<key> make serve$(if $(findstring subscription,$(CONFIG)), CONFIG=$(CONFIG),)   (API and segment page on http://127.0.0.1:3000/)"
 
 data: setup ## Generate the demo data into demo_data/ (CUSTOMERS=5000; the subscription demo's with CONFIG=configs/demo-subscription.yaml)
 	$(CLI) demo-data --scenario $(SCENARIO) --customers $(CUSTOMERS) --seed 42 --out $(DEMO_DIR)
