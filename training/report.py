@@ -26,6 +26,8 @@ CHURN_BASELINE_LABELS = {
     "churn_rate_formula": "churn rate formula (same rate for all)",
     "rfm_cells": "RFM cells (recency x frequency quintiles)",
     "bgnbd": "BG/NBD",
+    "sbg": "shifted-beta-geometric (subscribers; BG/NBD for the rest)",
+    "kaplan_meier": "Kaplan-Meier retention (subscribers; BG/NBD for the rest)",
 }
 REVENUE_BASELINE_LABELS = {
     "monthly_spend_x_retention": "monthly spend x months x retention",
