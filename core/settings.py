@@ -343,12 +343,13 @@ class Settings(_Strict):
         "ones are deleted after a new run is published.",
     )
     chunk_customers: int = Field(
-        default=250_000,
+        default=125_000,
         ge=1,
         description="engine duckdb: `churnclv score` and `churnclv features` build features "
         "(and scores) for this many customers at a time, by ranges of customer id, so memory "
         "is bounded by the chunk, not the customer base; the files are the same whatever the "
-        "chunk size.",
+        "chunk size. 125,000 scores 10M customers within 5.5 GB in the time 250,000 takes "
+        "with 6.3 GB (bench/RESULTS.md).",
     )
     duckdb_memory_limit: str | None = Field(
         default="4GB",
