@@ -114,7 +114,7 @@ class DuckDBEngine:
 
     label = ""
 
-    def __init__(self, con: BaseBackend, chunk_customers: int = 250_000) -> None:
+    def __init__(self, con: BaseBackend, chunk_customers: int) -> None:
         self.con = con
         self.chunk_customers = chunk_customers  # features and scores, a range at a time
 
