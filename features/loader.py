@@ -236,8 +236,9 @@ def id_overlap(tables: IbisTables, other: str) -> tuple[float, float]:
 
 
 def check_id_overlap(tables: IbisTables, report: dict[str, TableReport], min_share: float) -> None:
-    """Stop when events or customers share (almost) no customer ids with the transactions."""
-    for other in ("events", "customers"):
+    """Stop when events, customers or subscriptions share (almost) no customer ids with the
+    transactions."""
+    for other in ("events", "customers", "subscriptions"):
         if getattr(tables, other) is None or report[other].rows_kept == 0:
             continue
         theirs, ours = id_overlap(tables, other)

@@ -94,6 +94,13 @@ def test_tables_that_share_no_ids_stop_the_run_with_a_hint(tmp_path: Path) -> No
     line = one_error_line(run("features", "--data", "data", cwd=tmp_path))
     assert "customers.csv: 0.0% of its customer ids appear in the transactions" in line
     assert "leading zeros" in line
+    # the same for a subscriptions table
+    (data / "customers.csv").unlink()
+    (data / "subscriptions.csv").write_text(
+        "customer_id,subscription_id,start_date,billing_period_days\n000001,s1,2025-01-01,30\n"
+    )
+    line = one_error_line(run("features", "--data", "data", cwd=tmp_path))
+    assert "subscriptions.csv: 0.0% of its customer ids appear in the transactions" in line
 
 
 def test_a_truth_file_that_is_not_there_stops_training_before_it_starts(tmp_path: Path) -> None:
