@@ -255,14 +255,11 @@ def baseline_predictions(
     if np.isfinite(rate):  # needs customers older than the horizon
         churn[CONSTANT_CHURN] = np.full(len(frame), rate)
     if subscriptions is not None:
-        from features.contract import InputTables
         from training.baselines import fit_retention, predict_subscription_churn
 
         if cutoff is None:
             raise ValueError("the contractual baselines need the cutoff of the features")
-        ids = pd.DataFrame({"customer_id": frame["customer_id"].astype("str")})
-        tables = InputTables(transactions=ids, subscriptions=subscriptions)
-        retention = fit_retention(tables, cutoff)
+        retention = fit_retention(subscriptions, cutoff)
         with_post = frame.assign(btyd_p_silent=churn[BTYD_CHURN])
         churn |= predict_subscription_churn(retention, with_post, cutoff, h)
     return {
@@ -367,7 +364,7 @@ def evaluate(
 
     renewal, served_renewal = {}, ""
     if bundle is not None and getattr(bundle, "retention", None):
-        renewal = renewal_errors(bundle, features, joined, truth, cutoff, c)
+        renewal = renewal_errors(bundle, features, joined, truth, cutoff)
         served_renewal = bundle.retention.get("clv_method", "")
     return Quality(
         renewal=renewal,
@@ -393,25 +390,19 @@ def renewal_errors(
     joined: pd.DataFrame,
     truth: pd.DataFrame,
     cutoff: dt.date,
-    clv_horizon_days: int,
 ) -> dict[str, float]:
     """Total error % of the active subscribers' renewal revenue over the CLV horizon by each
-    way the bundle can price it (model.bundle.ModelBundle.renewal_values; the run's margin is
-    1 and no discounting, so the value is the revenue), and the generator's expectation's."""
-    c = clv_horizon_days
+    way the bundle can price it (``training.truth.renewal_totals``; the run's margin is 1 and
+    no discounting, so the value is the revenue), and the generator's expectation's."""
+    from training.truth import renewal_totals
+
     frame = features.set_index("customer_id").loc[joined["customer_id"]].reset_index()
-    by_id = truth.set_index("customer_id")
-    out = {}
-    for method in ("churn_model", "sbg"):
-        active, value = bundle.renewal_values(  # type: ignore[attr-defined]
-            frame, joined["churn_probability"].to_numpy(float), cutoff, method
-        )
-        ids = frame.loc[active, "customer_id"]
-        actual = float(by_id.loc[ids, f"future_renewal_revenue_{c}d"].sum())
-        out[method] = 100 * (float(value.revenue.sum()) / actual - 1)
-        if method == "churn_model" and f"expected_renewal_revenue_{c}d" in by_id:
-            expected = float(by_id.loc[ids, f"expected_renewal_revenue_{c}d"].sum())
-            out[ORACLE] = 100 * (expected / actual - 1)
+    churn = joined["churn_probability"].to_numpy(float)
+    totals = renewal_totals(bundle, frame, truth, churn, cutoff)  # type: ignore[arg-type]
+    out = {m: 100 * (t["predicted"] / t["actual"] - 1) for m, t in (totals or {}).items()}
+    if totals and np.isfinite(totals["churn_model"]["expected"]):
+        served = totals["churn_model"]
+        out[ORACLE] = 100 * (served["expected"] / served["actual"] - 1)
     return out
 
 

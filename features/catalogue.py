@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.settings import TABLE_NAMES
 from features import attributes, channel, engagement, rfm, subscriptions, windows
 from features.registry import Family
 
@@ -80,9 +81,7 @@ def families(include_optional: bool = True) -> tuple[Family, ...]:
 
 def feature_columns(present: set[str] | None = None) -> list[str]:
     """Feature column names (without ``customer_id``) produced when ``present`` tables exist."""
-    present = (
-        {"transactions", "events", "customers", "subscriptions"} if present is None else present
-    )
+    present = set(TABLE_NAMES) if present is None else present
     return [c for f in FAMILIES if f.available(present) for c in f.columns]
 
 

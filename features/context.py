@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.errors import UserError
-from core.settings import compact_date
+from core.settings import TABLE_NAMES, compact_date
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -120,11 +120,7 @@ class Context:
     @property
     def present(self) -> set[str]:
         """Names of the tables that are available."""
-        names = {"transactions"}
-        for name in ("events", "customers", "subscriptions"):
-            if getattr(self, name) is not None:
-                names.add(name)
-        return names
+        return {name for name in TABLE_NAMES if getattr(self, name) is not None}
 
     def age_days(self, day: ir.DateValue) -> ir.IntegerValue:
         """Whole days from ``day`` to the cutoff day (0 on the cutoff day)."""

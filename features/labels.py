@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.errors import UserError
-from features.context import CutoffLike, as_date, as_day, as_timestamp, exact
+from features.context import CutoffLike, as_date, as_timestamp, exact, subscriptions_at
 from features.engine import IbisTables, to_ibis
 
 if TYPE_CHECKING:
@@ -99,13 +99,10 @@ def labels_expr(tables: IbisTables, cutoff: CutoffLike, horizon_days: int) -> ir
 
 
 def subscribers_on(subscriptions: ir.Table, day: dt.date) -> ir.Table:
-    """The ``customer_id`` of every customer with a subscription row active on ``day``."""
-    import ibis
-
-    s = subscriptions
-    started = as_day(as_timestamp(s.start_date)) <= ibis.date(day)
-    running = s.end_date.isnull() | (as_day(as_timestamp(s.end_date)) > ibis.date(day))
-    return s.filter(started & running).select("customer_id").distinct()
+    """The ``customer_id`` of every customer with a subscription row active on ``day`` (as
+    known at its end: :func:`features.context.subscriptions_at`)."""
+    s = subscriptions_at(subscriptions, day)
+    return s.filter(s.active).select("customer_id").distinct()
 
 
 def _contractual(labels: ir.Table, subscriptions: ir.Table, day: dt.date, h: int) -> ir.Table:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ import pandas as pd
 
 from model.btyd import POSTERIOR_COLUMNS, BTYDModel, btyd_summary
 from model.clv import (
+    DAYS_PER_MONTH,
     RatioInterval,
     clv_from_revenue,
     discount_factors,
@@ -278,12 +279,11 @@ class ModelBundle:
         customer's revenue over the churn horizon (``revenue``), of which the renewals
         expected in it are taken out. The other customers keep their transactional values."""
         clv, low, high, retained = (np.array(v, dtype=float, copy=True) for v in values)
-        active, v = self.renewal_values(features, churn, scoring_date)
+        active, (v, near) = self.renewal_values(
+            features, churn, scoring_date, horizons=(self.clv_horizon_days, self.churn_horizon_days)
+        )
         if not active.any():
             return clv, low, high, retained
-        _, near = self.renewal_values(
-            features, churn, scoring_date, horizon_days=self.churn_horizon_days
-        )
         total = np.asarray(revenue, dtype=float)[active]
         with np.errstate(divide="ignore", invalid="ignore"):
             other = np.where(total > 0, 1.0 - near.revenue / total, 0.0)
@@ -303,10 +303,10 @@ class ModelBundle:
         churn: np.ndarray,
         scoring_date: dt.date | None,
         method: str | None = None,
-        horizon_days: int | None = None,
-    ) -> tuple[np.ndarray, RenewalValue]:
-        """(active subscribers, the value of their renewals ahead over ``horizon_days``,
-        default the CLV horizon):
+        horizons: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, list[RenewalValue]]:
+        """(active subscribers, the value of their renewals ahead over each of ``horizons``,
+        default the CLV horizon alone):
         :func:`model.renewals.renewal_value` with the price per renewal from their monthly
         recurring revenue and the chance of keeping each renewal by ``method`` (default the
         one training chose, ``retention["clv_method"]``):
@@ -317,12 +317,7 @@ class ModelBundle:
         * ``sbg``: the sBG curve of their billing period and cohort given the renewals done
           (rising retention with tenure), the churn model's where no curve was fitted.
         """
-        from model.renewals import (
-            DAYS_PER_MONTH,
-            per_renewal_retention,
-            renewal_value,
-            renewals_within,
-        )
+        from model.renewals import per_renewal_retention, renewal_value, renewals_within
         from model.retention import SubscriptionRetention, subscription_start_year
 
         stored = self.retention or {}
@@ -350,11 +345,13 @@ class ModelBundle:
                 return np.where(np.isfinite(curve), curve, q**j)
 
         price = f["monthly_recurring_revenue"].to_numpy(float) * period / DAYS_PER_MONTH
-        value = renewal_value(
-            price, dtr, period, survival, horizon_days or self.clv_horizon_days,
-            self.monthly_discount_rate, self.gross_margin,
-        )  # fmt: skip
-        return active, value
+        values = [
+            renewal_value(
+                price, dtr, period, survival, days, self.monthly_discount_rate, self.gross_margin
+            )
+            for days in horizons or (self.clv_horizon_days,)
+        ]
+        return active, values
 
     def predict_frame(
         self, features: pd.DataFrame, output: str, scoring_date: dt.date | str | None = None

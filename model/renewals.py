@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DAYS_PER_MONTH = 365.25 / 12
+from model.clv import DAYS_PER_MONTH
+
 LOW, HIGH = 0.1, 0.9
 """Quantiles of the 80% range."""
 

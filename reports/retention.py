@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-DAYS_PER_MONTH = 365.25 / 12
 _FAR_FUTURE = pd.Timestamp("2999-12-31")
 
 
@@ -222,6 +221,7 @@ def _plan_curves(
     spans: pd.DataFrame, firsts: pd.DataFrame, end: pd.Timestamp, max_months: int
 ) -> pd.DataFrame:
     """Kaplan-Meier share still subscribed by month, per first plan (see subscription_cohorts)."""
+    from model.clv import DAYS_PER_MONTH
     from model.sbg import kaplan_meier
 
     running = spans["end"].isna() | (spans["end"] > end)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from core.catalog import OutputCatalog
 from core.settings import SegmentSettings
-from serving.batch import DECIMALS, segment_slug, segment_summary
+from serving.batch import DECIMALS, SUBSCRIPTION_SUMS, segment_slug, segment_summary
 from serving.score import score_columns
 
 # segment lists: the score columns without the per-run ones (the subscription ones where the
@@ -141,7 +141,7 @@ class LatestScores:
         money = [
             "expected_revenue",
             "value_at_risk",
-            *(k for k in ("monthly_recurring_revenue", "mrr_at_risk") if k in rows),
+            *(k for k in SUBSCRIPTION_SUMS if k in rows),
         ]
         return [
             {

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.contract import InputTables
 from model.btyd import BTYDModel
 from model.clv import (
     DAYS_PER_MONTH,
@@ -131,17 +130,23 @@ SUBSCRIPTION_BASELINES = ("sbg", "kaplan_meier")
 of the renewals inside the horizon; for everyone else BG/NBD's chance of no purchase."""
 
 
-def fit_retention(tables: InputTables, cutoff: dt.date) -> SubscriptionRetention | None:
+def fit_retention(
+    subscriptions: pd.DataFrame | None, cutoff: dt.date
+) -> SubscriptionRetention | None:
     """sBG and Kaplan-Meier fitted on the subscription lifetimes known at ``cutoff`` (the
-    history only, as BG/NBD is); None without a subscriptions table."""
-    from features.engine import to_ibis
+    history only, as BG/NBD is); None without a subscriptions table. ``subscriptions``: the
+    contract table (pandas); only it is handed to DuckDB."""
+    from features.engine import default_backend, register_frame
     from features.subscriptions import subscription_lifetimes
 
-    if tables.subscriptions is None:
+    if subscriptions is None:
         return None
-    ibis_tables = to_ibis(tables)
-    life = ibis_tables.con.to_pyarrow(subscription_lifetimes(ibis_tables.subscriptions, cutoff))
-    life = life.to_pandas()
+    con = default_backend()
+    try:
+        table = register_frame(subscriptions, "subscriptions", con)
+        life = con.to_pyarrow(subscription_lifetimes(table, cutoff)).to_pandas()
+    finally:
+        con.disconnect()
     return SubscriptionRetention.fit(
         life["billing_period_days"].to_numpy(float),
         life["start_year"].to_numpy(),

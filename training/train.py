@@ -256,7 +256,7 @@ def train_models(
     step("backtest: fit baselines")
     base = Baselines.fit(fit if cross_fitted else pd.concat([fit, cal], ignore_index=True), h)
     preds = base.predict(test)
-    retention = fit_retention(tables, plan.test_cutoff)
+    retention = fit_retention(tables.subscriptions, plan.test_cutoff)
     if retention is not None:  # subscriptions: sBG and Kaplan-Meier, fitted on the history
         preds["churn"] |= predict_subscription_churn(retention, test, plan.test_cutoff, h)
     for name, p in preds["churn"].items():
@@ -358,7 +358,7 @@ def train_models(
         season_index=production_index,
         interval=interval,
     )
-    retention_at_end = fit_retention(tables, data_end)
+    retention_at_end = fit_retention(tables.subscriptions, data_end)
     if retention_at_end is not None:
         bundle.retention = {"sbg": retention_at_end.to_dict(), "clv_method": "churn_model"}
     bundle.value_cutpoints = _value_cutpoints(bundle, latest, data_end, settings)

@@ -146,6 +146,44 @@ def evaluate_against_truth(
     return pd.DataFrame(rows)
 
 
+RENEWAL_METHODS = ("churn_model", "sbg")
+"""The ways a bundle can price the renewals ahead (``ModelBundle.renewal_values``)."""
+
+
+def renewal_totals(
+    bundle: ModelBundle,
+    frame: pd.DataFrame,
+    truth: pd.DataFrame,
+    churn: np.ndarray,
+    scoring_date: dt.date | None,
+) -> dict[str, dict[str, float]] | None:
+    """Subscriptions (a truth with renewal revenue, a model trained with subscriptions): the
+    active subscribers' renewal revenue over the CLV horizon (margin 1, undiscounted), per way
+    of pricing the renewals ahead (:data:`RENEWAL_METHODS`): ``predicted``, ``actual`` (the
+    simulated one), ``expected`` (the generator's expectation from each customer's latent
+    state, NaN without it) and ``subscribers``; None when there is nothing to compare.
+    ``frame``: the features of the customers whose ``churn`` probabilities are given."""
+    c = bundle.clv_horizon_days
+    actual_col, expected_col = f"future_renewal_revenue_{c}d", f"expected_renewal_revenue_{c}d"
+    if bundle.retention is None or actual_col not in truth.columns:
+        return None
+    plain = dataclasses.replace(bundle, gross_margin=1.0, monthly_discount_rate=0.0)
+    by_id = truth.set_index("customer_id")
+    out = {}
+    for method in RENEWAL_METHODS:
+        active, (value,) = plain.renewal_values(frame, churn, scoring_date, method)
+        ids = frame.loc[active, "customer_id"]
+        out[method] = {
+            "predicted": float(value.revenue.sum()),
+            "actual": float(by_id.loc[ids, actual_col].sum()),
+            "expected": float(by_id.loc[ids, expected_col].sum())
+            if expected_col in by_id
+            else np.nan,
+            "subscribers": float(active.sum()),
+        }
+    return out
+
+
 def _renewal_rows(
     bundle: ModelBundle,
     joined: pd.DataFrame,
@@ -153,33 +191,19 @@ def _renewal_rows(
     churn: np.ndarray,
     scoring_date: dt.date | None,
 ) -> list[dict[str, object]]:
-    """Subscriptions (a truth with renewal revenue, a model trained with subscriptions): the
-    active subscribers' renewal revenue over the CLV horizon (margin 1, undiscounted) by each
-    way of pricing the renewals ahead, as a share of the simulated one; the oracle is the
-    generator's expectation from each customer's latent state."""
-    c = bundle.clv_horizon_days
-    actual_col, expected_col = f"future_renewal_revenue_{c}d", f"expected_renewal_revenue_{c}d"
-    if bundle.retention is None or actual_col not in truth.columns:
-        return []
-    plain = dataclasses.replace(bundle, gross_margin=1.0, monthly_discount_rate=0.0)
-    by_id = truth.set_index("customer_id")
+    """:func:`renewal_totals` as rows of the truth table: each way's total as a share of the
+    simulated one, beside the generator's expectation's."""
+    totals = renewal_totals(bundle, joined, truth, churn, scoring_date)
     rows = []
-    for method in ("churn_model", "sbg"):
-        active, value = plain.renewal_values(joined, churn, scoring_date, method)
-        ids = joined.loc[active, "customer_id"]
-        actual = float(by_id.loc[ids, actual_col].sum())
-        oracle = (
-            100 * float(by_id.loc[ids, expected_col].sum()) / max(actual, 1e-9)
-            if expected_col in by_id
-            else np.nan
-        )
-        served = " (serves)" if method == bundle.retention.get("clv_method") else ""
+    for method, t in (totals or {}).items():
+        actual = max(t["actual"], 1e-9)
+        served = " (serves)" if method == (bundle.retention or {}).get("clv_method") else ""
         rows.append(
             {
-                "measure": f"renewal revenue total pred/actual % ({c}-day, "
-                f"{int(active.sum()):,} subscribers): {method}{served}",
-                "model": float(100 * value.revenue.sum() / max(actual, 1e-9)),
-                "oracle (true latent state)": oracle,
+                "measure": f"renewal revenue total pred/actual % ({bundle.clv_horizon_days}-day, "
+                f"{int(t['subscribers']):,} subscribers): {method}{served}",
+                "model": 100 * t["predicted"] / actual,
+                "oracle (true latent state)": 100 * t["expected"] / actual,
             }
         )
     return rows
