@@ -8,10 +8,13 @@ expressions (the same :func:`~features.build.feature_passes` and
 tables, keeps the SQL, and runs it on DuckDB. Results are the same frame as ``build_features``
 (tested).
 
-Running the SQL text on each call would still cost DuckDB's parser, binder and optimizer (the
-query is ~27k characters: about 60 ms before a row is read). So each thread keeps, per plan, a
-DuckDB connection holding empty tables of the batch's schema and the query ``PREPARE``\\ d over
-them: a batch replaces the tables' rows (``DELETE`` + ``INSERT`` from Arrow) and ``EXECUTE``\\ s
+Running the SQL text on each call would also cost DuckDB's parser (the query is ~27k
+characters). So each thread keeps, per plan, a DuckDB connection holding empty tables of the
+batch's schema and the query ``PREPARE``\ d over them: a batch inserts its rows from Arrow in a
+transaction, ``EXECUTE``\ s and rolls back. DuckDB binds a prepared query that reads tables again
+on every ``EXECUTE`` (by design: duckdb issues 17237, PR 23712), so the live connection plans
+cheaply: no optimizer passes (a batch is a few customers; the results are the same, tested) and
+one thread. Whole numbers come back as BIGINT, so no column needs converting in pandas
 (``bench/bench_realtime.py``). Plans are kept for the last :data:`MAX_PLANS` cutoffs and table
 sets (a service scores mostly "today").
 """
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from features.build import conform_dtypes, feature_table
+from features.build import conform_dtypes, feature_table, frame_specs
 from features.context import CutoffLike, as_date
 from features.engine import IbisTables, contract_arrow
 from features.vocabulary import Vocabulary
@@ -38,7 +41,6 @@ if TYPE_CHECKING:
 MAX_PLANS = 8
 PREFIX = "churnclv_live_"
 TABLES = ("transactions", "events", "customers", "subscriptions")
-BATCH = "churnclv_batch"
 
 
 class CompiledFeatures:
@@ -63,14 +65,13 @@ class CompiledFeatures:
         vocabulary = vocabulary or Vocabulary()
         key = (day, vocabulary, tuple((n, str(a.schema)) for n, a in arrows.items()))
         con = self._prepared(key, arrows, day, vocabulary)
-        for name, arrow in arrows.items():
-            con.execute(f"DELETE FROM {PREFIX}{name}")
-            _from_batch(con, arrow, f"INSERT INTO {PREFIX}{name} SELECT * FROM {BATCH}")
+        con.execute("BEGIN")
         try:
+            for name, arrow in arrows.items():
+                con.from_arrow(arrow).insert_into(PREFIX + name)
             frame = con.execute("EXECUTE features").df()
         finally:
-            for name in arrows:
-                con.execute(f"DELETE FROM {PREFIX}{name}")  # the batch's rows are not kept
+            con.execute("ROLLBACK")  # the batch's rows are not kept
         return conform_dtypes(frame, vocabulary)
 
     def _prepared(
@@ -91,8 +92,11 @@ class CompiledFeatures:
 
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")  # as features.engine.default_backend
+        # a batch is a few customers: planning dominates, and one thread schedules less
+        con.execute(f"SET disabled_optimizers = '{_optimizers(con)}'")
+        con.execute("SET threads = 1")
         for name, arrow in arrows.items():
-            _from_batch(con, arrow, f"CREATE TABLE {PREFIX}{name} AS SELECT * FROM {BATCH} LIMIT 0")
+            con.from_arrow(arrow.schema.empty_table()).create(PREFIX + name)
         con.execute("PREPARE features AS " + self._sql(key, con, set(arrows), day, vocabulary))
         cons[key] = con
         while len(cons) > MAX_PLANS:
@@ -121,13 +125,11 @@ class CompiledFeatures:
         return plan
 
 
-def _from_batch(con: duckdb.DuckDBPyConnection, arrow: pa.Table, sql: str) -> None:
-    """Run ``sql`` with ``arrow`` visible as the table :data:`BATCH` (for that statement only)."""
-    con.register(BATCH, arrow)
-    try:
-        con.execute(sql)
-    finally:
-        con.unregister(BATCH)
+def _optimizers(con: duckdb.DuckDBPyConnection) -> str:
+    """Every optimizer DuckDB has, comma-separated."""
+    return ",".join(
+        name for (name,) in con.execute("SELECT name FROM duckdb_optimizers()").fetchall()
+    )
 
 
 def _compile(
@@ -140,4 +142,10 @@ def _compile(
     backend = ibis.duckdb.from_connection(con)
     tables = IbisTables(con=backend, **{name: backend.table(PREFIX + name) for name in present})
     _, expr = feature_table(tables, day, vocabulary=vocabulary)
-    return str(ibis.to_sql(expr.order_by("customer_id"), dialect="duckdb"))
+    sql = str(ibis.to_sql(expr, dialect="duckdb"))
+    # whole numbers as BIGINT: DuckDB sums them as HUGEINT, which reach pandas as floats, and
+    # casting them back column by column would cost more than the query
+    ints = [s.name for s in frame_specs(present, vocabulary) if s.dtype == "int64"]
+    casts = ", ".join(f'CAST("{name}" AS BIGINT) AS "{name}"' for name in ints)
+    columns = f"* REPLACE ({casts})" if ints else "*"
+    return f"SELECT {columns} FROM ({sql}) ORDER BY customer_id"

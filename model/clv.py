@@ -55,8 +55,10 @@ def season_factor(index: Sequence[float] | None, start: dt.date | None, days: fl
         return 1.0
     if start is None:
         raise ValueError("this model adjusts revenue for the season: pass the scoring date")
-    span = pd.date_range(pd.Timestamp(start) + pd.Timedelta(days=1), periods=max(1, round(days)))
-    return float(np.asarray(index)[np.asarray(span.month) - 1].mean())
+    first = np.datetime64(pd.Timestamp(start).date(), "D") + 1
+    span = first + np.arange(max(1, round(days)))
+    month = span.astype("datetime64[M]").astype(np.int64) % 12  # 0 = January
+    return float(np.asarray(index)[month].mean())
 
 
 def horizon_weights(cumulative: np.ndarray, cumulative_label: np.ndarray) -> np.ndarray:

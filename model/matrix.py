@@ -41,12 +41,14 @@ class FeatureSpec:
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise KeyError(f"feature frame lacks model input column(s): {missing}")
-        # numeric columns in one conversion (per-column conversions dominate a one-row frame)
+        # numeric columns in one conversion, their dtypes read at once (per-column lookups
+        # and conversions dominate a one-row frame)
+        dtypes = frame.dtypes
         plain = [
             c
             for c in self.columns
             if c not in self.categories
-            and (pd.api.types.is_numeric_dtype(frame[c]) or frame[c].dtype == "boolean")
+            and (pd.api.types.is_numeric_dtype(dtypes[c]) or dtypes[c] == "boolean")
         ]
         block = frame[plain].to_numpy(dtype="float64", na_value=np.nan)
         out: dict[str, Any] = dict(zip(plain, block.T, strict=True))

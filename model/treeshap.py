@@ -157,16 +157,18 @@ def feature_values(matrix: pd.DataFrame | np.ndarray, pandas_categorical: list) 
     stored with the model (unknown or missing: NaN), missing values as NaN."""
     if not isinstance(matrix, pd.DataFrame):
         return np.ascontiguousarray(matrix, dtype=np.float64)
-    columns, levels = [], iter(pandas_categorical)
-    for name in matrix.columns:
-        col = matrix[name]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            stored = next(levels, None)  # LightGBM's levels, in the order of the columns
-            codes = (col if stored is None else col.cat.set_categories(stored)).cat.codes.to_numpy()
-            columns.append(np.where(codes < 0, np.nan, codes.astype(np.float64)))
-        else:
-            columns.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
-    return np.ascontiguousarray(np.column_stack(columns)) if columns else np.empty((len(matrix), 0))
+    kinds = [isinstance(d, pd.CategoricalDtype) for d in matrix.dtypes]
+    out = np.empty(matrix.shape, dtype=np.float64)
+    numeric = [i for i, categorical in enumerate(kinds) if not categorical]
+    if numeric:  # in one conversion: per-column ones dominate a one-row matrix
+        out[:, numeric] = matrix.iloc[:, numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+    levels = iter(pandas_categorical)
+    for i in (i for i, categorical in enumerate(kinds) if categorical):
+        col = matrix.iloc[:, i]
+        stored = next(levels, None)  # LightGBM's levels, in the order of the columns
+        codes = (col if stored is None else col.cat.set_categories(stored)).cat.codes.to_numpy()
+        out[:, i] = np.where(codes < 0, np.nan, codes.astype(np.float64))
+    return out
 
 
 def _flatten(trees: list[dict]) -> _Forest:

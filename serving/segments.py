@@ -33,25 +33,22 @@ def assign_value_tier(clv: np.ndarray, cutpoints: dict[str, float]) -> np.ndarra
     return out
 
 
-def segment_lookup(segments: SegmentSettings) -> pd.DataFrame:
-    """The grid as a table: risk, value, segment, action."""
-    return pd.DataFrame(
-        [
-            {"risk_tier": c.risk, "value_tier": c.value, "segment": c.name, "action": c.action}
-            for c in segments.cells
-        ]
-    )
-
-
 def assign_segments(risk: np.ndarray, value: np.ndarray, segments: SegmentSettings) -> pd.DataFrame:
     """Segment name and recommended action for each (risk tier, value tier) pair."""
-    keys = pd.DataFrame({"risk_tier": risk, "value_tier": value})
-    out = keys.merge(segment_lookup(segments), on=["risk_tier", "value_tier"], how="left")
-    if out["segment"].isna().any():
-        bad = out.loc[out["segment"].isna(), ["risk_tier", "value_tier"]].drop_duplicates()
+    cell = {(c.risk, c.value): i for i, c in enumerate(segments.cells)}
+    risk_codes, risks = pd.factorize(np.asarray(risk, dtype=object))
+    value_codes, values = pd.factorize(np.asarray(value, dtype=object))
+    grid = np.array([[cell.get((r, v), -1) for v in values] for r in risks], dtype=int)
+    at = grid[risk_codes, value_codes] if len(risk_codes) else np.empty(0, dtype=int)
+    if (at < 0).any():
+        bad = dict.fromkeys(
+            zip(risks[risk_codes[at < 0]], values[value_codes[at < 0]], strict=True)
+        )
         raise ValueError(
             "segment grid has no cell for "
-            + ", ".join(f"({r}, {v})" for r, v in bad.itertuples(index=False))
+            + ", ".join(f"({r}, {v})" for r, v in bad)
             + ": the bundle's value tiers and the settings' segments disagree"
         )
-    return out[["segment", "action"]]
+    names = np.array([c.name for c in segments.cells], dtype=object)
+    actions = np.array([c.action for c in segments.cells], dtype=object)
+    return pd.DataFrame({"segment": names[at], "action": actions[at]})
