@@ -196,7 +196,8 @@ class ModelBundle:
         dominates a one-customer call."""
         from model.treeshap import feature_values
 
-        return feature_values(matrix, self.boosters["churn"].pandas_categorical or [])
+        booster = next(iter(self.boosters.values()))
+        return feature_values(matrix, booster.pandas_categorical or [])
 
     def predict(
         self,
