@@ -399,25 +399,38 @@ def _value_words(value: object) -> str:
     return words(value)
 
 
+_PHRASE_CACHE: dict[tuple, dict] = {}
+PHRASE_CACHE_SIZE = 20_000
+"""Phrases kept per feature, currency and horizon (then the feature's are dropped)."""
+
+
 def phrases(
     feature: str, values: pd.Series, frame: pd.DataFrame, context: ReasonContext | None = None
 ) -> pd.Series:
     """Readable phrases for one feature's known values (rows of ``frame`` give related
-    columns); a missing value gives an empty text (it is never a reason)."""
+    columns); a missing value gives an empty text (it is never a reason).
+
+    A phrase that depends on the value alone is made once per distinct value and kept (counts
+    and days repeat a lot, across calls too: a one-customer call would otherwise spend more
+    on the pandas text operations than on scoring)."""
     ctx = context or ReasonContext()
-    present = values.notna()
-    out = pd.Series("", index=values.index, dtype=object)
-    if not present.any():
-        return out
-    r, known = reading(feature), values[present]
-    if not r.reads_frame:  # one phrase per distinct value (counts and days repeat a lot)
-        codes, distinct = pd.factorize(known)
-        if len(distinct) * 2 <= len(known):
-            made = r.phrase(pd.Series(distinct, dtype=known.dtype), None, ctx).to_numpy()
-            out[present] = made[codes]
-            return out
-    out[present] = r.phrase(known, frame, ctx).to_numpy()
-    return out
+    present = values.notna().to_numpy()
+    out = np.full(len(values), "", dtype=object)
+    if present.any():
+        r, known = reading(feature), values[present]
+        if r.reads_frame:
+            out[present] = r.phrase(known, frame, ctx).to_numpy()
+        else:
+            codes, distinct = pd.factorize(known)
+            kept = _PHRASE_CACHE.setdefault((feature, ctx.currency, ctx.horizon_days), {})
+            new = [v for v in distinct if v not in kept]
+            if new:
+                if len(kept) + len(new) > PHRASE_CACHE_SIZE:
+                    kept.clear()
+                made = r.phrase(pd.Series(new, dtype=known.dtype), None, ctx).to_numpy()
+                kept.update(zip(new, made, strict=True))
+            out[present] = np.array([kept[v] for v in distinct], dtype=object)[codes]
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _readable(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import bentoml
+from bentoml.exceptions import ServiceUnavailable
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -25,20 +26,16 @@ from pydantic import ConfigDict, Field
 from features.compiled import CompiledFeatures
 from serving.api_models import MAX_CUSTOMERS_PER_CALL, CustomerId, CustomerIn
 from serving.batch import segment_slug
+from serving.batching import Batcher, Busy
 from serving.follow import ServedModels
 from serving.http import ApiGuard, error_payload, install_request_timeout_fix, validation_detail
 from serving.openapi import api_document, openapi30
 
 STATIC = Path(__file__).with_name("static")
-# adaptive batching of POST /score; a call that would wait longer than the latency bound is
-# shed with a 503 (with Retry-After, serving.http): the documented queue is "10 s of scoring
-# work". Measured with bench/bench_service.py at 32 connections: bounds of 50-300 ms shed
-# lookups and 500 ms shed 84% of single-customer /score calls; 2000 ms still shed most calls
-# of a few customers' full histories at 8 connections, hence 10 s.
-# The size counts customers: >= MAX_CUSTOMERS_PER_CALL so no call is split; 5000 scored more
-# customers/s than 1000 when /score was overloaded (larger batches share the feature build).
 logger = logging.getLogger("churnclv.service")
-BATCH_MAX_LATENCY_MS = 10_000
+# POST /score calls are merged into runs of at most this many customers (serving.batching):
+# >= MAX_CUSTOMERS_PER_CALL so no call is split; 5000 scored more customers/s than 1000 when
+# /score was overloaded (larger batches share the feature build).
 BATCH_MAX_SIZE = 5000
 
 web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -106,12 +103,20 @@ class ChurnCLV:
         self._openapi: dict | None = None
         self.features = CompiledFeatures()  # the feature SQL compiled once per cutoff day
         self._score_history([_warmup_customer()])  # load the feature engine before traffic
+        self.batcher = Batcher(self._score_history, BATCH_MAX_SIZE)
         # Garbage collection under load (bench/bench_service.py): BentoML's timeout middleware
         # kept each request's context alive for the whole traffic timeout, so full collections
         # walked ~800k objects (200-400 ms pauses); the fix releases them when the response
         # starts. Freezing takes what was loaded above (libraries, scores) out of every
         # collection.
         install_request_timeout_fix()
+        if self.settings.serving.reload_interval_s:
+            # the follower's first check imports MLflow's client: done here, so that its
+            # objects are frozen below instead of lengthening every full collection under
+            # load (70 ms pauses in bench/bench_service.py)
+            from serving.follow import champion_versions
+
+            champion_versions(self.settings.mlflow_tracking_uri)
         gc.freeze()
         if self.settings.serving.reload_interval_s:
             threading.Thread(target=self._follow, name="churnclv-follow", daemon=True).start()
@@ -186,20 +191,18 @@ class ChurnCLV:
         body = self.latest.lookup_json(customer_ids)
         return Response(body, media_type="application/json")
 
-    @bentoml.api(
-        batchable=True,
-        max_batch_size=BATCH_MAX_SIZE,
-        max_latency_ms=BATCH_MAX_LATENCY_MS,
-        input_spec=ScoreRequest,
-    )
-    def score(
+    @bentoml.api(input_spec=ScoreRequest)
+    async def score(
         self,
         customers: Annotated[
             list[CustomerIn], Field(min_length=1, max_length=MAX_CUSTOMERS_PER_CALL)
         ],
     ) -> list[dict]:
         """Score customers from their raw history, with the batch run's feature code."""
-        return self._score_history(customers)
+        try:
+            return await self.batcher.submit(customers)
+        except Busy as exc:
+            raise ServiceUnavailable(str(exc)) from None
 
     def _score_history(self, customers: list[CustomerIn]) -> list[dict]:
         from features.subscriptions import uses_subscriptions
@@ -216,7 +219,7 @@ class ChurnCLV:
 
         def score_group(idx: Sequence[int]) -> list[dict]:
             as_of = customers[idx[0]].as_of or today
-            # adaptive batching merges concurrent requests into one call, and one request may
+            # the batcher merges concurrent requests into one call, and one request may
             # repeat an id: each entry gets its own internal id so that histories of different
             # entries are never pooled into one customer (scores do not depend on the id)
             part = [customers[i].model_copy(update={"customer_id": f"#{i}"}) for i in idx]
