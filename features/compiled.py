@@ -10,13 +10,13 @@ tables, keeps the SQL, and runs it on DuckDB. Results are the same frame as ``bu
 
 Running the SQL text on each call would also cost DuckDB's parser (the query is ~27k
 characters). So each thread keeps, per plan, a DuckDB connection holding empty tables of the
-batch's schema and the query ``PREPARE``\ d over them: a batch inserts its rows from Arrow in a
-transaction, ``EXECUTE``\ s and rolls back. DuckDB binds a prepared query that reads tables again
-on every ``EXECUTE`` (by design: duckdb issues 17237, PR 23712), so the live connection plans
-cheaply: no optimizer passes (a batch is a few customers; the results are the same, tested) and
-one thread. Whole numbers come back as BIGINT, so no column needs converting in pandas
-(``bench/bench_realtime.py``). Plans are kept for the last :data:`MAX_PLANS` cutoffs and table
-sets (a service scores mostly "today").
+batch's schema and the query prepared over them: a batch inserts its rows from Arrow in a
+transaction, executes the query and rolls back. DuckDB binds a prepared query that reads
+tables again on every execution (by design: duckdb issue 17237, PR 23712), so the live
+connection plans cheaply: no optimizer passes (a batch is a few customers; the results are the
+same, tested) and one thread. Whole numbers come back as BIGINT, so no column needs converting
+in pandas (``bench/bench_realtime.py``). Plans are kept for the last :data:`MAX_PLANS` cutoffs
+and table sets (a service scores mostly "today").
 """
 
 from __future__ import annotations

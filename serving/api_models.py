@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 import pandas as pd
 from pydantic import (
@@ -24,7 +24,9 @@ from pydantic import (
     PlainValidator,
     WithJsonSchema,
     model_validator,
+    with_config,
 )
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from core.settings import EARLIEST_DATE
 from features.contract import MAX_ABS_VALUE, non_numeric, out_of_range
@@ -98,28 +100,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/Infinity are refused
 
 
-class TransactionIn(_Strict):
+_ROW_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
+# Transactions and events are typed dicts, not models: a call of 100 customers holds thousands
+# of rows, and building a model object per row cost more than scoring them (bench_service.py).
+
+
+@with_config(_ROW_CONFIG)
+class TransactionIn(TypedDict):
     """One purchase, or a refund (a negative amount, netted against spend as the file loader
     does); the same rules as a row of the transactions file."""
 
     timestamp: dt.datetime
-    amount: Annotated[float, _loader_number("amount")] = Field(
-        description="Net value: positive for an order, negative for a refund, 0 for a free "
-        "order; a JSON number within +-1e9."
-    )
-    order_id: str | None = None
-    quantity: Annotated[float | None, _loader_number("quantity")] = None
-    channel: str | None = None
-    category: str | None = None
+    amount: Annotated[
+        float,
+        _loader_number("amount"),
+        Field(
+            description="Net value: positive for an order, negative for a refund, 0 for a free "
+            "order; a JSON number within +-1e9."
+        ),
+    ]
+    order_id: NotRequired[str | None]
+    quantity: NotRequired[Annotated[float | None, _loader_number("quantity")]]
+    channel: NotRequired[str | None]
+    category: NotRequired[str | None]
 
 
-class EventIn(_Strict):
+@with_config(_ROW_CONFIG)
+class EventIn(TypedDict):
     """One engagement event (visit, email_open, email_click, support_ticket, app_session, ...)."""
 
     timestamp: dt.datetime
     event_type: Annotated[str, Field(min_length=1, max_length=50)]
-    channel: str | None = None
-    value: Annotated[float | None, _loader_number("value")] = None
+    channel: NotRequired[str | None]
+    value: NotRequired[Annotated[float | None, _loader_number("value")]]
 
 
 class SubscriptionIn(_Strict):
@@ -215,19 +228,17 @@ class CustomerIn(_Strict):
         end = dt.datetime.combine(self.as_of or dt.datetime.now(dt.UTC).date(), dt.time.max)
         for kind, rows in (("transactions", self.transactions), ("events", self.events)):
             for i, row in enumerate(rows):
-                ts = (
-                    row.timestamp.astimezone(dt.UTC).replace(tzinfo=None)
-                    if row.timestamp.tzinfo
-                    else row.timestamp
-                )
+                ts = row["timestamp"]
+                if ts.tzinfo:
+                    ts = ts.astimezone(dt.UTC).replace(tzinfo=None)
                 if ts < earliest:
                     raise ValueError(
-                        f"{kind}[{i}].timestamp {row.timestamp.isoformat()} is before "
+                        f"{kind}[{i}].timestamp {row['timestamp'].isoformat()} is before "
                         f"{EARLIEST_DATE.isoformat()}"
                     )
                 if ts > end:
                     raise ValueError(
-                        f"{kind}[{i}].timestamp {row.timestamp.isoformat()} is after the scoring date {end.date()}"
+                        f"{kind}[{i}].timestamp {row['timestamp'].isoformat()} is after the scoring date {end.date()}"
                     )
         return self
 
@@ -255,11 +266,9 @@ def tables_from_customers(  # noqa: ANN201 - features.contract.InputTables
                 out[col] = out[col].astype(dtype)
         return out
 
-    tx = [
-        {"customer_id": c.customer_id, **t.model_dump()} for c in customers for t in c.transactions
-    ]
+    tx = [{"customer_id": c.customer_id, **t} for c in customers for t in c.transactions]
     ev = [
-        {"customer_id": c.customer_id, **e.model_dump(), "event_type": e.event_type.lower()}
+        {"customer_id": c.customer_id, **e, "event_type": e["event_type"].lower()}
         for c in customers
         for e in c.events
     ]
