@@ -152,7 +152,7 @@ def contract_arrow(frame: Any, name: str) -> pa.Table:
         field = arrow.schema.field(col)
         if pa.types.is_null(field.type):  # an own attribute with no value: text
             known = CONTRACT[name].get(col)
-            field = pa.field(col, _arrow_type(known[1]) if known else pa.string())
+            field = pa.field(col, arrow_type(known[1]) if known else pa.string())
         fields.append(field)
     return arrow.cast(pa.schema(fields))
 
@@ -174,7 +174,8 @@ def register_arrow(arrow: pa.Table, name: str, con: BaseBackend) -> ir.Table:
     return ibis.memtable(arrow)
 
 
-def _arrow_type(dtype: str) -> Any:
+def arrow_type(dtype: str) -> Any:
+    """The Arrow type of a contract dtype."""
     import pyarrow as pa
 
     return {

@@ -250,21 +250,19 @@ def tables_from_customers(  # noqa: ANN201 - features.contract.InputTables
 
     ``subscriptions``: give a subscriptions table even when no customer sent a subscription
     (the model reads subscription features: they are then those of a customer without one)."""
+    import pyarrow as pa
+
     from features.contract import CONTRACT, InputTables
+    from features.engine import arrow_type
 
     def frame(rows: list[dict], table: str, own: tuple[str, ...] = ()) -> pd.DataFrame:
+        """The rows as a contract frame, through Arrow: an aware timestamp becomes UTC, a naive
+        one is taken as UTC, as the file loader does (and faster than pandas' own parsing)."""
         spec = CONTRACT[table]
-        out = pd.DataFrame(rows, columns=[*spec, *own])
-        for col in own:
-            out[col] = out[col].astype("str")
-        for col, (_req, dtype, _m) in spec.items():
-            if dtype.startswith("datetime"):
-                out[col] = (
-                    pd.to_datetime(out[col], utc=True).dt.tz_localize(None).astype("datetime64[us]")
-                )
-            else:
-                out[col] = out[col].astype(dtype)
-        return out
+        schema = pa.schema(
+            [(c, arrow_type(spec[c][1])) for c in spec] + [(c, pa.string()) for c in own]
+        )
+        return pa.Table.from_pylist(rows, schema=schema).to_pandas(types_mapper=_pandas_types().get)
 
     tx = [{"customer_id": c.customer_id, **t} for c in customers for t in c.transactions]
     ev = [
@@ -292,7 +290,9 @@ def tables_from_customers(  # noqa: ANN201 - features.contract.InputTables
     # the request models hold every rule, and tests/serving/test_api_models.py checks that
     # what this builds passes the schemas.
     subs = [
-        {"customer_id": c.customer_id, **r.model_dump()} for c in customers for r in c.subscriptions
+        {"customer_id": c.customer_id, **_with_datetimes(r.model_dump())}
+        for c in customers
+        for r in c.subscriptions
     ]
     return InputTables(
         frame(tx, "transactions"),
@@ -300,6 +300,19 @@ def tables_from_customers(  # noqa: ANN201 - features.contract.InputTables
         frame(cust, "customers", own),
         frame(subs, "subscriptions") if subs or subscriptions else None,
     )
+
+
+def _pandas_types() -> dict:
+    import pyarrow as pa
+
+    return {pa.bool_(): pd.BooleanDtype()}  # a flag column with gaps stays a flag
+
+
+def _with_datetimes(row: dict) -> dict:
+    """Dates of a row as midnight datetimes (the contract's timestamp type)."""
+    return {
+        k: dt.datetime.combine(v, dt.time()) if type(v) is dt.date else v for k, v in row.items()
+    }
 
 
 def _as_text(value: object) -> str | None:
