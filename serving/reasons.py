@@ -424,9 +424,10 @@ def phrases(
             codes, distinct = pd.factorize(known)
             kept = _PHRASE_CACHE.setdefault((feature, ctx.currency, ctx.horizon_days), {})
             new = [v for v in distinct if v not in kept]
+            if len(kept) + len(new) > PHRASE_CACHE_SIZE:  # start again with these values
+                kept.clear()
+                new = list(distinct)
             if new:
-                if len(kept) + len(new) > PHRASE_CACHE_SIZE:
-                    kept.clear()
                 made = r.phrase(pd.Series(new, dtype=known.dtype), None, ctx).to_numpy()
                 kept.update(zip(new, made, strict=True))
             out[present] = np.array([kept[v] for v in distinct], dtype=object)[codes]

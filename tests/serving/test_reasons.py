@@ -213,3 +213,24 @@ def test_one_reason_per_topic() -> None:
             "support satisfaction 2.0 out of 5",
         ]
     ]
+
+
+def test_phrases_kept_across_calls_are_the_phrases_made_afresh(monkeypatch) -> None:  # noqa: ANN001
+    """Phrases of a value alone are kept between calls (a small store here, so it fills up
+    and starts again): every call gives what a fresh computation gives."""
+    import serving.reasons as reasons
+
+    def fresh(values: pd.Series) -> list[str]:
+        monkeypatch.setattr(reasons, "_PHRASE_CACHE", {})
+        return list(phrases("recency_days", values, pd.DataFrame()))
+
+    calls = [
+        pd.Series([3.0, 40.0, 3.0, np.nan]),
+        pd.Series([40.0, 7.0, 8.0, 9.0, 10.0]),  # more than the store holds with the first
+        pd.Series([3.0, 1.0]),
+    ]
+    expected = [fresh(v) for v in calls]
+    monkeypatch.setattr(reasons, "_PHRASE_CACHE", {})
+    monkeypatch.setattr(reasons, "PHRASE_CACHE_SIZE", 4)
+    assert [list(phrases("recency_days", v, pd.DataFrame())) for v in calls] == expected
+    assert expected[0][3] == ""  # a missing value is no phrase
