@@ -144,6 +144,7 @@ class DuckDBEngine:
         holdout_percent: float,
         progress: Progress,
     ) -> ScoreRun:
+        from core.prefetch import prefetched
         from features.build import build_feature_chunks
         from features.drift import count_bins, drift_from_counts
         from features.rfm import has_paid_purchase
@@ -164,8 +165,10 @@ class DuckDBEngine:
                 progress.update(task, description=f"scoring customers: {step}", total=total,
                                 completed=done)  # fmt: skip
 
+            # the next range's features are built (in DuckDB, outside Python's lock) while
+            # this one is scored; the progress bar counts ranges built
             chunks = build_feature_chunks(tables, cutoff, self.chunk_customers, vocabulary, report)
-            for feats in chunks:
+            for feats in prefetched(chunks):
                 scores = score_customers(
                     feats,
                     models.bundle,
