@@ -115,13 +115,40 @@ class BGNBD:
     def expected_purchases(self, horizon_days: float, x, t_x, T) -> np.ndarray:  # noqa: ANN001
         """E[number of purchases in (T, T + horizon] | history]."""
         x, t_x, T = _as_arrays(x, t_x, T)
-        t = float(horizon_days)
+        return self._expected(float(horizon_days), x, T, self._correction(x, t_x, T), None)
+
+    def expected_purchases_by(self, horizons, x, t_x, T) -> np.ndarray:  # noqa: ANN001
+        """:meth:`expected_purchases` for each of ``horizons``, (customers, horizons): the same
+        numbers, faster for many customers and horizons (scoring asks for each month of the CLV
+        horizon). The hypergeometric term depends on x and T alone, so it is evaluated once
+        per distinct (x, T), about a fifth of a scoring range's customers, and the alive
+        correction once for every horizon."""
+        x, t_x, T = _as_arrays(x, t_x, T)
+        pairs, at = np.unique(x + 1j * T, return_inverse=True)  # distinct (x, T)
+        distinct = (pairs.real, pairs.imag, at.reshape(-1))
+        correction = self._correction(x, t_x, T)
+        out = np.empty((len(x), len(horizons)))
+        for k, horizon in enumerate(horizons):
+            out[:, k] = self._expected(float(horizon), x, T, correction, distinct)
+        return out
+
+    def _expected(
+        self,
+        t: float,
+        x: np.ndarray,
+        T: np.ndarray,
+        correction: np.ndarray,
+        distinct: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> np.ndarray:
+        """Expected purchases in (T, T + t]; ``distinct``: the distinct (x, T) and each
+        customer's position among them, to evaluate the hypergeometric term once per pair."""
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        z = t / (alpha + T + t)
-        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
+        hx, hT, at = distinct if distinct is not None else (x, T, None)
+        hyp = special.hyp2f1(r + hx, b + hx, a + b + hx - 1, t / (alpha + hT + t))
+        hyp = hyp if at is None else hyp[at]
         ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
         numer = (a + b + x - 1) / (a - 1) * (1.0 - ratio * hyp)
-        out = numer / (1.0 + self._correction(x, t_x, T))
+        out = numer / (1.0 + correction)
         return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0), 0.0, None)
 
 
@@ -237,9 +264,7 @@ class BTYDModel:
     def cumulative_purchases(self, frame, days) -> np.ndarray:  # noqa: ANN001
         """Expected purchase days in (cutoff, cutoff + d] for each d of ``days``: (customers, days)."""
         x, t_x, T, _ = btyd_summary(frame)
-        return np.stack(
-            [self.purchases.expected_purchases(float(d), x, t_x, T) for d in days], axis=1
-        ).reshape(len(x), len(days))
+        return self.purchases.expected_purchases_by([float(d) for d in days], x, t_x, T)
 
     def posteriors(self, frame, horizon_days: int):  # noqa: ANN001, ANN201
         """The :data:`POSTERIOR_COLUMNS` for every row of ``frame`` (a DataFrame, same index)."""

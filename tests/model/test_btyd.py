@@ -165,3 +165,19 @@ def test_too_few_customers_is_a_clear_error() -> None:
         BGNBD.fit([1, 2], [3, 4], [5, 6])
     with pytest.raises(ValueError, match="t_x <= T"):
         TRUE.p_alive([1], [10], [5])
+
+
+def test_expected_purchases_for_many_horizons_are_those_of_one_horizon_at_a_time() -> None:
+    """expected_purchases_by (scoring: every month of the CLV horizon) evaluates the
+    hypergeometric term once per distinct (x, T): exactly the numbers of one call per horizon,
+    repeated histories and brand-new customers (x = T = 0) included."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 6, 400).astype(float)
+    T = rng.integers(0, 400, 400).astype(float)
+    t_x = np.where(x > 0, np.floor(T * rng.uniform(0, 1, 400)), 0.0)
+    x[:50], t_x[:50], T[:50] = 0.0, 0.0, 0.0
+    horizons = [30.4375 * k for k in range(1, 13)] + [90.0]
+    together = TRUE.expected_purchases_by(horizons, x, t_x, T)
+    alone = np.stack([TRUE.expected_purchases(h, x, t_x, T) for h in horizons], axis=1)
+    assert together.shape == (400, 13)
+    np.testing.assert_array_equal(together, alone)
