@@ -147,19 +147,27 @@ class Batcher:
                 results = self._run(items)
             except Exception as exc:  # noqa: BLE001 - every call of this run gets the error
                 for call in calls:
-                    call.loop.call_soon_threadsafe(_settle, call.future, None, exc)
+                    _hand_back(call, None, exc)
             else:
                 at = 0
                 for call in calls:
-                    part = results[at : at + len(call.items)]
+                    _hand_back(call, results[at : at + len(call.items)], None)
                     at += len(call.items)
-                    call.loop.call_soon_threadsafe(_settle, call.future, part, None)
             end = time.monotonic()
             per_item = (end - start) / max(1, len(items))
             with self._cond:
                 self._last_calls, self._last_end = len(calls), end
                 spi = self._seconds_per_item
                 self._seconds_per_item = per_item if spi is None else 0.8 * spi + 0.2 * per_item
+
+
+def _hand_back(call: _Call, result: Any, error: BaseException | None) -> None:
+    """Give a call its results on its event loop; a loop already closed (the server stopping)
+    is skipped, so the batcher's thread never dies with it."""
+    try:
+        call.loop.call_soon_threadsafe(_settle, call.future, result, error)
+    except RuntimeError:
+        logger.warning("a call's event loop was closed before its results were ready")
 
 
 def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:

@@ -177,6 +177,28 @@ def test_a_caller_that_goes_away_does_not_stop_the_batcher() -> None:
         await asyncio.sleep(0.01)
         gone.cancel()
         await asyncio.sleep(0.1)
-        return await batcher.submit(["next"])
+        return await asyncio.wait_for(batcher.submit(["next"]), 5)
 
     assert asyncio.run(main()) == ["scored next"]
+
+
+def test_a_caller_whose_event_loop_closed_does_not_stop_the_batcher() -> None:
+    release = threading.Event()
+
+    def run(items: list) -> list:
+        release.wait(5)
+        return items
+
+    batcher = Batcher(run, max_items=100)
+
+    async def leave() -> None:
+        asyncio.get_running_loop().create_task(batcher.submit(["left"]))
+        await asyncio.sleep(0.05)  # the run is under way when this loop closes
+
+    asyncio.run(leave())
+    release.set()
+
+    async def after() -> list:
+        return await asyncio.wait_for(batcher.submit(["next"]), 5)
+
+    assert asyncio.run(after()) == ["next"]
