@@ -168,26 +168,31 @@ class DuckDBEngine:
             # the next range's features are built (in DuckDB, outside Python's lock) while
             # this one is scored; the progress bar counts ranges built
             chunks = build_feature_chunks(tables, cutoff, self.chunk_customers, vocabulary, report)
-            for feats in prefetched(chunks):
-                scores = score_customers(
-                    feats,
-                    models.bundle,
-                    settings.segments,
-                    scoring_date=cutoff,
-                    model_versions=models.versions,
-                    currency=settings.currency,
-                )
-                scores = mark_control_group(scores, campaign, holdout_percent)
-                buyers = feats[has_paid_purchase(feats)]  # the models' population, for drift
-                for col, counts in count_bins(buyers, reference).items():
-                    bins[col] = bins[col] + counts if col in bins else counts
-                seen["buyers"] += len(buyers)
-                seen["control"] += int(scores["control"].sum())
-                seen["columns"] |= set(feats.columns)
-                yield scores
+            with contextlib.closing(prefetched(chunks)) as ahead:  # stopped with scored()
+                for feats in ahead:
+                    scores = score_customers(
+                        feats,
+                        models.bundle,
+                        settings.segments,
+                        scoring_date=cutoff,
+                        model_versions=models.versions,
+                        currency=settings.currency,
+                    )
+                    scores = mark_control_group(scores, campaign, holdout_percent)
+                    buyers = feats[has_paid_purchase(feats)]  # the models' population, for drift
+                    for col, counts in count_bins(buyers, reference).items():
+                        bins[col] = bins[col] + counts if col in bins else counts
+                    seen["buyers"] += len(buyers)
+                    seen["control"] += int(scores["control"].sum())
+                    seen["columns"] |= set(feats.columns)
+                    yield scores
 
         # the lists are sorted on this connection: one memory limit for the whole run
-        paths = write_outputs(scored(), catalog, _total_error(models), self.con.con)
+        ranges = scored()
+        try:
+            paths = write_outputs(ranges, catalog, _total_error(models), self.con.con)
+        finally:  # on an error too: the range prefetch stops before anything else uses the
+            ranges.close()  # connection or closes it
         compared = {c: r for c, r in reference.items() if c in seen["columns"]}
         return ScoreRun(
             paths=paths,
