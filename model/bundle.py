@@ -142,10 +142,10 @@ class ModelBundle:
 
     _explainer: Any = field(default=None, init=False, repr=False, compare=False)
 
-    def churn_contributions(self, matrix: pd.DataFrame) -> np.ndarray:
-        """TreeSHAP values of the churn model's LightGBM for a model matrix: one column per
-        input, then the bias, equal to ``predict(matrix, pred_contrib=True)`` and many times
-        faster (:mod:`model.treeshap`)."""
+    def churn_contributions(self, matrix: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """TreeSHAP values of the churn model's LightGBM for a model matrix (or its
+        :meth:`model_rows`): one column per input, then the bias, equal to
+        ``predict(matrix, pred_contrib=True)`` and many times faster (:mod:`model.treeshap`)."""
         explainer = self.explainer()
         if explainer is None:  # trees beyond model.treeshap's limits: LightGBM's own TreeSHAP
             return self.boosters["churn"].predict(matrix, pred_contrib=True)
@@ -189,11 +189,16 @@ class ModelBundle:
             ]
         )
 
-    def _rows(self, matrix: pd.DataFrame) -> np.ndarray:
+    @property
+    def uses_lightgbm(self) -> bool:
+        """Whether a LightGBM model takes part in the churn or the revenue head."""
+        return self.churn_head.lightgbm or self.revenue_head.lightgbm
+
+    def model_rows(self, matrix: pd.DataFrame) -> np.ndarray:
         """The float rows LightGBM makes of a model matrix (:func:`model.treeshap.feature_values`),
-        for every booster of the bundle (all are fitted on one spec's matrix): predicting from
-        them gives the same numbers without LightGBM's per-call pandas conversion, which
-        dominates a one-customer call."""
+        for every booster of the bundle (all are fitted on one spec's matrix): predicting and
+        explaining from them gives the same numbers without LightGBM's per-call pandas
+        conversion, which dominates a one-customer call. Needs :attr:`uses_lightgbm`."""
         from model.treeshap import feature_values
 
         booster = next(iter(self.boosters.values()))
@@ -204,13 +209,15 @@ class ModelBundle:
         features: pd.DataFrame,
         scoring_date: dt.date | None = None,
         matrix: pd.DataFrame | None = None,
+        rows: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """:data:`PREDICTION_COLUMNS` and ``label_revenue`` for every row of ``features``.
 
         ``churn_probability``: P(no purchase in the churn horizon); ``expected_revenue``: net
         revenue over the churn horizon; ``clv`` and its interval over the CLV horizon (see
         :mod:`model.clv`); ``value_if_retained``: the value over the CLV horizon if the
-        customer stays (:func:`model.clv.value_if_retained`). ``matrix``: the model input when the caller already has it.
+        customer stays (:func:`model.clv.value_if_retained`). ``matrix``: the model input when the caller already has it;
+        ``rows``: its :meth:`model_rows`, likewise.
         """
         X = self.matrix(features) if matrix is None else matrix
         L, h = self.label_horizon_days, self.churn_horizon_days
@@ -219,7 +226,8 @@ class ModelBundle:
         cum = self.btyd.cumulative_purchases(features, days)
         at = {float(d): cum[:, i] for i, d in enumerate(days)}
         silent = X["btyd_p_silent"].to_numpy(dtype=float)
-        rows = self._rows(X) if self.churn_head.lightgbm or self.revenue_head.lightgbm else None
+        if rows is None and self.uses_lightgbm:
+            rows = self.model_rows(X)
         lgb_churn = (
             self.boosters["churn"].predict(rows, raw_score=True)
             if self.churn_head.lightgbm

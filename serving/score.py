@@ -91,7 +91,8 @@ def score_customers(
     versions = model_versions or {}
     frame = bundle.model_frame(features)  # features + the BTYD posteriors the models use
     matrix = bundle.spec.matrix(frame)
-    pred = bundle.predict(features, scoring_date, matrix=matrix)
+    rows = bundle.model_rows(matrix) if bundle.uses_lightgbm else None  # for models and reasons
+    pred = bundle.predict(features, scoring_date, matrix=matrix, rows=rows)
     # customers without a paid purchase yet (signup, events or $0 orders only) get a row in
     # their own segment with no churn probability or value: nothing to estimate them from
     newcomer = ~has_paid_purchase(features)
@@ -107,7 +108,7 @@ def score_customers(
         )
         safe = risk == lowest_risk_tier(segments)  # explained by what keeps them safe
         if bundle.churn_head.lightgbm:  # LightGBM takes part in the churn score: its TreeSHAP
-            contrib = bundle.churn_contributions(matrix)
+            contrib = bundle.churn_contributions(rows)
             columns = bundle.spec.columns
         else:  # BG/NBD alone serves: what moves its score (see BTYDModel.churn_contributions)
             contrib = bundle.btyd.churn_contributions(features, bundle.label_horizon_days)
