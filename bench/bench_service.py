@@ -16,7 +16,7 @@ Targets: 0 errors, >= 500 requests/s single-customer, p99 < 100 ms, >= 20,000 cu
 Then POST /score (raw histories scored on the spot, issue #15) at ``--score-connections`` (8):
 bodies are real customers of the world's data with their whole history as of the data end, one
 customer per call, then ``--batch`` per call. Reference, measured in the same run: what the
-service does for such a call without HTTP (``tables_from_customers``, the compiled feature query,
+service does for such a call without HTTP (``arrow_from_customers``, the compiled feature query,
 ``score_customers``) in this process, one call at a time. Targets: p99 < 50 ms single-customer,
 >= 2,000 customers/s with 100-customer calls.
 """
@@ -376,13 +376,13 @@ def score_bodies(folder: Path, batch: int, n_bodies: int, seed: int) -> list[str
 
 def in_process_score_rate(config: Path, bodies: list[str], batch: int, seconds: float) -> float:
     """Customers/s of the service's /score work without HTTP, one call at a time: validation of
-    the body, ``tables_from_customers``, the compiled feature query and ``score_customers``."""
+    the body, ``arrow_from_customers``, the compiled feature query and ``score_customers``."""
     from pydantic import TypeAdapter
 
     from core.settings import load_settings
     from features.compiled import CompiledFeatures
     from model.bundle import ModelBundle
-    from serving.api_models import CustomerIn, tables_from_customers
+    from serving.api_models import CustomerIn, arrow_from_customers
     from serving.score import score_customers
 
     settings = load_settings(config)
@@ -393,7 +393,7 @@ def in_process_score_rate(config: Path, bodies: list[str], batch: int, seconds: 
     def call(body: str) -> None:
         customers = validate(json.loads(body)["customers"])
         day = customers[0].as_of
-        feats = compiled.build(tables_from_customers(customers), day)
+        feats = compiled.build(arrow_from_customers(customers), day)
         score_customers(feats, bundle, settings.segments, scoring_date=day, currency="USD")
 
     call(bodies[0])  # warm: the first call compiles the feature query
@@ -570,7 +570,7 @@ def main() -> None:
         }
         print_table(
             "POST /score (raw histories)", score_results, ref,
-            "validation + tables_from_customers + CompiledFeatures + score_customers",
+            "validation + arrow_from_customers + CompiledFeatures + score_customers",
         )  # fmt: skip
         single, multi = score_results
         report([

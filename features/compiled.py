@@ -8,21 +8,26 @@ expressions (the same :func:`~features.build.feature_passes` and
 tables, keeps the SQL, and runs it on DuckDB. Results are the same frame as ``build_features``
 (tested).
 
-Running the SQL text on each call would also cost DuckDB's parser (the query is ~27k
-characters). So each thread keeps, per plan, a DuckDB connection holding empty tables of the
-batch's schema and the query prepared over them: a batch inserts its rows from Arrow in a
-transaction, executes the query and rolls back. DuckDB binds a prepared query that reads
-tables again on every execution (by design: duckdb issue 17237, PR 23712), so the live
-connection plans cheaply: no optimizer passes (a batch is a few customers; the results are the
-same, tested) and one thread. Whole numbers come back as BIGINT, so no column needs converting
-in pandas (``bench/bench_realtime.py``). Plans are kept for the last :data:`MAX_PLANS` cutoffs
-and table sets (a service scores mostly "today").
+Running the SQL text on each call would also cost DuckDB's parser and binder (the query is
+~29k characters). So each thread keeps, per plan, a DuckDB connection with the query prepared
+once. A prepared query that reads tables is bound again on every execution (by design: duckdb
+issue 17237, PR 23712), about 8 ms for this one; so the prepared query reads no table: each
+input table is a ``WITH`` of the same name that unnests the columns of a JSON parameter
+(``from_json``, typed as DuckDB types the batch's Arrow schema), and a batch is one
+``EXECUTE features('<transactions>', '<events>', ...)``. DuckDB then reuses its plan as it is
+(binding 7.4 -> 0.02 ms, a batch of eight one-customer calls 17 -> 11 ms,
+``bench/bench_service.py``). The live connection plans with no optimizer passes (a batch is a
+few customers; the results are the same, tested) and one thread. Whole numbers come back as
+BIGINT, so no column needs converting in pandas (``bench/bench_realtime.py``). Plans are kept
+for the last :data:`MAX_PLANS` cutoffs and table sets (a service scores mostly "today").
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -52,33 +57,36 @@ class CompiledFeatures:
         self._lock = threading.Lock()
 
     def build(
-        self, tables: InputTables, cutoff: CutoffLike, vocabulary: Vocabulary | None = None
+        self,
+        tables: InputTables | Mapping[str, pa.Table],
+        cutoff: CutoffLike,
+        vocabulary: Vocabulary | None = None,
     ) -> pd.DataFrame:
         """The feature frame of ``tables`` at ``cutoff`` with the model's own event types
-        (``vocabulary``), as ``build_features`` gives it."""
-        arrows = {
-            name: contract_arrow(frame, name)
-            for name in TABLES
-            if (frame := getattr(tables, name)) is not None
-        }
+        (``vocabulary``), as ``build_features`` gives it. ``tables``: the contract tables, as
+        frames or as Arrow tables by name (the service's, without a pandas round trip)."""
+        if isinstance(tables, Mapping):
+            arrows = {name: tables[name] for name in TABLES if name in tables}
+        else:
+            arrows = {
+                name: contract_arrow(frame, name)
+                for name in TABLES
+                if (frame := getattr(tables, name)) is not None
+            }
         day = as_date(cutoff)
         vocabulary = vocabulary or Vocabulary()
         key = (day, vocabulary, tuple((n, str(a.schema)) for n, a in arrows.items()))
         con = self._prepared(key, arrows, day, vocabulary)
-        con.execute("BEGIN")
-        try:
-            for name, arrow in arrows.items():
-                con.from_arrow(arrow).insert_into(PREFIX + name)
-            frame = con.execute("EXECUTE features").df()
-        finally:
-            con.execute("ROLLBACK")  # the batch's rows are not kept
+        args = ", ".join(_json_literal(arrow) for arrow in arrows.values())
+        frame = con.execute(f"EXECUTE features({args})").df()
         return conform_dtypes(frame, vocabulary)
 
     def _prepared(
         self, key: tuple, arrows: dict[str, pa.Table], day: object, vocabulary: Vocabulary
     ) -> duckdb.DuckDBPyConnection:
-        """This thread's connection for ``key``: empty tables of the batch's schema and the
-        feature query prepared over them (created on first use, the oldest dropped)."""
+        """This thread's connection for ``key``: the feature query prepared over JSON
+        parameters of the batch's schema (the tables it compiles against stay empty; created
+        on first use, the oldest dropped)."""
         cons: OrderedDict[tuple, duckdb.DuckDBPyConnection] | None = getattr(
             self._local, "cons", None
         )
@@ -95,9 +103,19 @@ class CompiledFeatures:
         # a batch is a few customers: planning dominates, and one thread schedules less
         con.execute(f"SET disabled_optimizers = '{_optimizers(con)}'")
         con.execute("SET threads = 1")
-        for name, arrow in arrows.items():
-            con.from_arrow(arrow.schema.empty_table()).create(PREFIX + name)
-        con.execute("PREPARE features AS " + self._sql(key, con, set(arrows), day, vocabulary))
+        inputs = []  # each table from its JSON parameter, in the order of ``arrows``
+        for i, (name, arrow) in enumerate(arrows.items(), start=1):
+            table = PREFIX + name
+            con.from_arrow(arrow.schema.empty_table()).create(table)  # its types, for Ibis
+            types = con.execute(f'DESCRIBE "{table}"').fetchall()
+            spec = json.dumps({column: [kind] for column, kind, *_ in types})
+            unnest = ", ".join(f"UNNEST(j.{_name(c)}) AS {_name(c)}" for c, *_ in types)
+            inputs.append(
+                f"{_name(table)} AS (SELECT {unnest} FROM (SELECT from_json(${i}::VARCHAR, "
+                f"{_quoted(spec)}) AS j))"
+            )
+        sql = self._sql(key, con, set(arrows), day, vocabulary)
+        con.execute(f"PREPARE features AS WITH {', '.join(inputs)} {sql}")
         cons[key] = con
         while len(cons) > MAX_PLANS:
             cons.popitem(last=False)[1].close()
@@ -149,3 +167,34 @@ def _compile(
     casts = ", ".join(f'CAST("{name}" AS BIGINT) AS "{name}"' for name in ints)
     columns = f"* REPLACE ({casts})" if ints else "*"
     return f"SELECT {columns} FROM ({sql}) ORDER BY customer_id"
+
+
+def _name(identifier: str) -> str:
+    """``identifier`` as a quoted SQL name."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _json_literal(arrow: pa.Table) -> str:
+    """An Arrow table as the SQL literal of a JSON object of column lists (what the prepared
+    query unnests): timestamps and other non-JSON types as text DuckDB parses back exactly."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = {}
+    for field, column in zip(arrow.schema, arrow.columns, strict=True):
+        kind = field.type
+        plain = (
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_boolean(kind)
+            or pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_null(kind)
+        )
+        columns[field.name] = (column if plain else pc.cast(column, pa.string())).to_pylist()
+    return _quoted(json.dumps(columns))

@@ -246,23 +246,39 @@ class CustomerIn(_Strict):
 def tables_from_customers(  # noqa: ANN201 - features.contract.InputTables
     customers: list[CustomerIn], subscriptions: bool = False
 ):
-    """Contract tables built from API customers (same dtypes as the file loader's).
+    """Contract tables built from API customers (same dtypes as the file loader's): the pandas
+    frames of :func:`arrow_from_customers`."""
+    from features.contract import InputTables
 
+    arrows = arrow_from_customers(customers, subscriptions)
+    return InputTables(
+        **{
+            name: arrow.to_pandas(types_mapper=_pandas_types().get)
+            for name, arrow in arrows.items()
+        }
+    )
+
+
+def arrow_from_customers(  # noqa: ANN201 - dict[str, pyarrow.Table]
+    customers: list[CustomerIn], subscriptions: bool = False
+):
+    """The contract tables of API customers as Arrow, by table name (subscriptions absent when
+    there are none; the service's feature query reads them without a pandas round trip).
+
+    An aware timestamp becomes UTC and a naive one is taken as UTC, as the file loader does.
     ``subscriptions``: give a subscriptions table even when no customer sent a subscription
     (the model reads subscription features: they are then those of a customer without one)."""
     import pyarrow as pa
 
-    from features.contract import CONTRACT, InputTables
+    from features.contract import CONTRACT
     from features.engine import arrow_type
 
-    def frame(rows: list[dict], table: str, own: tuple[str, ...] = ()) -> pd.DataFrame:
-        """The rows as a contract frame, through Arrow: an aware timestamp becomes UTC, a naive
-        one is taken as UTC, as the file loader does (and faster than pandas' own parsing)."""
+    def arrow(rows: list[dict], table: str, own: tuple[str, ...] = ()) -> pa.Table:
         spec = CONTRACT[table]
         schema = pa.schema(
             [(c, arrow_type(spec[c][1])) for c in spec] + [(c, pa.string()) for c in own]
         )
-        return pa.Table.from_pylist(rows, schema=schema).to_pandas(types_mapper=_pandas_types().get)
+        return pa.Table.from_pylist(rows, schema=schema)
 
     tx = [{"customer_id": c.customer_id, **t} for c in customers for t in c.transactions]
     ev = [
@@ -294,12 +310,14 @@ def tables_from_customers(  # noqa: ANN201 - features.contract.InputTables
         for c in customers
         for r in c.subscriptions
     ]
-    return InputTables(
-        frame(tx, "transactions"),
-        frame(ev, "events"),
-        frame(cust, "customers", own),
-        frame(subs, "subscriptions") if subs or subscriptions else None,
-    )
+    tables = {
+        "transactions": arrow(tx, "transactions"),
+        "events": arrow(ev, "events"),
+        "customers": arrow(cust, "customers", own),
+    }
+    if subs or subscriptions:
+        tables["subscriptions"] = arrow(subs, "subscriptions")
+    return tables
 
 
 def _pandas_types() -> dict:

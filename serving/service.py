@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import logging
 import threading
 import time
@@ -27,7 +28,7 @@ from features.compiled import CompiledFeatures
 from serving.api_models import MAX_CUSTOMERS_PER_CALL, CustomerId, CustomerIn
 from serving.batch import segment_slug
 from serving.batching import Batcher, Busy
-from serving.follow import ServedModels
+from serving.follow import ChampionWatch, ServedModels
 from serving.http import ApiGuard, error_payload, install_request_timeout_fix, validation_detail
 from serving.openapi import api_document, openapi30
 
@@ -110,13 +111,12 @@ class ChurnCLV:
         # starts. Freezing takes what was loaded above (libraries, scores) out of every
         # collection.
         install_request_timeout_fix()
+        self._champion = ChampionWatch(self.settings.mlflow_tracking_uri)
         if self.settings.serving.reload_interval_s:
             # the follower's first check imports MLflow's client: done here, so that its
             # objects are frozen below instead of lengthening every full collection under
             # load (70 ms pauses in bench/bench_service.py)
-            from serving.follow import champion_versions
-
-            champion_versions(self.settings.mlflow_tracking_uri)
+            self._champion.versions()
         gc.freeze()
         if self.settings.serving.reload_interval_s:
             threading.Thread(target=self._follow, name="churnclv-follow", daemon=True).start()
@@ -127,19 +127,20 @@ class ChurnCLV:
         while True:
             time.sleep(self.settings.serving.reload_interval_s)
             try:
-                self.reload()
+                self.reload(fresh=False)
             except Exception:  # noqa: BLE001 - keep serving what is loaded; try again later
                 logger.exception("reload failed; still serving the previous scores and models")
 
-    def reload(self) -> list[str]:
+    def reload(self, fresh: bool = True) -> list[str]:
         """Switch to the output folder's published score run and the registry's champion
-        where they differ from what is served; returns what changed.
+        where they differ from what is served; returns what changed. ``fresh=False`` (the
+        timer): the registry is read only when its store changed (:class:`ChampionWatch`).
 
         The new scores or models are loaded beside the served ones and then swapped in one
         assignment: requests in flight finish with what they started with, none is dropped.
         """
         from core.runs import current_run_id
-        from serving.follow import champion_versions, load_champion
+        from serving.follow import load_champion
         from serving.latest import LatestScores
 
         changed = []
@@ -148,7 +149,7 @@ class ChurnCLV:
             if run is not None and run != self.latest.run_id:
                 self.latest = LatestScores(self.catalog, self.settings.segments)
                 changed.append(f"scores of run {self.latest.run_id}")
-            champion = champion_versions(self.settings.mlflow_tracking_uri)
+            champion = self._champion.versions(fresh)
             if champion is not None and champion != self.models.versions:
                 self.models = load_champion(self.settings.mlflow_tracking_uri)
                 changed.append(
@@ -200,14 +201,18 @@ class ChurnCLV:
     ) -> list[dict]:
         """Score customers from their raw history, with the batch run's feature code."""
         try:
-            return await self.batcher.submit(customers)
+            records = await self.batcher.submit(customers)
         except Busy as exc:
             raise ServiceUnavailable(str(exc)) from None
+        # the JSON written here, as for /score_customers: BentoML's serialisation of a
+        # list[dict] derives the response model's JSON schema again on every call (a tenth of
+        # the service's time at 8 one-customer connections, bench/bench_service.py)
+        return Response(json.dumps(records), media_type="application/json")
 
     def _score_history(self, customers: list[CustomerIn]) -> list[dict]:
         from features.subscriptions import uses_subscriptions
         from features.vocabulary import Vocabulary
-        from serving.api_models import tables_from_customers
+        from serving.api_models import arrow_from_customers
         from serving.batching import score_apart
         from serving.latest import api_record
         from serving.score import score_customers
@@ -224,7 +229,7 @@ class ChurnCLV:
             # entries are never pooled into one customer (scores do not depend on the id)
             part = [customers[i].model_copy(update={"customer_id": f"#{i}"}) for i in idx]
             models = self.models  # one pair for the whole group, even if a reload swaps it
-            tables = tables_from_customers(part, uses_subscriptions(models.bundle.spec.columns))
+            tables = arrow_from_customers(part, uses_subscriptions(models.bundle.spec.columns))
             vocabulary = Vocabulary.from_dict(models.bundle.vocabulary)
             feats = self.features.build(tables, as_of, vocabulary)
             feats = feats.set_index("customer_id", drop=False)

@@ -61,7 +61,7 @@ def test_the_data_own_columns_give_the_same_frame_as_build_features() -> None:
     """With a model's own event types and attributes, from tables the API builds (attributes
     as text, one customer without them)."""
     from features.vocabulary import Attribute, Vocabulary
-    from serving.api_models import CustomerIn, tables_from_customers
+    from serving.api_models import CustomerIn, arrow_from_customers, tables_from_customers
 
     day = dt.date(2026, 3, 31)
     tx = [{"timestamp": "2026-01-05T10:00:00", "amount": 20.0}]
@@ -83,8 +83,42 @@ def test_the_data_own_columns_give_the_same_frame_as_build_features() -> None:
         ("product_view", "complaint"), (Attribute("region", ("north",)), Attribute("store_km"))
     )
     tables = tables_from_customers(customers)
-    got = CompiledFeatures().build(tables, day, vocab)
+    compiled = CompiledFeatures()
+    got = compiled.build(tables, day, vocab)
     pd.testing.assert_frame_equal(got, build_features(tables, day, vocabulary=vocab))
+    # the service's way: the same tables as Arrow, without pandas
+    pd.testing.assert_frame_equal(compiled.build(arrow_from_customers(customers), day, vocab), got)
     a = got.set_index("customer_id").loc["a"]
     assert a["events_complaint_365d"] == 1 and a["attr_store_km"] == 3.5
     assert a["attr_region"] == "north"
+
+
+def test_text_that_needs_quoting_reaches_the_query_unchanged() -> None:
+    """Ids, an attribute name and its value with quotes, backslashes and non-ASCII letters
+    (the batch travels as JSON inside a SQL literal), and sub-second timestamps."""
+    from features.vocabulary import Attribute, Vocabulary
+    from serving.api_models import CustomerIn, arrow_from_customers, tables_from_customers
+
+    day = dt.date(2026, 3, 31)
+    name, value = "o'clock \"zone\" \\ é", "it's \\ \"nörth\" 😀"
+    customers = [
+        CustomerIn(
+            customer_id=cid,
+            transactions=[
+                {"timestamp": "2026-01-05T10:00:00.123456", "amount": 20.5},
+                {"timestamp": "2026-03-30T23:59:59.999999+00:00", "amount": -5.25},
+            ],
+            events=[{"timestamp": "2026-03-01T09:00:00.5", "event_type": "visit"}],
+            signup_date=dt.date(2025, 6, 1),
+            attributes={name: value},
+            as_of=day,
+        )
+        for cid in ("o'brien", 'say "hi"', "back\\slash", "Zoë 😀")
+    ]
+    vocab = Vocabulary((), (Attribute(name, (value,)),))
+    want = build_features(tables_from_customers(customers), day, vocabulary=vocab)
+    got = CompiledFeatures().build(arrow_from_customers(customers), day, vocab)
+    pd.testing.assert_frame_equal(got, want)
+    assert sorted(got["customer_id"]) == sorted(c.customer_id for c in customers)
+    assert (got["attr_o_clock_zone"] == value).all()  # the attribute's feature column
+    assert (got["monetary_total"] == 15.25).all()

@@ -175,3 +175,37 @@ def test_sigkill_of_serve_still_takes_the_server_down(work: Path) -> None:
         wait_for(lambda: not processes_with(f"--port\x00{port}"), timeout=60)
     finally:
         stop_server(proc)
+
+
+def test_the_timer_reads_the_registry_only_when_its_store_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ChampionWatch: the registry is read at the first check, again when the SQLite file (or
+    its write-ahead log) changes, after a failed read, and whenever asked fresh; a store that
+    is not a file is read at every check."""
+    import serving.follow as follow
+
+    reads: list[str] = []
+    answers = iter([{"churn_model": "1"}, {"churn_model": "2"}, None, {"churn_model": "2"}])
+
+    def fake_read(uri: str) -> dict | None:
+        reads.append(uri)
+        return next(answers, {"churn_model": "2"})
+
+    monkeypatch.setattr(follow, "champion_versions", fake_read)
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(b"x")
+    watch = follow.ChampionWatch(f"sqlite:///{db}")
+    assert watch.versions() == {"churn_model": "1"} and len(reads) == 1
+    assert watch.versions() == {"churn_model": "1"} and len(reads) == 1  # unchanged: no read
+    db.write_bytes(b"xy")  # a new champion was written
+    assert watch.versions() == {"churn_model": "2"} and len(reads) == 2
+    (tmp_path / "mlflow.db-wal").write_bytes(b"w")  # written through the log
+    assert watch.versions() is None and len(reads) == 3  # the read failed...
+    assert watch.versions() == {"churn_model": "2"} and len(reads) == 4  # ...so it is retried
+    assert watch.versions(fresh=True) == {"churn_model": "2"} and len(reads) == 5
+
+    remote = follow.ChampionWatch("http://127.0.0.1:5000")
+    remote.versions()
+    remote.versions()
+    assert len(reads) == 7
