@@ -49,7 +49,7 @@ def main() -> None:
     X = bundle.spec.matrix(frame)
     bundle.churn_contributions(X.head(10))  # build the explainer (and compile) once, untimed
     context = ReasonContext(bundle.typical, "USD", bundle.label_horizon_days, bundle.directions)
-    churn = bundle.predict(feats, cutoff, matrix=X)["churn_probability"].to_numpy()
+    churn = bundle.predict(feats, cutoff, frame=frame)["churn_probability"].to_numpy()
     safe = assign_risk_tier(churn, settings.segments) == lowest_risk_tier(settings.segments)
 
     def raw() -> None:

@@ -220,7 +220,10 @@ POSTERIOR_COLUMNS = {
 def btyd_summary(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
     """(x, t_x, T, m) from a feature frame's BTYD columns; a customer without a purchase yet
     counts as x = t_x = T = 0 (the curve of a brand-new customer) and m = 0."""
-    x, t_x, T, m = (frame[c].astype("float64").fillna(0.0).to_numpy() for c in SUMMARY_COLUMNS)
+    x, t_x, T, m = (
+        np.where(np.isnan(v), 0.0, v)
+        for v in (frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in SUMMARY_COLUMNS)
+    )
     return x, t_x, np.maximum(T, t_x), m
 
 

@@ -194,21 +194,21 @@ class ModelBundle:
         """Whether a LightGBM model takes part in the churn or the revenue head."""
         return self.churn_head.lightgbm or self.revenue_head.lightgbm
 
-    def model_rows(self, matrix: pd.DataFrame) -> np.ndarray:
-        """The float rows LightGBM makes of a model matrix (:func:`model.treeshap.feature_values`),
-        for every booster of the bundle (all are fitted on one spec's matrix): predicting and
-        explaining from them gives the same numbers without LightGBM's per-call pandas
-        conversion, which dominates a one-customer call. Needs :attr:`uses_lightgbm`."""
-        from model.treeshap import feature_values
-
+    def model_rows(self, frame: pd.DataFrame) -> np.ndarray:
+        """The float rows LightGBM makes of the model matrix of a model frame
+        (:meth:`model_frame`; :meth:`model.matrix.FeatureSpec.rows` with LightGBM's stored
+        category levels), for every booster of the bundle (all are fitted on one spec's
+        matrix): predicting and explaining from them gives the same numbers without the
+        matrix's pandas frame or LightGBM's per-call pandas conversion, which dominate a
+        one-customer call. Needs :attr:`uses_lightgbm`."""
         booster = next(iter(self.boosters.values()))
-        return feature_values(matrix, booster.pandas_categorical or [])
+        return self.spec.rows(frame, booster.pandas_categorical or [])
 
     def predict(
         self,
         features: pd.DataFrame,
         scoring_date: dt.date | None = None,
-        matrix: pd.DataFrame | None = None,
+        frame: pd.DataFrame | None = None,
         rows: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """:data:`PREDICTION_COLUMNS` and ``label_revenue`` for every row of ``features``.
@@ -216,18 +216,19 @@ class ModelBundle:
         ``churn_probability``: P(no purchase in the churn horizon); ``expected_revenue``: net
         revenue over the churn horizon; ``clv`` and its interval over the CLV horizon (see
         :mod:`model.clv`); ``value_if_retained``: the value over the CLV horizon if the
-        customer stays (:func:`model.clv.value_if_retained`). ``matrix``: the model input when the caller already has it;
-        ``rows``: its :meth:`model_rows`, likewise.
+        customer stays (:func:`model.clv.value_if_retained`). ``frame``: the
+        :meth:`model_frame` of ``features`` when the caller already has it; ``rows``: its
+        :meth:`model_rows`, likewise.
         """
-        X = self.matrix(features) if matrix is None else matrix
+        frame = self.model_frame(features) if frame is None else frame
         L, h = self.label_horizon_days, self.churn_horizon_days
         edges = period_edges(self.clv_horizon_days)
         days = np.unique(np.concatenate([[L, h], edges[1:]]))
         cum = self.btyd.cumulative_purchases(features, days)
         at = {float(d): cum[:, i] for i, d in enumerate(days)}
-        silent = X["btyd_p_silent"].to_numpy(dtype=float)
+        silent = frame["btyd_p_silent"].to_numpy(dtype=float)
         if rows is None and self.uses_lightgbm:
-            rows = self.model_rows(X)
+            rows = self.model_rows(frame)
         lgb_churn = (
             self.boosters["churn"].predict(rows, raw_score=True)
             if self.churn_head.lightgbm
@@ -235,30 +236,25 @@ class ModelBundle:
         )
         churn = self.churn_head.apply(lgb_churn, silent)
         lgb_revenue = self.boosters["revenue"].predict(rows) if self.revenue_head.lightgbm else None
-        revenue_label = self.revenue_head.apply(lgb_revenue, X["btyd_revenue"].to_numpy(float))
+        revenue_label = self.revenue_head.apply(lgb_revenue, frame["btyd_revenue"].to_numpy(float))
         if h != L:
             x, t_x, T, _ = btyd_summary(features)
             churn = extend_churn(churn, silent, self.btyd.purchases.p_no_purchase(h, x, t_x, T))
         revenue = extend_revenue(revenue_label, at[float(L)], at[float(h)])
         weights = horizon_weights(np.stack([at[float(e)] for e in edges[1:]], 1), at[float(L)])
-        clv = clv_from_revenue(
-            revenue_label,
-            weights,
-            discount_factors(edges, self.monthly_discount_rate),
-            self.gross_margin,
-            self._season_per_period(scoring_date, edges),
-        )
         discount = discount_factors(edges, self.monthly_discount_rate)
+        season = self._season_per_period(scoring_date, edges)
+        clv = clv_from_revenue(revenue_label, weights, discount, self.gross_margin, season)
         retained = value_if_retained(
             features["spend_365d"].to_numpy(dtype=float),
             features["tenure_days"].to_numpy(dtype=float),
             edges,
             discount,
             self.gross_margin,
-            self._season_per_period(scoring_date, edges),
+            season,
         )
         if self.interval is None:
-            low = high = np.full(len(X), np.nan)
+            low = high = np.full(len(frame), np.nan)
         else:
             low, high = self.interval.apply(revenue_label, clv)
         if self.retention is not None and "active_subscriptions_count" in features:

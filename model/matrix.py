@@ -64,6 +64,43 @@ class FeatureSpec:
                 out[col] = pd.to_numeric(s).astype("float64")
         return pd.DataFrame({c: out[c] for c in self.columns}, index=frame.index)
 
+    def rows(self, frame: pd.DataFrame, levels: list[list] | None = None) -> np.ndarray:
+        """The float64 rows LightGBM sees for :meth:`matrix` of ``frame``, without building it
+        (the pandas frame of categories costs more than the models for a few customers):
+        inputs in stored order, a category as its position in ``levels`` (LightGBM's stored
+        levels of the category columns, in order; default: the spec's), a value the spec or
+        ``levels`` does not know or a missing value as NaN (as
+        :func:`model.treeshap.feature_values` of the matrix, tested)."""
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise KeyError(f"feature frame lacks model input column(s): {missing}")
+        dtypes = frame.dtypes
+        out = np.empty((len(frame), len(self.columns)), dtype=np.float64)
+        plain = {
+            i
+            for i, c in enumerate(self.columns)
+            if c not in self.categories
+            and (pd.api.types.is_numeric_dtype(dtypes[c]) or dtypes[c] == "boolean")
+        }
+        if plain:  # in one conversion: per-column ones dominate a one-row frame
+            at = sorted(plain)
+            names = [self.columns[i] for i in at]
+            out[:, at] = frame[names].to_numpy(dtype="float64", na_value=np.nan)
+        stored = iter(levels if levels is not None else [])
+        for i, col in enumerate(self.columns):
+            if col not in self.categories:
+                if i not in plain:  # text holding numbers
+                    out[:, i] = pd.to_numeric(frame[col]).to_numpy(dtype="float64")
+                continue
+            s = frame[col]
+            known = self.categories[col]
+            text = s if pd.api.types.is_string_dtype(dtypes[col]) else s.astype("str")
+            text = text.where(s.notna() & text.isin(known), None)  # unknown to the spec: NaN
+            order = next(stored, None) if levels is not None else known
+            codes = pd.Index(known if order is None else order, dtype=object).get_indexer(text)
+            out[:, i] = np.where(codes < 0, np.nan, codes)
+        return out
+
     def typical(self, frame: pd.DataFrame) -> dict[str, float]:
         """Median of each numeric input over ``frame`` (NaN ignored; absent when all missing):
         the typical customer that reasons compare a customer with, fitted in training."""

@@ -435,24 +435,39 @@ def phrases(
 
 
 def _readable(
-    frame: pd.DataFrame, features: list[str], safe: np.ndarray, context: ReasonContext
+    frame: pd.DataFrame,
+    features: list[str],
+    safe: np.ndarray,
+    context: ReasonContext,
+    values: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per customer and feature: True where the value is known and reads the way its side
-    needs (see the module doc). The columns are read in two conversions, not one per feature:
-    a one-customer call (POST /score) would otherwise spend more here than scoring."""
-    values = frame[features]
-    ok = values.notna().to_numpy(copy=True)
-    kinds = values.dtypes
+    needs (see the module doc). ``values``: the features' numbers as the model saw them (the
+    LightGBM rows, one column per feature), read instead of the frame for numeric features.
+    The columns are read in two conversions, not one per feature: a one-customer call (POST
+    /score) would otherwise spend more here than scoring."""
+    dtypes = frame.dtypes
+    kinds = [dtypes[name] for name in features]
+    numeric = [pd.api.types.is_numeric_dtype(kind) for kind in kinds]
+    if values is None:
+        ok = frame[features].notna().to_numpy(copy=True)
+    else:  # NaN in the rows where the frame has a missing number; texts from the frame
+        ok = ~np.isnan(values)
+        for j, name in enumerate(features):
+            if not (numeric[j] or kinds[j] == "boolean"):
+                ok[:, j] = frame[name].notna().to_numpy()
     directed = [
         (j, d, r.pivot)
         for j, name in enumerate(features)
-        if (d := (r := reading(name)).direction or context.directions.get(name, 0))
-        and pd.api.types.is_numeric_dtype(kinds.iloc[j])
+        if (d := (r := reading(name)).direction or context.directions.get(name, 0)) and numeric[j]
     ]
     if not directed:
         return ok
     at = [j for j, _, _ in directed]
-    x = values.iloc[:, at].to_numpy(dtype="float64", na_value=np.nan)
+    if values is None:
+        x = frame[[features[j] for j in at]].to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        x = values[:, at]
     for i, (j, direction, pivot) in enumerate(directed):
         side = np.where(safe, -direction, direction)  # + : must read riskier than the reference
         for ref in (context.typical.get(features[j]), pivot):
@@ -502,13 +517,16 @@ def top_reasons(
     safe: np.ndarray | None = None,
     context: ReasonContext | None = None,
     k: int = 3,
+    values: np.ndarray | None = None,
 ) -> list[list[str]]:
     """Phrases for the ``k`` features that push each customer's churn score most on their
     side: up for a customer explained as at risk, down where ``safe`` is True.
 
     ``contributions`` is LightGBM ``pred_contrib`` output (one column per feature, then the
     bias). Features whose value does not read that way, or is missing, are skipped; a
-    customer with nothing left gets an empty list.
+    customer with nothing left gets an empty list. ``values``: the rows the contributions
+    were computed from (:meth:`model.bundle.ModelBundle.model_rows`), when the caller has
+    them: their numbers are read instead of the frame's (the same, faster).
     """
     ctx = context or ReasonContext()
     n = len(features)
@@ -518,7 +536,13 @@ def top_reasons(
     push = np.asarray(contributions, dtype=float)[:, : len(columns)] * sign
     pushing = np.flatnonzero((push > 0).any(axis=0))  # a column pushing no one is no reason
     if len(pushing):
-        readable = _readable(frame, [columns[j] for j in pushing], safe, ctx)
+        readable = _readable(
+            frame,
+            [columns[j] for j in pushing],
+            safe,
+            ctx,
+            None if values is None else values[:, pushing],
+        )
         push[:, pushing] = np.where(readable, push[:, pushing], 0.0)
     top = _one_per_topic(push, columns, k)
     texts = np.full((n, k), None, dtype=object)

@@ -90,9 +90,8 @@ def score_customers(
     """
     versions = model_versions or {}
     frame = bundle.model_frame(features)  # features + the BTYD posteriors the models use
-    matrix = bundle.spec.matrix(frame)
-    rows = bundle.model_rows(matrix) if bundle.uses_lightgbm else None  # for models and reasons
-    pred = bundle.predict(features, scoring_date, matrix=matrix, rows=rows)
+    rows = bundle.model_rows(frame) if bundle.uses_lightgbm else None  # for models and reasons
+    pred = bundle.predict(features, scoring_date, frame=frame, rows=rows)
     # customers without a paid purchase yet (signup, events or $0 orders only) get a row in
     # their own segment with no churn probability or value: nothing to estimate them from
     newcomer = ~has_paid_purchase(features)
@@ -108,12 +107,12 @@ def score_customers(
         )
         safe = risk == lowest_risk_tier(segments)  # explained by what keeps them safe
         if bundle.churn_head.lightgbm:  # LightGBM takes part in the churn score: its TreeSHAP
-            contrib = bundle.churn_contributions(rows)
+            contrib, values = bundle.churn_contributions(rows), rows
             columns = bundle.spec.columns
         else:  # BG/NBD alone serves: what moves its score (see BTYDModel.churn_contributions)
             contrib = bundle.btyd.churn_contributions(features, bundle.label_horizon_days)
-            columns = list(REASON_COLUMNS)
-        reasons = top_reasons(contrib, frame, columns, safe=safe, context=context)
+            columns, values = list(REASON_COLUMNS), None
+        reasons = top_reasons(contrib, frame, columns, safe=safe, context=context, values=values)
     else:
         reasons = [[] for _ in range(len(features))]
     if newcomer.any():

@@ -210,6 +210,26 @@ def test_churn_contributions_are_lightgbms_treeshap_values() -> None:
     np.testing.assert_allclose(bundle.churn_contributions(X), expected, atol=1e-9)
 
 
+def test_model_rows_are_the_rows_lightgbm_makes_of_the_matrix() -> None:
+    """model_rows (FeatureSpec.rows) skips the matrix frame: the same floats as LightGBM's own
+    view of it, for unseen and missing levels, a category column held as a pandas category
+    and numbers held as text; predictions from either are equal."""
+    from model.treeshap import feature_values
+
+    bundle, frame = tiny_bundle()
+    odd = frame.assign(channel=["web", "fax", None] * 100)
+    frame_cat = odd.assign(channel=odd["channel"].astype("category"))
+    text = bundle.model_frame(odd).assign(recency_days=lambda f: f["recency_days"].astype(str))
+    booster = bundle.boosters["churn"]
+    for f in (bundle.model_frame(odd), bundle.model_frame(frame_cat), text):
+        want = feature_values(bundle.spec.matrix(f), booster.pandas_categorical)
+        np.testing.assert_array_equal(bundle.model_rows(f), want)
+    got = bundle.predict(odd, frame=bundle.model_frame(odd), rows=bundle.model_rows(text))
+    pd.testing.assert_frame_equal(got, bundle.predict(odd))
+    channel = bundle.model_rows(bundle.model_frame(odd))[:3, bundle.spec.columns.index("channel")]
+    assert np.isnan(channel[1:]).all() and not np.isnan(channel[0])
+
+
 def test_churn_contributions_of_a_model_with_very_large_trees_use_lightgbm() -> None:
     bundle, frame = tiny_bundle()
     X = bundle.matrix(frame)
