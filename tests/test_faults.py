@@ -183,3 +183,57 @@ def test_verbose_adds_the_traceback(work: Path) -> None:
     proc = cli(work, "--verbose", "score", "--config", "config.yaml")
     assert proc.returncode == 1 and "Traceback" in proc.stderr
     assert "error: the MLflow store" in proc.stderr
+
+
+def test_sigterm_unwinds_a_run_and_removes_duckdbs_spill_files(work: Path) -> None:
+    """A scheduler ends a run with SIGTERM while DuckDB has spilled to disk (more customers
+    than a small memory limit holds; the run paused just after writing its scores): the run
+    stops in order, exit 143 and one line, no spill file is left, nothing is published, and
+    the next run works."""
+    before, scores = served_set(work)
+    demo = ("demo-data", "--customers", "12000", "--seed", "4", "--scenario", "own-columns")
+    proc = cli(work, *demo, "--out", "data")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = work / "config.yaml"
+    config.write_text(config.read_text() + "duckdb_memory_limit: 64MB\n")
+    env = {**os.environ, "CHURNCLV_FAULT": "score:scores-written:pause"}
+    run = subprocess.Popen(
+        [*CLI, "score", "--config", "config.yaml"],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        staged = work / "out" / "runs"
+        deadline = time.monotonic() + 300
+        while not any((p / "scores.parquet").exists() for p in staged.glob(".staging-*")):
+            assert run.poll() is None and time.monotonic() < deadline, run.stderr.read()
+            time.sleep(0.2)
+        spilled = list((work / ".tmp").glob("duckdb_temp_*"))
+        assert spilled  # DuckDB holds spill files while the run is paused
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert [ln for ln in stderr.splitlines() if ln.startswith("error:")] == [
+        "error: stopped by SIGTERM: temporary files removed; outputs switch as a whole or not "
+        "at all"
+    ]
+    assert not any(p.exists() for p in spilled)
+    after, same = served_set(work)
+    assert after == before
+    pd.testing.assert_frame_equal(same, scores)
+    proc = score(work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert served_set(work)[0] != before
+
+
+def test_duckdb_out_of_its_memory_limit_is_one_line(work: Path) -> None:
+    config = work / "config.yaml"
+    config.write_text(config.read_text() + "duckdb_memory_limit: 2MB\n")
+    line = one_error_line(score(work))
+    assert "Out of Memory" in line and "raise duckdb_memory_limit" in line
