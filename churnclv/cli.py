@@ -435,12 +435,13 @@ _terminated: dict[str, int | None] = {"signal": None}
 
 class Terminated(BaseException):  # noqa: N818 - not an error: the job was told to stop
     """Raised where the command stands when SIGTERM arrives (a BaseException, as
-    KeyboardInterrupt: no ``except Exception`` on the way keeps it from unwinding)."""
+    KeyboardInterrupt for Ctrl-C: no ``except Exception`` on the way keeps it from
+    unwinding)."""
 
 
 def _unwind_on_sigterm() -> None:
-    """SIGTERM (``kill``, a scheduler ending the job) unwinds the command as Ctrl-C does
-    instead of ending the process where it stands: DuckDB stops its query, the temporary
+    """SIGTERM (``kill``, a scheduler ending the job) and Ctrl-C unwind the command instead of
+    ending the process where it stands: DuckDB stops its query, the temporary
     parts and DuckDB's spill files are removed (a 10M-customer run left 32 GB of them), and a
     run being written is never published. ``churnclv serve`` sets its own handler (it passes
     the signal on to the server)."""
@@ -448,9 +449,10 @@ def _unwind_on_sigterm() -> None:
 
     def stop(signum: int, frame: object) -> None:
         _terminated["signal"] = signum
-        raise Terminated
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # Ctrl-C: the same ending, whatever library it meets
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -461,7 +463,8 @@ def _out_of_memory(exc: BaseException) -> bool:
 def main() -> None:
     """Entry point that turns user errors (and file-system errors: a full disk, a read-only or
     missing folder; DuckDB out of its memory limit) into one clear line and exit code 1, and
-    SIGTERM into an orderly stop (exit code 143); ``--verbose`` adds the traceback."""
+    SIGTERM or Ctrl-C into an orderly stop (one line, exit code 143 or 130); ``--verbose``
+    adds the traceback."""
     _unwind_on_sigterm()
     try:
         app()
@@ -485,17 +488,20 @@ def main() -> None:
             raise SystemExit(1) from None
         if _terminated["signal"] is None:
             raise
-    except (Terminated, SystemExit):
+    except (Terminated, KeyboardInterrupt, SystemExit):
         if _terminated["signal"] is None:
             raise
-    if _terminated["signal"] is not None:  # whatever the unwinding raised on its way out
+    if (signum := _terminated["signal"]) is not None:  # whatever the unwinding raised
+        import signal
+
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         console.print(
             error_line(
-                "stopped by SIGTERM: temporary files removed; outputs switch as a whole or "
+                f"stopped by {name}: temporary files removed; outputs switch as a whole or "
                 "not at all"
             )
         )
-        raise SystemExit(128 + _terminated["signal"])
+        raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
