@@ -456,8 +456,12 @@ def _unwind_on_sigterm() -> None:
 
 
 def _out_of_memory(exc: BaseException) -> bool:
-    """DuckDB ran out of the memory ``duckdb_memory_limit`` gives it."""
-    return type(exc).__name__ == "OutOfMemoryException" and "duckdb" in type(exc).__module__
+    """DuckDB ran out of the memory ``duckdb_memory_limit`` gives it (DuckDB is imported
+    already when it raised; a command that never used it is not made to import it)."""
+    import sys
+
+    duckdb = sys.modules.get("duckdb")
+    return duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException)
 
 
 def main() -> None:

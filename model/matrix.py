@@ -38,18 +38,7 @@ class FeatureSpec:
 
         A column missing from ``frame`` is an error naming it (features and model disagree).
         """
-        missing = [c for c in self.columns if c not in frame.columns]
-        if missing:
-            raise KeyError(f"feature frame lacks model input column(s): {missing}")
-        # numeric columns in one conversion, their dtypes read at once (per-column lookups
-        # and conversions dominate a one-row frame)
-        dtypes = frame.dtypes
-        plain = [
-            c
-            for c in self.columns
-            if c not in self.categories
-            and (pd.api.types.is_numeric_dtype(dtypes[c]) or dtypes[c] == "boolean")
-        ]
+        plain = self._numeric_inputs(frame)
         block = frame[plain].to_numpy(dtype="float64", na_value=np.nan)
         out: dict[str, Any] = dict(zip(plain, block.T, strict=True))
         for col in self.columns:
@@ -71,25 +60,18 @@ class FeatureSpec:
         levels of the category columns, in order; default: the spec's), a value the spec or
         ``levels`` does not know or a missing value as NaN (as
         :func:`model.treeshap.feature_values` of the matrix, tested)."""
-        missing = [c for c in self.columns if c not in frame.columns]
-        if missing:
-            raise KeyError(f"feature frame lacks model input column(s): {missing}")
+        names = self._numeric_inputs(frame)
         dtypes = frame.dtypes
         out = np.empty((len(frame), len(self.columns)), dtype=np.float64)
-        plain = {
-            i
-            for i, c in enumerate(self.columns)
-            if c not in self.categories
-            and (pd.api.types.is_numeric_dtype(dtypes[c]) or dtypes[c] == "boolean")
-        }
-        if plain:  # in one conversion: per-column ones dominate a one-row frame
-            at = sorted(plain)
-            names = [self.columns[i] for i in at]
+        position = {c: i for i, c in enumerate(self.columns)}
+        if names:
+            at = [position[c] for c in names]
             out[:, at] = frame[names].to_numpy(dtype="float64", na_value=np.nan)
+        plain = set(names)
         stored = iter(levels if levels is not None else [])
         for i, col in enumerate(self.columns):
             if col not in self.categories:
-                if i not in plain:  # text holding numbers
+                if col not in plain:  # text holding numbers
                     out[:, i] = pd.to_numeric(frame[col]).to_numpy(dtype="float64")
                 continue
             s = frame[col]
@@ -100,6 +82,21 @@ class FeatureSpec:
             codes = pd.Index(known if order is None else order, dtype=object).get_indexer(text)
             out[:, i] = np.where(codes < 0, np.nan, codes)
         return out
+
+    def _numeric_inputs(self, frame: pd.DataFrame) -> list[str]:
+        """The inputs ``frame`` holds as numbers or flags, in stored order (converted in one
+        go: per-column lookups and conversions dominate a one-row frame); a missing input is
+        an error naming it (features and model disagree)."""
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise KeyError(f"feature frame lacks model input column(s): {missing}")
+        dtypes = frame.dtypes
+        return [
+            c
+            for c in self.columns
+            if c not in self.categories
+            and (pd.api.types.is_numeric_dtype(dtypes[c]) or dtypes[c] == "boolean")
+        ]
 
     def typical(self, frame: pd.DataFrame) -> dict[str, float]:
         """Median of each numeric input over ``frame`` (NaN ignored; absent when all missing):

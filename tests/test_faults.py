@@ -57,6 +57,28 @@ def score(work: Path, fault: str | None = None) -> subprocess.CompletedProcess[s
     return cli(work, "score", "--config", "config.yaml", fault=fault)
 
 
+def paused_score(work: Path, point: str, staged_file: str) -> subprocess.Popen[str]:
+    """``churnclv score`` started with a pause at ``point``, returned once its staging folder
+    holds ``staged_file`` (the run is then paused there, holding its locks and files)."""
+    env = {**os.environ, "CHURNCLV_FAULT": f"{point}:pause"}
+    run = subprocess.Popen(
+        [*CLI, "score", "--config", "config.yaml"],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    staged = work / "out" / "runs"
+    deadline = time.monotonic() + 300
+    while not any((p / staged_file).exists() for p in staged.glob(".staging-*")):
+        if run.poll() is not None or time.monotonic() > deadline:
+            run.kill()
+            raise AssertionError(f"the run did not pause at {point}: {run.communicate()[1]}")
+        time.sleep(0.2)
+    return run
+
+
 def served_set(work: Path) -> tuple[str | None, pd.DataFrame]:
     """What a reader sees: the current run's id and its scores, checked to be one whole set
     (every list and the summary agree with the scores)."""
@@ -136,20 +158,8 @@ def test_a_damaged_model_store_is_one_line_for_score_and_train(work: Path) -> No
 
 
 def test_a_second_run_meets_the_first_and_a_killed_ones_lock_is_not_stale(work: Path) -> None:
-    env = {**os.environ, "CHURNCLV_FAULT": "score:staged:pause"}
-    first = subprocess.Popen(
-        [*CLI, "score", "--config", "config.yaml"],
-        cwd=work,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    first = paused_score(work, "score:staged", "segment_movement.csv")
     try:
-        staged = work / "out" / "runs"
-        deadline = time.monotonic() + 300
-        while not any((p / "segment_movement.csv").exists() for p in staged.glob(".staging-*")):
-            assert first.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
         line = one_error_line(score(work))  # the first one is paused at "staged"
         assert f"in use by churnclv score (process {first.pid}" in line
         assert "--out" in line
@@ -196,21 +206,8 @@ def test_sigterm_unwinds_a_run_and_removes_duckdbs_spill_files(work: Path) -> No
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = work / "config.yaml"
     config.write_text(config.read_text() + "duckdb_memory_limit: 64MB\n")
-    env = {**os.environ, "CHURNCLV_FAULT": "score:scores-written:pause"}
-    run = subprocess.Popen(
-        [*CLI, "score", "--config", "config.yaml"],
-        cwd=work,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = paused_score(work, "score:scores-written", "scores.parquet")
     try:
-        staged = work / "out" / "runs"
-        deadline = time.monotonic() + 300
-        while not any((p / "scores.parquet").exists() for p in staged.glob(".staging-*")):
-            assert run.poll() is None and time.monotonic() < deadline, run.stderr.read()
-            time.sleep(0.2)
         spilled = list((work / ".tmp").glob("duckdb_temp_*"))
         assert spilled  # DuckDB holds spill files while the run is paused
         run.send_signal(signal.SIGTERM)
