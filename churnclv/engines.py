@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,20 +254,24 @@ class SparkEngine:
         holdout_percent: float,
         progress: Progress,
     ) -> ScoreRun:
-        from pyspark import StorageLevel
-
         from features.build import conform_dtypes, feature_table
         from features.drift import evaluate_drift
         from features.engine import to_spark_frame
         from features.rfm import HAS_PAID_PURCHASE_SQL
         from features.vocabulary import Vocabulary
-        from serving.spark import score_spark, write_spark_outputs
+        from serving.spark import score_spark, write_spark_outputs, write_spark_parquet
 
         vocabulary = Vocabulary.from_dict(models.bundle.vocabulary)  # the model's, not the data's
         with spark_progress(self.con, progress, f"scoring{self.label}, tasks"):
             _, expr = feature_table(tables, cutoff, vocabulary=vocabulary)
-            everyone = to_spark_frame(self.con, expr)
-            everyone = everyone.persist(StorageLevel.MEMORY_AND_DISK)  # scored, then sampled
+            # written once, then read by the scoring and the drift sample: Parquet is read back
+            # in splits of spark.sql.files.maxPartitionBytes, so no task holds more than that,
+            # where a persisted frame keeps the feature stage's partitions (at 10M customers
+            # and 8 shuffle partitions, blocks over the 2 GB a buffer can hold)
+            features_path = write_spark_parquet(
+                to_spark_frame(self.con, expr), catalog.run_features
+            )
+            everyone = self.con._session.read.parquet(str(features_path))
             scores = score_spark(
                 everyone,
                 models.bundle,
@@ -288,7 +293,7 @@ class SparkEngine:
             drift = evaluate_drift(sample, models.bundle.meta.get("drift_reference", {}))
             written = self.con._session.read.parquet(str(paths["scores"]))
             control_count = written.filter("control").count() if holdout_percent else 0
-            everyone.unpersist()
+            shutil.rmtree(features_path)
         return ScoreRun(
             paths=paths,
             summary=summary,

@@ -120,6 +120,12 @@ class OutputCatalog:
         return self._run / "scores.parquet"
 
     @property
+    def run_features(self) -> Path:
+        """A score run's feature frame while it runs (the Spark engine writes it once for the
+        scoring and the drift sample, then removes it; it is never published)."""
+        return self._run / ".features.parquet"
+
+    @property
     def segments(self) -> Path:
         """One CSV list per segment, highest value at risk first (folder)."""
         return self._run / "segments"

@@ -252,6 +252,8 @@ def test_engine_spark_gives_the_same_features_scores_and_segments(job: Path) -> 
     pd.testing.assert_frame_equal(sb, sa, check_exact=False, rtol=1e-9)
     for name in ("current/drift.csv", "current/segment_movement.csv", "churnclv.duckdb"):
         assert (job / "spark" / name).exists(), name
+    # the run's feature frame (written once for the scoring and the drift sample) is not kept
+    assert not (job / "spark" / "current" / ".features.parquet").exists()
     # the service reads Spark's scores folder like the DuckDB run's file
     from core.catalog import OutputCatalog
     from serving.latest import LatestScores
