@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import datetime as dt
+import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +19,8 @@ from churnclv.console import Reporter
 from core.errors import UserError
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from core.settings import Settings
 
 app = typer.Typer(
@@ -444,22 +450,58 @@ def _unwind_on_sigterm() -> None:
     ending the process where it stands: DuckDB stops its query, the temporary
     parts and DuckDB's spill files are removed (a 10M-customer run left 32 GB of them), and a
     run being written is never published. ``churnclv serve`` sets its own handler (it passes
-    the signal on to the server)."""
+    the signal on to the server).
+
+    The exception is raised where the main thread stands, with two exceptions. Inside a call
+    to Spark's JVM, raising would leave the JVM connection mid-answer: Spark's jobs are
+    cancelled from another thread instead (Py4J gives it its own connection), the call waiting
+    on a job fails, and the command unwinds from there (a second signal raises at once).
+    Python drops an exception raised in a finalizer ("Exception ignored in ..."): the signal
+    is then delivered again."""
     import signal
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        deferred = _terminated["signal"] is not None
         _terminated["signal"] = signum
+        if _in_jvm_call(frame) and not deferred:
+            threading.Thread(target=_cancel_spark_jobs, daemon=True).start()
+            return
         raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+    def dropped(unraisable: sys.UnraisableHookArgs) -> None:
+        signum = _terminated["signal"]
+        if signum is not None and issubclass(unraisable.exc_type, (Terminated, KeyboardInterrupt)):
+            # ours, dropped in a finalizer: raised again once the main thread is out of it
+            threading.Timer(0.05, _thread.interrupt_main, args=(signum,)).start()
+            return
+        sys.__unraisablehook__(unraisable)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)  # Ctrl-C: the same ending, whatever library it meets
+    sys.unraisablehook = dropped
+
+
+def _in_jvm_call(frame: FrameType | None) -> bool:
+    """The main thread stands in a call to Spark's JVM (Py4J's client)."""
+    while frame is not None:
+        if "/py4j/" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _cancel_spark_jobs() -> None:
+    """Cancel the jobs of the command's Spark session (the call waiting on one then fails)."""
+    pyspark = sys.modules.get("pyspark")  # imported already: the main thread is in the JVM
+    context = getattr(getattr(pyspark, "SparkContext", None), "_active_spark_context", None)
+    with contextlib.suppress(Exception):  # the session may be stopping already
+        if context is not None:
+            context.cancelAllJobs()
 
 
 def _out_of_memory(exc: BaseException) -> bool:
     """DuckDB ran out of the memory ``duckdb_memory_limit`` gives it (DuckDB is imported
     already when it raised; a command that never used it is not made to import it)."""
-    import sys
-
     duckdb = sys.modules.get("duckdb")
     return duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException)
 

@@ -328,7 +328,14 @@ def open_engine(settings: Settings) -> Iterator[Engine]:
             con.disconnect()
         return
 
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    ctrl_c = signal.getsignal(signal.SIGINT) if main else None
     con = make_backend("spark", spark_master=settings.spark.master, spark_conf=settings.spark.conf)
+    if ctrl_c is not None:  # the command's own handler (it cancels Spark's jobs too), not the
+        signal.signal(signal.SIGINT, ctrl_c)  # one Spark's context installs, so both end alike
     con._session.sparkContext.setLogLevel("ERROR")
     try:
         yield SparkEngine(con)

@@ -93,6 +93,7 @@ def score_spark(
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = shared.value
         for batch in batches:
+            checkpoint("spark:scoring-batch")  # in a Spark task, while the driver waits on it
             scores = score_customers(
                 conform_dtypes(batch, vocabulary),
                 model,

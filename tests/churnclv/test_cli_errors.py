@@ -136,3 +136,36 @@ def test_all_rows_rejected_writes_the_rejects_and_suggests_the_date_format(
         assert rejects["row"].tolist() == [1, 2, 3]
         assert rejects["reason"].str.startswith("unparseable timestamp: '").all()
         (tmp_path / "out" / "rejects.csv").unlink()
+
+
+def test_sigterm_landing_in_a_finalizer_still_stops_the_command() -> None:
+    """Python drops an exception raised inside a finalizer ("Exception ignored in ..."): a
+    SIGTERM that lands there is delivered again, so the command still stops."""
+    import subprocess
+    import sys
+
+    script = """
+import os, signal
+from churnclv import cli
+
+cli._unwind_on_sigterm()
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10**5):  # the handler runs in here, inside the finalizer
+            pass
+
+try:
+    Finalized()
+    for _ in range(10**8):  # seconds: the stop comes long before the end
+        pass
+    print("went on")
+except cli.Terminated:
+    print("stopped")
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.stdout.strip() == "stopped", proc.stderr[-2000:]
+    assert "Exception ignored" not in proc.stderr
