@@ -100,7 +100,7 @@ def test_text_that_needs_quoting_reaches_the_query_unchanged() -> None:
     from serving.api_models import CustomerIn, arrow_from_customers, tables_from_customers
 
     day = dt.date(2026, 3, 31)
-    name, value = "o'clock \"zone\" \\ é", "it's \\ \"nörth\" 😀"
+    name, value = 'o\'clock "zone" \\ é', 'it\'s \\ "nörth" 😀'
     customers = [
         CustomerIn(
             customer_id=cid,
