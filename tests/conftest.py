@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+CLI = [sys.executable, "-m", "churnclv.cli"]
 
 
 def shared_folder(
@@ -119,3 +124,28 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1, proc.stderr[-3000:]
     return errors[0]
+
+
+def paused_score(
+    work: Path, point: str, staged_file: str, config: str = "config.yaml", out: str = "out"
+) -> subprocess.Popen[str]:
+    """``churnclv score --config CONFIG`` started with a pause at fault ``point``, returned once
+    its staging folder (under ``out/runs``) holds ``staged_file``: the run is then paused there,
+    holding its locks and files."""
+    env = {**os.environ, "CHURNCLV_FAULT": f"{point}:pause"}
+    run = subprocess.Popen(
+        [*CLI, "score", "--config", config],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    staged = work / out / "runs"
+    deadline = time.monotonic() + 300
+    while not any((p / staged_file).exists() for p in staged.glob(".staging-*")):
+        if run.poll() is not None or time.monotonic() > deadline:
+            run.kill()
+            raise AssertionError(f"the run did not pause at {point}: {run.communicate()[1]}")
+        time.sleep(0.2)
+    return run

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -15,9 +14,10 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
+from tests.conftest import CLI
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "churnclv.cli"]
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -66,31 +66,18 @@ def test_sigterm_stops_a_spark_run_while_a_job_runs(work: Path) -> None:
     """A scheduler ends a Spark run with SIGTERM while the driver waits on a job (a scoring
     task is paused): the job is cancelled, the command stops with exit 143 and one line, and
     nothing is published."""
-    import os
     import signal
-    import subprocess
     import time
 
-    from tests.test_end_to_end import CLI
+    from tests.conftest import paused_score
 
     if not (work / "spark" / "model_bundle").exists():  # this test run on its own
         assert run("train", "--config", "spark.yaml", cwd=work).returncode == 0
-    env = {**os.environ, "CHURNCLV_FAULT": "spark:scoring-batch:pause"}
-    proc = subprocess.Popen(
-        [*CLI, "score", "--config", "spark.yaml"],
-        cwd=work,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    # the features are written just before the scoring job starts
+    proc = paused_score(
+        work, "spark:scoring-batch", ".features.parquet/_SUCCESS", config="spark.yaml", out="spark"
     )
     try:
-        runs = work / "spark" / "runs"
-        deadline = time.monotonic() + 300
-        # the features are written just before the scoring job starts
-        while not list(runs.glob(".staging-*/.features.parquet/_SUCCESS")):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
-            time.sleep(0.2)
         time.sleep(3)  # the scoring job's task is now paused, the driver waiting on it
         proc.send_signal(signal.SIGTERM)
         sent = time.monotonic()

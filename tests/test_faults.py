@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +22,7 @@ from core.catalog import OutputCatalog
 from core.runs import current_run_id
 from serving.batch import recorded_runs
 from serving.latest import LatestScores
-from tests.conftest import one_error_line, shared_folder
+from tests.conftest import one_error_line, paused_score, shared_folder
 from tests.serving.conftest import CLI, build_world
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -55,28 +54,6 @@ def cli(work: Path, *args: str, fault: str | None = None) -> subprocess.Complete
 
 def score(work: Path, fault: str | None = None) -> subprocess.CompletedProcess[str]:
     return cli(work, "score", "--config", "config.yaml", fault=fault)
-
-
-def paused_score(work: Path, point: str, staged_file: str) -> subprocess.Popen[str]:
-    """``churnclv score`` started with a pause at ``point``, returned once its staging folder
-    holds ``staged_file`` (the run is then paused there, holding its locks and files)."""
-    env = {**os.environ, "CHURNCLV_FAULT": f"{point}:pause"}
-    run = subprocess.Popen(
-        [*CLI, "score", "--config", "config.yaml"],
-        cwd=work,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    staged = work / "out" / "runs"
-    deadline = time.monotonic() + 300
-    while not any((p / staged_file).exists() for p in staged.glob(".staging-*")):
-        if run.poll() is not None or time.monotonic() > deadline:
-            run.kill()
-            raise AssertionError(f"the run did not pause at {point}: {run.communicate()[1]}")
-        time.sleep(0.2)
-    return run
 
 
 def served_set(work: Path) -> tuple[str | None, pd.DataFrame]:

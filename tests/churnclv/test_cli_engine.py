@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-m", "churnclv.cli"]
+from tests.conftest import CLI
 
 
 def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 from churnclv.cli import MAX_ERROR_CHARS, error_line
-from tests.conftest import one_error_line
-
-CLI = [sys.executable, "-m", "churnclv.cli"]
+from tests.conftest import (
+    CLI,
+    one_error_line,
+)
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -142,7 +143,6 @@ def test_sigterm_landing_in_a_finalizer_still_stops_the_command() -> None:
     """Python drops an exception raised inside a finalizer ("Exception ignored in ..."): a
     SIGTERM that lands there is delivered again, so the command still stops."""
     import subprocess
-    import sys
 
     script = """
 import os, signal

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,9 +21,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import shared_folder
+from tests.conftest import (
+    CLI,
+    shared_folder,
+)
 
-CLI = [sys.executable, "-m", "churnclv.cli"]
 HOST = "127.0.0.1"
 # two configured keys; distinctive strings so that a leak into the log is unambiguous
 API_KEYS = ("tk-alpha-5d1e0c7b9f2a4e68", "tk-bravo-83c4a6f1e0b27d95")
