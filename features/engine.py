@@ -302,11 +302,12 @@ PART_ROWS = 40_000_000
 """Rows of one input table checked at a time on DuckDB (see :func:`customer_parts`)."""
 SAMPLE_IDS = 1_000_000
 """Customer ids sampled to cut a large table into parts of about equal size."""
-RESCAN_PARTS = 4
+RESCAN_PARTS = 0
 """Up to this many parts, each part is read from the source with a filter instead of from
-part files: a pass that reads the source costs about an eighth of one that writes its rows
-as Parquet (10M demo customers' 141M transactions: 3.9 s against 31 s), so reading it again
-per part is cheaper up to about 8 parts, and the parts then never touch the disk."""
+part files. Off: one pass reading the source costs about an eighth of one writing its rows as
+Parquet (10M demo customers' 141M transactions: 3.9 s against 31 s), but checking a part reads
+its input several times, so with 4 rescanned parts the 10M ``churnclv score`` took about
+1,300 s (two runs, stops 29 and 30) against 865-912 s with part files."""
 
 
 @contextlib.contextmanager
