@@ -302,12 +302,6 @@ PART_ROWS = 40_000_000
 """Rows of one input table checked at a time on DuckDB (see :func:`customer_parts`)."""
 SAMPLE_IDS = 1_000_000
 """Customer ids sampled to cut a large table into parts of about equal size."""
-RESCAN_PARTS = 0
-"""Up to this many parts, each part is read from the source with a filter instead of from
-part files. Off: one pass reading the source costs about an eighth of one writing its rows as
-Parquet (10M demo customers' 141M transactions: 3.9 s against 31 s), but checking a part reads
-its input several times, so with 4 rescanned parts the 10M ``churnclv score`` took about
-1,300 s (two runs, stops 29 and 30) against 865-912 s with part files."""
 
 
 @contextlib.contextmanager
@@ -316,9 +310,11 @@ def customer_parts(
 ) -> Iterator[list[ir.Table]]:
     """``expr`` (an input table, ``rows`` long) as parts by customer id ``key`` (an expression
     of ``expr``: the id as the contract will read it), in id order, of about
-    :data:`PART_ROWS` rows each: up to :data:`RESCAN_PARTS` parts, each reads ``expr`` with
-    a filter; beyond, one pass writes them as Parquet files into a folder beside DuckDB's
-    temporary files, deleted on leaving. Checking a part (duplicates, rules, sort) then
+    :data:`PART_ROWS` rows each, written by one pass as Parquet files into a folder beside
+    DuckDB's temporary files, deleted on leaving. Not each part read from ``expr`` with a
+    filter: checking a part reads its input several times, each then a pass over the whole
+    source (10M demo customers, transactions in 4 parts: ``churnclv score`` about 1,300 s in
+    two runs, against 865-912 s with part files). Checking a part (duplicates, rules, sort) then
     spills at most one part's worth to disk instead of the whole table's, so tens of
     millions of customers fit the disk. Every row of a customer is in the same part, so an
     exact duplicate meets its twin. Smaller tables, and Spark, get ``[expr]``."""
@@ -337,9 +333,6 @@ def customer_parts(
     ids = pc.take(ids, pc.sort_indices(ids))
     cuts = sorted({ids[len(ids) * i // n].as_py() for i in range(1, n)} if len(ids) else set())
     part = ibis.cases(*[(key < cut, i) for i, cut in enumerate(cuts)], else_=len(cuts))
-    if len(cuts) < RESCAN_PARTS:
-        yield [expr.filter(part == i) for i in range(len(cuts) + 1)]
-        return
     temp = Path(con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] or ".tmp")
     temp.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="churnclv_parts_", dir=temp))
