@@ -82,6 +82,7 @@ SINCE_WORDS = {
     "app_session": "app session",
 }
 RISING_EVENTS = {"support_tickets", "support_ticket"}  # more of these reads riskier
+SAME = 1e-9  # relative: a value this close to the typical one is equal to it, on any engine
 _WINDOW = re.compile(r"^(?P<what>[a-z_]+)_(?P<days>\d+)d$")
 # the data's own event types (features.vocabulary): events_{type}_{w}d, events_{type}_trend_90d
 _OWN_EVENTS = re.compile(r"^events_(?P<what>[a-z0-9_]+?)_(?:(?P<days>\d+)d|(?P<trend>trend_90d))$")
@@ -472,8 +473,8 @@ def _readable(
         side = np.where(safe, -direction, direction)  # + : must read riskier than the reference
         for ref in (context.typical.get(features[j]), pivot):
             if ref is not None and not np.isnan(ref):
-                with np.errstate(invalid="ignore"):
-                    ok[:, j] &= side * (x[:, i] - ref) > 0
+                with np.errstate(invalid="ignore"):  # equal up to rounding is not riskier
+                    ok[:, j] &= side * (x[:, i] - ref) > SAME * max(1.0, abs(ref))
     return ok
 
 

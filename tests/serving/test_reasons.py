@@ -182,6 +182,21 @@ def test_without_typical_values_only_the_sign_and_pivots_rule() -> None:
     assert reasons[0] == ["last purchase 200 days ago", "support satisfaction 1.5 out of 5"]
 
 
+def test_a_value_equal_to_the_typical_one_up_to_rounding_is_no_reason() -> None:
+    """A mean of 3.7 summed in another order (another engine) lands a bit either side of the
+    typical 3.7: it reads as typical both ways, so DuckDB and Spark give the same reasons."""
+    typical = ReasonContext(typical={"csat_mean": 3.7, "recency_days": 40.0})
+    contrib = np.array([[0.5, 0.4, 0.0]] * 3)
+    for csat in (3.7 - 4e-16, 3.7, 3.7 + 4e-16):
+        frame = pd.DataFrame({"csat_mean": [csat] * 3, "recency_days": [80.0, 40.0, 39.0]})
+        reasons = top_reasons(contrib, frame, list(frame.columns), context=typical)
+        assert reasons == [["last purchase 80 days ago"], [], []], csat
+    frame = pd.DataFrame({"csat_mean": [3.69], "recency_days": [80.0]})
+    assert top_reasons(contrib[:1], frame, list(frame.columns), context=typical) == [
+        ["support satisfaction 3.7 out of 5", "last purchase 80 days ago"]
+    ]
+
+
 def test_one_reason_per_topic() -> None:
     """Four ways of saying 'no purchase expected' and two of 'no recent purchase' give one
     reason each; the third slot goes to the next topic."""
