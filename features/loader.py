@@ -38,6 +38,7 @@ from features.cleaning import (
 from features.contract import CONTRACT, ContractError, InputTables, NoUsableRowsError
 from features.engine import (
     IbisTables,
+    IdSample,
     customer_parts,
     default_backend,
     fetch,
@@ -102,15 +103,17 @@ def load_table_on(
     con: BaseBackend,
     as_of: pd.Timestamp,
     earliest: dt.date = EARLIEST_DATE,
+    sample: IdSample | None = None,
 ) -> tuple[ir.Table, pd.DataFrame, TableReport]:
     """Read and check one table on ``con``: ``(clean table, rejects frame, report)``. A large
-    table is checked a part of its customers at a time (:func:`features.engine.customer_parts`),
-    with the same result."""
+    table is checked a part of its customers at a time (:func:`features.engine.customer_parts`,
+    cut at the ids of ``sample``, shared by the tables of one load), with the same result."""
     source = source_label(src, table)
     mapped = map_table(read_source(src, table, con), src, table, source)
     report = TableReport(source=source, rows_read=int(con.execute(mapped.count())))
     clean, rejects = None, []
-    with customer_parts(con, mapped, report.rows_read, clean_text(mapped.customer_id)) as parts:
+    key = clean_text(mapped.customer_id)
+    with customer_parts(con, mapped, report.rows_read, key, sample) as parts:
         for part in parts:
             checked = check_table(drop_duplicates(part), src, table, as_of, con.name, earliest)
             checked = materialize(con, checked, f"checked_{table}")
@@ -174,8 +177,11 @@ def load_tables_on(
     tables: dict[str, ir.Table | None] = dict.fromkeys(TABLE_NAMES)
     rejects = []
     report: dict[str, TableReport] = {}
+    sample = IdSample()
     for name, src in resolve_sources(data).items():
-        tables[name], rej, report[name] = load_table_on(src, name, con, now, data.earliest_date)
+        tables[name], rej, report[name] = load_table_on(
+            src, name, con, now, data.earliest_date, sample
+        )
         rejects.append(rej)
     kept = [r for r in rejects if len(r)]
     all_rejects = (

@@ -63,3 +63,37 @@ def test_date_typed_parquet_columns_mean_midnight(tiny, tmp_path) -> None:
         pq.write_table(table, paths[name])
     got = build_features(tables_from_parquet(**paths), CUTOFF)
     pd.testing.assert_frame_equal(got, build_features(midnight, CUTOFF))
+
+
+def test_tables_of_one_load_are_cut_at_the_first_ones_sampled_ids(monkeypatch, tmp_path) -> None:
+    """The first large table's sorted id sample cuts the next one too (no second sample):
+    each part holds whole customers, in id order, and the parts are of about equal size."""
+    import features.engine as engine
+
+    monkeypatch.setattr(engine, "PART_ROWS", 1_000)
+    con = ibis.duckdb.connect()
+    con.raw_sql(f"SET temp_directory = '{tmp_path}'")
+    for name, copies in (("orders", 10), ("events", 20)):  # customers C0000 to C0399
+        con.raw_sql(
+            f"CREATE TABLE {name} AS SELECT printf('C%04d', i) AS customer_id "
+            f"FROM range(400) r(i), range({copies}) c(j)"
+        )
+    orders, events = con.table("orders"), con.table("events")
+    sample = engine.IdSample()
+
+    def sizes(table) -> list[tuple[str, str, int]]:
+        with engine.customer_parts(
+            con, table, table.count().execute(), table.customer_id, sample
+        ) as parts:
+            frames = [p.to_pandas() for p in parts]
+        return [(f.customer_id.min(), f.customer_id.max(), len(f)) for f in frames]
+
+    got = sizes(orders)
+    drawn = sample.ids
+    assert drawn is not None and len(got) == 4
+    cut = sizes(events)  # twice the rows: 8 parts, cut at the orders' sample's quantiles
+    assert [n for _, _, n in cut] == [1_000] * 8 and cut[1][0] == "C0050"
+    assert sample.ids is drawn
+    assert [n for _, _, n in got] == [1_000] * 4 and got[0][0] == "C0000" and got[-1][1] == "C0399"
+    for parts in (got, cut):  # whole customers, in id order
+        assert all(a[1] < b[0] for a, b in zip(parts, parts[1:], strict=False))
