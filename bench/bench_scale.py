@@ -134,6 +134,13 @@ def main() -> None:
             (work / "config.yaml").write_text(CONFIG)
         elif not (work / "data").is_dir():
             raise SystemExit(f"{work} has no demo data: run with demo-data among --steps")
+        if "score" in args.steps and not (
+            "features" in args.steps or (work / "out" / "features.parquet").exists()
+        ):  # checked before the long run, not after it
+            raise SystemExit(
+                f"{work} has no out/features.parquet for the score's reference: "
+                "run with features among --steps"
+            )
         (work / "spark.yaml").write_text(SPARK_CONFIG)
         figures = {}
         for name in args.steps:
