@@ -125,6 +125,13 @@ def main() -> None:
     print(
         f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
     )
+    for n in args.sizes:  # checked before the long runs, not after one of them
+        features = args.work / f"{n}" / "out" / "features.parquet"
+        if "score" in args.steps and not ("features" in args.steps or features.exists()):
+            raise SystemExit(
+                f"{features} is missing (the score's reference reads it): "
+                "run with features among --steps"
+            )
     score_times = []
     for n in args.sizes:
         work = args.work / f"{n}"
@@ -134,13 +141,6 @@ def main() -> None:
             (work / "config.yaml").write_text(CONFIG)
         elif not (work / "data").is_dir():
             raise SystemExit(f"{work} has no demo data: run with demo-data among --steps")
-        if "score" in args.steps and not (
-            "features" in args.steps or (work / "out" / "features.parquet").exists()
-        ):  # checked before the long run, not after it
-            raise SystemExit(
-                f"{work} has no out/features.parquet for the score's reference: "
-                "run with features among --steps"
-            )
         (work / "spark.yaml").write_text(SPARK_CONFIG)
         figures = {}
         for name in args.steps:

@@ -340,14 +340,12 @@ def customer_parts(
     import ibis
     import pyarrow.compute as pc
 
-    if sample is not None and sample.ids is not None:
-        ids = sample.ids
-    else:
+    sample = IdSample() if sample is None else sample
+    if sample.ids is None:
         drawn = expr.select(key=key).sample(min(1.0, SAMPLE_IDS / rows), seed=0)
-        ids = pc.drop_null(fetch(con, drawn)["key"])
-        ids = pc.take(ids, pc.sort_indices(ids))
-        if sample is not None:
-            sample.ids = ids
+        drawn = pc.drop_null(fetch(con, drawn)["key"])
+        sample.ids = pc.take(drawn, pc.sort_indices(drawn))
+    ids = sample.ids
     cuts = sorted({ids[len(ids) * i // n].as_py() for i in range(1, n)} if len(ids) else set())
     part = ibis.cases(*[(key < cut, i) for i, cut in enumerate(cuts)], else_=len(cuts))
     temp = Path(con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] or ".tmp")
