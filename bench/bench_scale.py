@@ -13,8 +13,8 @@ predictions. Targets (issue 17): 10M customers scored in under 15 minutes with a
 ``--keep`` keeps each size's folder; ``--steps score`` (say) then measures again only the
 commands named, on that folder's data and models (the reference needs the feature file of an
 earlier ``features`` step). ``--steps score-spark`` runs ``churnclv score`` with ``engine:
-spark`` (local[2], 6 GB driver, Spark's default shuffle partitions) on the same data and
-champion; its peak is that of the Python driver and the JVM together.
+spark`` (local[2], 6 GB driver, :data:`PARTITIONS_PER_MILLION` shuffle partitions) on the same
+data and champion; its peak is that of the Python driver and the JVM together.
 """
 
 from __future__ import annotations
@@ -42,12 +42,21 @@ STEPS = {
     "score-spark": ["score", "--config", "spark.yaml"],
 }  # fmt: skip
 CONFIG = "data:\n  dir: data\noutput_dir: out\nmlflow_tracking_uri: sqlite:///mlflow.db\n"
-SPARK_CONFIG = (  # the same data and champion, scored on Spark local mode
-    CONFIG.replace("output_dir: out", "output_dir: out-spark")
-    + "engine: spark\nspark:\n  master: local[2]\n  conf:\n    spark.driver.memory: 6g\n"
-)  # Spark's own shuffle partitions (200, coalesced by adaptive execution to ~64 MB each), not
-# bench_spark.py's 8: at 10M customers 8 partitions make cached blocks over the 2 GB a buffer
-# holds (stop 28: "Cannot reserve 2147483632 bytes of direct buffer memory")
+PARTITIONS_PER_MILLION = 8
+"""Spark's shuffle partitions per million customers: bench_spark.py's 8 at 1M (306 s at stop
+28), as many more for more customers so that each holds as much. A fixed 8 at 10M made cached
+blocks over the 2 GB a buffer holds (stop 28: "Cannot reserve 2147483632 bytes of direct buffer
+memory"); Spark's default 200 (adaptive) took 686 s at 1M at stop 32."""
+
+
+def spark_config(customers: int) -> str:
+    """The same data and champion, scored on Spark local mode with partitions for the size."""
+    partitions = max(PARTITIONS_PER_MILLION, PARTITIONS_PER_MILLION * customers // 1_000_000)
+    return (
+        CONFIG.replace("output_dir: out", "output_dir: out-spark")
+        + "engine: spark\nspark:\n  master: local[2]\n  conf:\n    spark.driver.memory: 6g\n"
+        + f'    spark.sql.shuffle.partitions: "{partitions}"\n'
+    )
 
 
 def timed(args: list[str], cwd: Path) -> tuple[float, float]:
@@ -142,7 +151,7 @@ def main() -> None:
             (work / "config.yaml").write_text(CONFIG)
         elif not (work / "data").is_dir():
             raise SystemExit(f"{work} has no demo data: run with demo-data among --steps")
-        (work / "spark.yaml").write_text(SPARK_CONFIG)
+        (work / "spark.yaml").write_text(spark_config(n))
         figures = {}
         for name in args.steps:
             step = [a.replace("{n}", str(n)) for a in STEPS[name]]
