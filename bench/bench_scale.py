@@ -51,12 +51,17 @@ memory"); Spark's default 200 (adaptive) took 686 s at 1M at stop 32."""
 
 def spark_config(customers: int) -> str:
     """The same data and champion, scored on Spark local mode with partitions for the size."""
-    partitions = max(PARTITIONS_PER_MILLION, PARTITIONS_PER_MILLION * customers // 1_000_000)
     return (
         CONFIG.replace("output_dir: out", "output_dir: out-spark")
         + "engine: spark\nspark:\n  master: local[2]\n  conf:\n    spark.driver.memory: 6g\n"
-        + f'    spark.sql.shuffle.partitions: "{partitions}"\n'
+        + f'    spark.sql.shuffle.partitions: "{spark_partitions(customers)}"\n'
     )
+
+
+def spark_partitions(customers: int) -> int:
+    """Shuffle partitions for ``customers``: :data:`PARTITIONS_PER_MILLION` per million, at
+    least that many."""
+    return max(PARTITIONS_PER_MILLION, PARTITIONS_PER_MILLION * customers // 1_000_000)
 
 
 def timed(args: list[str], cwd: Path) -> tuple[float, float]:
@@ -167,7 +172,8 @@ def main() -> None:
             )
             result(
                 f"scale {n:,} customers: churnclv score on Spark local[2]",
-                f"{spark_s:.0f} s ({n / spark_s:,.0f} customers/s), peak {spark_gb:.2f} GB{versus}",
+                f"{spark_s:.0f} s ({n / spark_s:,.0f} customers/s), peak {spark_gb:.2f} GB, "
+                f"{spark_partitions(n)} shuffle partitions{versus}",
                 "(info) same data and champion as the DuckDB engine",
             )
         if "score" not in figures:
