@@ -298,8 +298,14 @@ def narrow(
     return kept
 
 
-PART_ROWS = 40_000_000
-"""Rows of one input table checked at a time on DuckDB (see :func:`customer_parts`)."""
+SPLIT_ROWS = 40_000_000
+"""Input tables longer than this are checked in parts on DuckDB (see :func:`customer_parts`);
+shorter ones at once, which is faster than writing parts (1M demo customers, 39.8M event
+rows: 22 s at once, 30 s in 3 parts)."""
+PART_ROWS = 10_000_000
+"""Rows of one part: small enough that checking it stays in DuckDB's memory (a 4GB limit).
+10M demo customers' 141M transactions: 148 s in 15 parts against 188 s in 4 parts of 35M,
+which spilled while checking (`bench/RESULTS.md`, scale at stop 33)."""
 SAMPLE_IDS = 1_000_000
 """Customer ids sampled to cut a large table into parts of about equal size."""
 
@@ -320,34 +326,36 @@ def customer_parts(
 ) -> Iterator[list[ir.Table]]:
     """``expr`` (an input table, ``rows`` long) as parts by customer id ``key`` (an expression
     of ``expr``: the id as the contract will read it), in id order, of about
-    :data:`PART_ROWS` rows each, written by one pass as Parquet files into a folder beside
+    :data:`PART_ROWS` rows each (a table of :data:`SPLIT_ROWS` rows or fewer is one part),
+    written by one pass as Parquet files into a folder beside
     DuckDB's temporary files, deleted on leaving. Not each part read from ``expr`` with a
     filter: checking a part reads its input several times, each then a pass over the whole
     source (10M demo customers, transactions in 4 parts: ``churnclv score`` about 1,300 s in
     two runs, against 865-912 s with part files). Checking a part (duplicates, rules, sort) then
-    spills at most one part's worth to disk instead of the whole table's, so tens of
+    fits in DuckDB's memory instead of spilling the whole table's worth to disk, so tens of
     millions of customers fit the disk. Every row of a customer is in the same part, so an
     exact duplicate meets its twin. The cuts are quantiles of a sample of ``expr``'s ids, or of
     ``sample``'s when it holds one (else it keeps this one). Smaller tables, and Spark, get
     ``[expr]``."""
     n = -(-rows // PART_ROWS)
-    if con.name != "duckdb" or n <= 1:
+    if con.name != "duckdb" or rows <= SPLIT_ROWS or n <= 1:
         yield [expr]
         return
     import shutil
     import tempfile
 
-    import ibis
     import pyarrow.compute as pc
 
     sample = IdSample() if sample is None else sample
     if sample.ids is None:
-        drawn = expr.select(key=key).sample(min(1.0, SAMPLE_IDS / rows), seed=0)
+        # the rows drawn first, then their keys: not every row's key computed (10M demo
+        # customers' transactions: 2.9 s against 8.0 s)
+        drawn = expr.sample(min(1.0, SAMPLE_IDS / rows), seed=0).select(key=key)
         drawn = pc.drop_null(fetch(con, drawn)["key"])
         sample.ids = pc.take(drawn, pc.sort_indices(drawn))
     ids = sample.ids
     cuts = sorted({ids[len(ids) * i // n].as_py() for i in range(1, n)} if len(ids) else set())
-    part = ibis.cases(*[(key < cut, i) for i, cut in enumerate(cuts)], else_=len(cuts))
+    part = _part_of(key, cuts, 0, len(cuts))
     temp = Path(con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] or ".tmp")
     temp.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="churnclv_parts_", dir=temp))
@@ -362,6 +370,20 @@ def customer_parts(
         ]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _part_of(key: ir.Value, cuts: list[Any], low: int, high: int) -> ir.IntegerValue:
+    """The part of ``key`` among the parts ``low`` to ``high`` (``cuts[i]`` is the first id of
+    part ``i + 1``; a null key: the last part): a binary search, so each row makes about
+    log2(parts) comparisons instead of one per cut."""
+    import ibis
+
+    if low == high:
+        return ibis.literal(low, "int32")
+    mid = (low + high) // 2
+    return ibis.ifelse(
+        key < cuts[mid], _part_of(key, cuts, low, mid), _part_of(key, cuts, mid + 1, high)
+    )
 
 
 def fetch(con: BaseBackend, expr: ir.Table) -> pa.Table:

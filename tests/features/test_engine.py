@@ -71,6 +71,7 @@ def test_tables_of_one_load_are_cut_at_the_first_ones_sampled_ids(monkeypatch, t
     import features.engine as engine
 
     monkeypatch.setattr(engine, "PART_ROWS", 1_000)
+    monkeypatch.setattr(engine, "SPLIT_ROWS", 1_000)
     con = ibis.duckdb.connect()
     con.raw_sql(f"SET temp_directory = '{tmp_path}'")
     for name, copies in (("orders", 10), ("events", 20)):  # customers C0000 to C0399

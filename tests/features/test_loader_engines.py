@@ -219,8 +219,8 @@ def test_a_catalog_table_on_the_embedded_engine_hints_at_spark() -> None:
 
 
 def test_a_large_table_checked_in_parts_by_customer_gives_the_same_load(tmp_path, monkeypatch):
-    """Past PART_ROWS rows DuckDB checks a table a part of its customers at a time, each
-    read from part files: the same clean rows
+    """Past SPLIT_ROWS rows DuckDB checks a table a part of its customers (PART_ROWS rows) at a
+    time, each read from part files: the same clean rows
     (in the same order), rejects (same order, rows, reasons, records), counts, duplicates and
     features as in one go; the parts' files are gone afterwards."""
     import features.engine as engine
@@ -237,6 +237,7 @@ def test_a_large_table_checked_in_parts_by_customer_gives_the_same_load(tmp_path
 
     def load(data: DataSettings, part_rows: int):
         monkeypatch.setattr(engine, "PART_ROWS", part_rows)
+        monkeypatch.setattr(engine, "SPLIT_ROWS", part_rows)
         con = default_backend()
         con.raw_sql(f"SET temp_directory = '{spill}'")
         got = load_tables_on(data, con, as_of=RUN_TIME)
