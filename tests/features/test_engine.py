@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ibis
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.engine import IbisTables, make_backend, to_ibis
 
@@ -98,3 +100,21 @@ def test_tables_of_one_load_are_cut_at_the_first_ones_sampled_ids(monkeypatch, t
     assert [n for _, _, n in got] == [1_000] * 4 and got[0][0] == "C0000" and got[-1][1] == "C0399"
     for parts in (got, cut):  # whole customers, in id order
         assert all(a[1] < b[0] for a, b in zip(parts, parts[1:], strict=False))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cuts=st.lists(st.text("ABC", min_size=1, max_size=3), max_size=12, unique=True).map(sorted),
+    keys=st.lists(st.none() | st.text("ABC", max_size=3), min_size=1, max_size=30),
+)
+def test_a_row_goes_to_the_part_its_id_falls_in(cuts, keys) -> None:
+    """The binary search over the cuts puts each id where counting the cuts at or below it
+    does (an id equal to a cut opens that cut's part); a missing id goes to the last part."""
+    import bisect
+
+    from features.engine import _part_of
+
+    table = ibis.memtable({"key": keys}, schema={"key": "string"})
+    got = table.select(part=_part_of(table.key, cuts, 0, len(cuts))).to_pyarrow()["part"]
+    want = [len(cuts) if k is None else bisect.bisect_right(cuts, k) for k in keys]
+    assert got.to_pylist() == want
