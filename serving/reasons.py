@@ -128,12 +128,9 @@ def _amount(before: str, after: str = "", none: str | None = None) -> Phrase:
 def _percent(v: pd.Series) -> pd.Series:
     """Shares as whole percents, never a rounded '0%' or '100%' for what is merely near."""
     x = v.astype(float)
-    text = x.map("{:.0%}".format)
-    return (
-        text.where(x >= 0.005, "under 1%")
-        .where(x <= 0.995, "over 99%")
-        .where((x > 0) & (x < 1), x.map("{:.0%}".format))
-    )
+    text = x.map("{:.0%}".format)  # formatted once: most shares are all different
+    exact = ~((x > 0) & (x < 1))  # 0%, 100% (and what is not a share) as they are
+    return text.where(exact | (x >= 0.005), "under 1%").where(exact | (x <= 0.995), "over 99%")
 
 
 def _share(before: str, after: str = "") -> Phrase:
@@ -546,13 +543,33 @@ def top_reasons(
         )
         push[:, pushing] = np.where(readable, push[:, pushing], 0.0)
     top = _one_per_topic(push, columns, k)
-    texts = np.full((n, k), None, dtype=object)
-    for j in np.unique(top[top >= 0]):
-        rows, slots = np.nonzero(top == j)
-        col = columns[j]
-        texts[rows, slots] = phrases(col, frame[col].iloc[rows], frame, ctx).to_numpy()
-    rows = texts.tolist()  # lists: faster than numpy rows
-    gaps = pd.isna(texts) | (texts == "")
-    for i in np.flatnonzero(gaps.any(axis=1)):  # fewer than k reasons: drop the gaps
-        rows[i] = [t for t in rows[i] if t]
-    return rows
+    # each feature's phrases made at once, for every (customer, slot) it fills: the slots
+    # sorted by feature once, not one scan of ``top`` per feature
+    texts = np.full(n * k, "", dtype=object)
+    filled = np.zeros(n * k, dtype=bool)
+    flat = top.ravel()
+    order = np.argsort(flat, kind="stable")
+    found, starts = np.unique(flat[order], return_index=True)
+    for j, a, b in zip(found, starts, [*starts[1:], len(order)], strict=True):
+        if j < 0:
+            continue
+        at, col = order[a:b], columns[j]
+        made = phrases(col, frame[col].iloc[at // k], frame, ctx).to_numpy()
+        texts[at], filled[at] = made, made.astype(bool)  # an empty phrase is no reason
+    return _without_gaps(texts.reshape(n, k), filled.reshape(n, k))
+
+
+def _without_gaps(texts: np.ndarray, filled: np.ndarray) -> list[list[str]]:
+    """Each row's filled texts as a list, in slot order: rows grouped by which slots they
+    fill (``2^k`` patterns), each group converted at once instead of a loop over customers."""
+    n, k = texts.shape
+    pattern = filled @ (1 << np.arange(k))
+    if (pattern == (1 << k) - 1).all():
+        return texts.tolist()
+    out = np.empty(n, dtype=object)
+    for p in np.unique(pattern):
+        idx = np.flatnonzero(pattern == p)
+        keep = [s for s in range(k) if p >> s & 1]
+        lists = texts[np.ix_(idx, keep)].tolist() if keep else [[] for _ in idx]
+        out[idx] = np.fromiter(lists, dtype=object, count=len(idx))
+    return out.tolist()

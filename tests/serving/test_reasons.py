@@ -7,11 +7,13 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from features.catalogue import feature_catalogue
 from features.vocabulary import Attribute, Vocabulary
 from model.btyd import POSTERIOR_COLUMNS
-from serving.reasons import ReasonContext, phrases, reading, top_reasons
+from serving.reasons import ReasonContext, _without_gaps, phrases, reading, top_reasons
 
 USD = ReasonContext(currency="USD", horizon_days=90)
 
@@ -249,3 +251,24 @@ def test_phrases_kept_across_calls_are_the_phrases_made_afresh(monkeypatch) -> N
     monkeypatch.setattr(reasons, "PHRASE_CACHE_SIZE", 4)
     assert [list(phrases("recency_days", v, pd.DataFrame())) for v in calls] == expected
     assert expected[0][3] == ""  # a missing value is no phrase
+
+
+@given(
+    st.lists(st.lists(st.booleans(), min_size=3, max_size=3), max_size=40),
+)
+def test_reasons_keep_their_slot_order_and_drop_the_empty_ones(filled: list[list[bool]]) -> None:
+    """Each customer's list holds the texts of the slots filled, in slot order; a customer
+    with none gets an empty list (whatever mix of customers a batch holds)."""
+    texts = np.array([[f"r{i}.{s}" for s in range(3)] for i in range(len(filled))], dtype=object)
+    mask = np.array(filled, dtype=bool).reshape(len(filled), 3)
+    expected = [
+        [t for t, f in zip(row, fs, strict=True) if f]
+        for row, fs in zip(texts, filled, strict=True)
+    ]
+    assert _without_gaps(texts.reshape(len(filled), 3), mask) == expected
+
+
+def test_shares_are_never_rounded_to_none_or_all() -> None:
+    said = [one("btyd_p_silent", v).split(" chance")[0].removeprefix("buying pattern: ")
+            for v in (0.0, 0.003, 0.5, 0.997, 1.0)]  # fmt: skip
+    assert said == ["0%", "under 1%", "50%", "over 99%", "100%"]
